@@ -1,0 +1,32 @@
+//! The one place atomics come from.
+//!
+//! Algorithm code (the table) imports atomics only from here, so that under
+//! `--cfg loom` the very same code is model-checked with loom's atomics.
+
+#[cfg(loom)]
+#[allow(unused_imports)]
+pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+
+#[cfg(not(loom))]
+#[allow(unused_imports)]
+pub(crate) use core::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+
+/// Called in every spin loop: a CPU hint normally, a scheduling point under loom
+/// (loom requires spin loops to yield or it reports a livelock).
+#[inline]
+pub(crate) fn spin_hint() {
+    #[cfg(loom)]
+    loom::thread::yield_now();
+    #[cfg(not(loom))]
+    core::hint::spin_loop();
+}
+
+/// Backs off harder than [`spin_hint`]: gives the core away (another process may
+/// hold what we wait for on a 2-core machine).
+#[inline]
+pub(crate) fn yield_now() {
+    #[cfg(loom)]
+    loom::thread::yield_now();
+    #[cfg(not(loom))]
+    std::thread::yield_now();
+}

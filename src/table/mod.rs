@@ -1,0 +1,1007 @@
+//! The slot protocol: a fixed-capacity open-addressed hash table of atomic
+//! words, shared by many processes, with lock-free readers.
+//!
+//! # Layout (all `u64` words, see [`Geometry`])
+//! ```text
+//! [ header words | ctrl[capacity] | home[groups] | rows[capacity][row_words] ]
+//! ```
+//! * Slots form groups of [`GROUP`] (8 control words = one cache line). A key's
+//!   *home group* comes from the high bits of its hash; it lives in the first
+//!   free slot of the groups `home, home+1, home+3, home+6, …` (triangular
+//!   probing; at most [`MAX_DISP`] steps away).
+//! * A **control word** describes one slot:
+//!   `version:32 | state:2 | active:1 | disp:8 | tag:21` (LIVE, TOMBSTONE), or
+//!   `version:32 | state:2 | 0 | writer token:29` (CLAIMED). Every transition
+//!   bumps the version, which is what readers validate (a seqlock per slot).
+//! * A **home word** per group: `lock holder token:32 | steps:32`. The lock
+//!   serialises the writers (insert, remove, update, reclaim) of keys whose
+//!   home is this group, so two inserts of one key never race; writers of other
+//!   groups only ever compete for *free* slots with a CAS. Bit `i` of `steps`
+//!   says a live key of this home sits at probe step `i` (bit 31: at step 31 or
+//!   later); readers scan only those groups, so a miss never walks tombstones
+//!   and churn cannot lengthen it much: a delete recomputes the bits, and an
+//!   insert prefers a step its home already has to scan.
+//! * A **row** holds the key, owner and two metadata buffers; a metadata
+//!   update writes the inactive buffer and flips `active` with the version, so
+//!   readers never wait for an updater.
+//!
+//! Readers only load. Every reader loop is bounded; past the bound it reports
+//! [`TableError::Busy`].
+
+pub(crate) mod key;
+
+use crate::error::Liveness;
+use crate::sync::{AtomicU64, Ordering, fence, spin_hint, yield_now};
+use key::{KeyWords, words_for};
+
+/// Slots per group (one cache line of control words).
+pub(crate) const GROUP: usize = 8;
+/// Largest displacement, in groups, of a key from its home group.
+pub(crate) const MAX_DISP: usize = 255;
+/// Words at the start of the table region reserved for counters.
+pub(crate) const HEADER_WORDS: usize = 16;
+/// How many times a reader re-reads a slot that keeps changing before `Busy`.
+pub(crate) const READ_RETRIES: u32 = 1_000;
+
+/// Table header word indices (counters; written by writers only).
+pub(crate) mod hdr {
+    /// Bumped by every committed change (register, unregister, update, reclaim).
+    pub(crate) const CHANGES: usize = 0;
+    pub(crate) const REGISTERS: usize = 1;
+    pub(crate) const UNREGISTERS: usize = 2;
+    pub(crate) const UPDATES: usize = 3;
+    pub(crate) const RECLAIMED: usize = 4;
+    pub(crate) const STUCK_RECOVERED: usize = 5;
+    pub(crate) const LOCKS_STOLEN: usize = 6;
+}
+
+// ---- control word -------------------------------------------------------
+
+const STATE_SHIFT: u32 = 30;
+const STATE_MASK: u64 = 0b11 << STATE_SHIFT;
+const EMPTY: u64 = 0;
+const CLAIMED: u64 = 1 << STATE_SHIFT;
+const LIVE: u64 = 2 << STATE_SHIFT;
+const TOMB: u64 = 3 << STATE_SHIFT;
+const ACTIVE_BIT: u64 = 1 << 29;
+const DISP_SHIFT: u32 = 21;
+const TAG_MASK: u64 = (1 << DISP_SHIFT) - 1;
+/// Bits compared by a reader looking for a key: state, disp and tag.
+const MATCH_MASK: u64 = STATE_MASK | (0xFF << DISP_SHIFT) | TAG_MASK;
+/// Largest writer token (29 bits).
+pub(crate) const MAX_TOKEN: u32 = (1 << 29) - 1;
+const LOW32: u64 = 0xFFFF_FFFF;
+/// The step bitmap in a home word.
+const STEP_BITS: u64 = LOW32;
+
+#[inline]
+fn step_bit(d: usize) -> u64 {
+    1 << d.min(31)
+}
+
+#[inline]
+fn version(c: u64) -> u64 {
+    c >> 32
+}
+#[inline]
+fn with_version(c_low: u64, v: u64) -> u64 {
+    (v << 32) | (c_low & LOW32)
+}
+#[inline]
+fn bump(c: u64, new_low: u64) -> u64 {
+    with_version(new_low, version(c).wrapping_add(1) & LOW32)
+}
+#[inline]
+fn disp_of(c: u64) -> usize {
+    ((c >> DISP_SHIFT) & 0xFF) as usize
+}
+#[inline]
+fn token_of(c: u64) -> u32 {
+    (c & MAX_TOKEN as u64) as u32
+}
+
+/// State of a slot as seen by a scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SlotState {
+    Empty,
+    Claimed,
+    Live,
+    Tombstone,
+}
+
+fn state_of(c: u64) -> SlotState {
+    match c & STATE_MASK {
+        EMPTY => SlotState::Empty,
+        CLAIMED => SlotState::Claimed,
+        LIVE => SlotState::Live,
+        _ => SlotState::Tombstone,
+    }
+}
+
+// ---- rows ---------------------------------------------------------------
+
+/// Row word offsets.
+mod row {
+    pub(super) const HASH: usize = 0;
+    pub(super) const LENS: usize = 1;
+    /// `pid:32 | 0:32`
+    pub(super) const PID: usize = 2;
+    pub(super) const START_TIME: usize = 3;
+    pub(super) const PIDNS: usize = 4;
+    pub(super) const REGISTERED_AT: usize = 5;
+    /// Reserved for leases (0 = none).
+    #[allow(dead_code)]
+    pub(super) const LEASE: usize = 6;
+    /// `len_a:32 | len_b:32`
+    pub(super) const META_LENS: usize = 7;
+    pub(super) const KEY: usize = 8;
+}
+
+/// The process that owns an entry, as recorded at registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Owner {
+    pub(crate) pid: u32,
+    /// Start time of the process in clock ticks since boot (0 = unknown).
+    pub(crate) start_time: u64,
+    /// Inode of the PID namespace the pid is meaningful in (0 = unknown).
+    pub(crate) pidns: u64,
+}
+
+/// One entry copied out of a slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RawEntry {
+    pub(crate) key: Vec<u8>,
+    pub(crate) ns_len: usize,
+    pub(crate) owner: Owner,
+    pub(crate) metadata: Vec<u8>,
+    pub(crate) registered_at: u64,
+    pub(crate) version: u32,
+}
+
+/// Sizes of one table, validated and held in process memory (never re-read
+/// from shared memory).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Geometry {
+    pub(crate) capacity: usize,
+    pub(crate) max_ns_len: usize,
+    pub(crate) max_name_len: usize,
+    pub(crate) max_meta_len: usize,
+}
+
+impl Geometry {
+    pub(crate) fn groups(&self) -> usize {
+        self.capacity / GROUP
+    }
+    pub(crate) fn key_words(&self) -> usize {
+        words_for(self.max_ns_len + self.max_name_len)
+    }
+    pub(crate) fn meta_words(&self) -> usize {
+        words_for(self.max_meta_len)
+    }
+    /// Words per row, rounded up to whole cache lines.
+    pub(crate) fn row_words(&self) -> usize {
+        (row::KEY + self.key_words() + 2 * self.meta_words()).next_multiple_of(8)
+    }
+    fn ctrl_base(&self) -> usize {
+        HEADER_WORDS
+    }
+    fn home_base(&self) -> usize {
+        HEADER_WORDS + self.capacity
+    }
+    fn rows_base(&self) -> usize {
+        (self.home_base() + self.groups()).next_multiple_of(8)
+    }
+    /// Total words of the table region.
+    pub(crate) fn total_words(&self) -> usize {
+        self.rows_base() + self.capacity * self.row_words()
+    }
+    /// Largest displacement, in groups, an insert may use.
+    pub(crate) fn disp_limit(&self) -> usize {
+        MAX_DISP.min(self.groups() - 1)
+    }
+}
+
+/// Why a table operation did not happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TableError {
+    /// The key is present and its owner is not dead.
+    Exists {
+        pid: u32,
+        alive: Liveness,
+    },
+    NotFound,
+    Full,
+    Busy(&'static str),
+    /// The fault-injection hook stopped this writer (a simulated crash).
+    Crashed,
+}
+
+/// Named points in the writers where a crash can be injected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Insert: home lock taken.
+    InsertLocked,
+    /// Insert: slot claimed, row not written.
+    InsertClaimed,
+    /// Insert: row written, not published.
+    InsertWritten,
+    /// Remove: tombstoned, reach of the home not recomputed.
+    RemoveTombstoned,
+    /// Update: inactive buffer written, not flipped.
+    UpdateWritten,
+    /// Reclaim: home lock taken, entry not yet tombstoned.
+    ReclaimLocked,
+}
+
+/// What a writer needs from its surroundings.
+pub(crate) trait Env {
+    /// This writer's token (non-zero, at most [`MAX_TOKEN`]).
+    fn token(&self) -> u32;
+    /// Whether the writer holding `token` still runs.
+    fn writer_liveness(&self, token: u32) -> Liveness;
+    /// Whether an entry's owner still runs.
+    fn owner_liveness(&self, owner: &Owner) -> Liveness;
+    /// Fault injection: return true to stop the writer here, as if killed.
+    fn crash_at(&self, _step: Step) -> bool {
+        false
+    }
+    /// Called while waiting for a home lock; true gives up with `Busy`.
+    fn give_up(&self, spins: u64) -> bool;
+}
+
+/// The table over some storage of atomic words.
+pub(crate) struct Table<S> {
+    words: S,
+    g: Geometry,
+    gmask: usize,
+    ctrl_base: usize,
+    home_base: usize,
+    rows_base: usize,
+    row_words: usize,
+}
+
+/// Outcome of one validated read of a candidate slot.
+enum Probe<R> {
+    Hit(R),
+    Mismatch,
+    Changed,
+}
+
+/// Holds a home-group lock; unlocks on drop (also when a panic unwinds).
+struct HomeLock<'t, S: AsRef<[AtomicU64]>> {
+    t: &'t Table<S>,
+    group: usize,
+    token: u32,
+    armed: bool,
+}
+
+impl<S: AsRef<[AtomicU64]>> HomeLock<'_, S> {
+    /// Simulated crash: keep the lock held forever, as a killed writer would.
+    fn abandon(mut self) -> TableError {
+        self.armed = false;
+        TableError::Crashed
+    }
+}
+
+impl<S: AsRef<[AtomicU64]>> Drop for HomeLock<'_, S> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let w = self.t.home(self.group);
+        let mut cur = w.load(Ordering::Relaxed);
+        while cur >> 32 == self.token as u64 {
+            match w.compare_exchange_weak(cur, cur & LOW32, Ordering::Release, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(c) => cur = c,
+            }
+        }
+    }
+}
+
+impl<S: AsRef<[AtomicU64]>> Table<S> {
+    /// Wraps storage of exactly `g.total_words()` words (zeroed = empty table).
+    pub(crate) fn new(words: S, g: Geometry) -> Self {
+        assert!(g.capacity.is_power_of_two() && g.capacity >= 2 * GROUP);
+        assert_eq!(words.as_ref().len(), g.total_words(), "storage size");
+        Table {
+            gmask: g.groups() - 1,
+            ctrl_base: g.ctrl_base(),
+            home_base: g.home_base(),
+            rows_base: g.rows_base(),
+            row_words: g.row_words(),
+            words,
+            g,
+        }
+    }
+
+    pub(crate) fn geometry(&self) -> &Geometry {
+        &self.g
+    }
+
+    #[inline(always)]
+    fn w(&self, i: usize) -> &AtomicU64 {
+        &self.words.as_ref()[i]
+    }
+    #[inline(always)]
+    fn ctrl(&self, slot: usize) -> &AtomicU64 {
+        debug_assert!(slot < self.g.capacity);
+        self.w(self.ctrl_base + slot)
+    }
+    #[inline(always)]
+    fn home(&self, group: usize) -> &AtomicU64 {
+        debug_assert!(group <= self.gmask);
+        self.w(self.home_base + group)
+    }
+    #[inline(always)]
+    fn rw(&self, slot: usize, i: usize) -> &AtomicU64 {
+        debug_assert!(slot < self.g.capacity && i < self.row_words);
+        self.w(self.rows_base + slot * self.row_words + i)
+    }
+    /// A header counter.
+    pub(crate) fn counter(&self, i: usize) -> u64 {
+        self.w(i).load(Ordering::Relaxed)
+    }
+    fn bump_counter(&self, i: usize) {
+        self.w(i).fetch_add(1, Ordering::Relaxed);
+    }
+    fn committed(&self, counter: usize) {
+        self.bump_counter(counter);
+        self.w(hdr::CHANGES).fetch_add(1, Ordering::Release);
+    }
+
+    /// Group `d` of the probe sequence of `home`: triangular steps (home, +1,
+    /// +3, +6, …) visit every group of a power-of-two table and avoid the
+    /// primary clustering that makes linear probing degrade under churn.
+    #[inline(always)]
+    fn probe_group(&self, home: usize, d: usize) -> usize {
+        (home + d * (d + 1) / 2) & self.gmask
+    }
+
+    #[inline(always)]
+    fn place(&self, hash: u64) -> (usize, u64) {
+        let group = ((hash as u128 * (self.gmask as u128 + 1)) >> 64) as usize;
+        (group, hash & TAG_MASK)
+    }
+
+    // ---- readers --------------------------------------------------------
+
+    /// Finds `key` and runs `f` on its row inside the slot's seqlock window;
+    /// `f`'s result is returned only if the slot did not change meanwhile.
+    /// `f` must only copy (it may see a torn row that is then discarded).
+    #[inline]
+    fn find<R>(
+        &self,
+        key: &KeyWords,
+        mut f: impl FnMut(&Self, usize, u64) -> R,
+    ) -> Result<Option<(usize, u64, R)>, TableError> {
+        let (home, tag) = self.place(key.hash());
+        let mut steps: Option<u64> = None;
+        let mut retries = 0u32;
+        let mut d = 0usize;
+        loop {
+            let grp = self.probe_group(home, d);
+            let want = LIVE | (d as u64) << DISP_SHIFT | tag;
+            for j in 0..GROUP {
+                let slot = grp * GROUP + j;
+                let mut c = self.ctrl(slot).load(Ordering::Acquire);
+                while c & MATCH_MASK == want {
+                    match self.probe(slot, c, key, &mut f) {
+                        Probe::Hit(r) => return Ok(Some((slot, c, r))),
+                        Probe::Mismatch => break,
+                        Probe::Changed => {
+                            retries += 1;
+                            if retries > READ_RETRIES {
+                                return Err(TableError::Busy(
+                                    "a slot kept changing during the read",
+                                ));
+                            }
+                            spin_hint();
+                            c = self.ctrl(slot).load(Ordering::Acquire);
+                        }
+                    }
+                }
+            }
+            // Only now learn which steps hold keys of this home: most hits end
+            // in the home group without touching the home word.
+            let rest = steps
+                .get_or_insert_with(|| self.home(home).load(Ordering::Acquire) & STEP_BITS & !1);
+            d = if d >= 31 {
+                d + 1
+            } else if *rest == 0 {
+                return Ok(None);
+            } else {
+                let next = rest.trailing_zeros() as usize;
+                if next < 31 {
+                    *rest &= *rest - 1;
+                }
+                next
+            };
+            if d > self.g.disp_limit() {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Compares the key of `slot` (seen with control word `c`) and runs `f`.
+    #[inline]
+    fn probe<R>(
+        &self,
+        slot: usize,
+        c: u64,
+        key: &KeyWords,
+        f: &mut impl FnMut(&Self, usize, u64) -> R,
+    ) -> Probe<R> {
+        let mut same = self.rw(slot, row::LENS).load(Ordering::Relaxed) == key.lens();
+        if same {
+            for (i, kw) in key.words().iter().enumerate() {
+                if self.rw(slot, row::KEY + i).load(Ordering::Relaxed) != *kw {
+                    same = false;
+                    break;
+                }
+            }
+        }
+        let r = if same { Some(f(self, slot, c)) } else { None };
+        fence(Ordering::Acquire);
+        if self.ctrl(slot).load(Ordering::Relaxed) != c {
+            return Probe::Changed;
+        }
+        match r {
+            Some(r) => Probe::Hit(r),
+            None => Probe::Mismatch,
+        }
+    }
+
+    /// The pid of `key`'s owner. Loads only; allocates nothing.
+    #[inline]
+    pub(crate) fn lookup_pid(&self, key: &KeyWords) -> Result<Option<u32>, TableError> {
+        Ok(self
+            .find(key, |t, s, _| {
+                t.rw(s, row::PID).load(Ordering::Relaxed) as u32
+            })?
+            .map(|(_, _, pid)| pid))
+    }
+
+    /// A full copy of `key`'s entry.
+    pub(crate) fn lookup(&self, key: &KeyWords) -> Result<Option<RawEntry>, TableError> {
+        Ok(self
+            .find(key, |t, s, c| t.copy_entry(s, c))?
+            .map(|(_, _, e)| e))
+    }
+
+    /// Like [`lookup`](Self::lookup) but also returns the slot and control word seen.
+    pub(crate) fn lookup_at(
+        &self,
+        key: &KeyWords,
+    ) -> Result<Option<(usize, u64, RawEntry)>, TableError> {
+        self.find(key, |t, s, c| t.copy_entry(s, c))
+    }
+
+    fn read_owner(&self, slot: usize) -> Owner {
+        Owner {
+            pid: self.rw(slot, row::PID).load(Ordering::Relaxed) as u32,
+            start_time: self.rw(slot, row::START_TIME).load(Ordering::Relaxed),
+            pidns: self.rw(slot, row::PIDNS).load(Ordering::Relaxed),
+        }
+    }
+
+    /// Copies a row. Every length read from shared memory is clamped, so a
+    /// torn or hostile row cannot make this read out of bounds.
+    fn copy_entry(&self, slot: usize, c: u64) -> RawEntry {
+        let lens = self.rw(slot, row::LENS).load(Ordering::Relaxed);
+        let ns_len = ((lens & 0xFFFF) as usize).min(self.g.max_ns_len);
+        let name_len = ((lens >> 16 & 0xFFFF) as usize).min(self.g.max_name_len);
+        let klen = ns_len + name_len;
+        let kwords: Vec<u64> = (0..words_for(klen))
+            .map(|i| self.rw(slot, row::KEY + i).load(Ordering::Relaxed))
+            .collect();
+        let active = (c & ACTIVE_BIT != 0) as usize;
+        let mlens = self.rw(slot, row::META_LENS).load(Ordering::Relaxed);
+        let mlen = ((mlens >> (32 * active as u32)) & LOW32) as usize;
+        let mlen = mlen.min(self.g.max_meta_len);
+        let mbase = row::KEY + self.g.key_words() + active * self.g.meta_words();
+        let mwords: Vec<u64> = (0..words_for(mlen))
+            .map(|i| self.rw(slot, mbase + i).load(Ordering::Relaxed))
+            .collect();
+        RawEntry {
+            key: key::unpack(&kwords, klen),
+            ns_len,
+            owner: self.read_owner(slot),
+            metadata: key::unpack(&mwords, mlen),
+            registered_at: self.rw(slot, row::REGISTERED_AT).load(Ordering::Relaxed),
+            version: version(c) as u32,
+        }
+    }
+
+    /// Visits every live entry (a consistent copy of each). `f` returns false
+    /// to stop. Loads only.
+    pub(crate) fn for_each_live(
+        &self,
+        mut f: impl FnMut(usize, u64, RawEntry) -> bool,
+    ) -> Result<(), TableError> {
+        for slot in 0..self.g.capacity {
+            let mut retries = 0;
+            loop {
+                let c = self.ctrl(slot).load(Ordering::Acquire);
+                if state_of(c) != SlotState::Live {
+                    break;
+                }
+                let e = self.copy_entry(slot, c);
+                fence(Ordering::Acquire);
+                if self.ctrl(slot).load(Ordering::Relaxed) == c {
+                    if !f(slot, c, e) {
+                        return Ok(());
+                    }
+                    break;
+                }
+                retries += 1;
+                if retries > READ_RETRIES {
+                    return Err(TableError::Busy("a slot kept changing during the scan"));
+                }
+                spin_hint();
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts slots by state and the largest reach of any home (in groups).
+    pub(crate) fn census(&self) -> Census {
+        let mut c = Census::default();
+        for slot in 0..self.g.capacity {
+            match state_of(self.ctrl(slot).load(Ordering::Relaxed)) {
+                SlotState::Empty => c.empty += 1,
+                SlotState::Claimed => c.claimed += 1,
+                SlotState::Live => c.live += 1,
+                SlotState::Tombstone => c.tombstones += 1,
+            }
+        }
+        let mut scanned = 0usize;
+        for g in 0..self.g.groups() {
+            let h = self.home(g).load(Ordering::Relaxed);
+            scanned += 1 + (h & STEP_BITS & !1).count_ones() as usize;
+            if h >> 32 != 0 {
+                c.locked_groups += 1;
+            }
+        }
+        for slot in 0..self.g.capacity {
+            let w = self.ctrl(slot).load(Ordering::Relaxed);
+            if state_of(w) == SlotState::Live {
+                c.max_probe = c.max_probe.max(disp_of(w));
+            }
+        }
+        c.mean_miss_groups = scanned as f64 / self.g.groups() as f64;
+        c
+    }
+
+    /// Tokens of writers that hold a claimed slot or a home lock right now.
+    pub(crate) fn writers_in_progress(&self) -> Vec<u32> {
+        let mut v = Vec::new();
+        for slot in 0..self.g.capacity {
+            let c = self.ctrl(slot).load(Ordering::Relaxed);
+            if state_of(c) == SlotState::Claimed {
+                v.push(token_of(c));
+            }
+        }
+        for g in 0..self.g.groups() {
+            let h = self.home(g).load(Ordering::Relaxed) >> 32;
+            if h != 0 {
+                v.push((h & MAX_TOKEN as u64) as u32);
+            }
+        }
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    // ---- writers --------------------------------------------------------
+
+    fn lock_home<E: Env>(&self, group: usize, env: &E) -> Result<HomeLock<'_, S>, TableError> {
+        let me = env.token() as u64;
+        debug_assert!(me != 0 && me <= MAX_TOKEN as u64);
+        let w = self.home(group);
+        let mut spins = 0u64;
+        loop {
+            let h = w.load(Ordering::Relaxed);
+            let holder = h >> 32;
+            if holder == 0 {
+                if w.compare_exchange_weak(
+                    h,
+                    me << 32 | (h & LOW32),
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+                {
+                    return Ok(HomeLock {
+                        t: self,
+                        group,
+                        token: me as u32,
+                        armed: true,
+                    });
+                }
+                continue;
+            }
+            spins += 1;
+            // Another process (or thread) holds it: check now and then whether it died.
+            if holder != me
+                && spins % 64 == 1
+                && env.writer_liveness(holder as u32) == Liveness::Dead
+            {
+                if w.compare_exchange(
+                    h,
+                    me << 32 | (h & LOW32),
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+                {
+                    self.bump_counter(hdr::LOCKS_STOLEN);
+                    let lock = HomeLock {
+                        t: self,
+                        group,
+                        token: me as u32,
+                        armed: true,
+                    };
+                    self.recover_home(group, holder as u32, env);
+                    return Ok(lock);
+                }
+                continue;
+            }
+            if env.give_up(spins) {
+                return Err(TableError::Busy(
+                    "a live writer holds the lock of this key's neighbourhood",
+                ));
+            }
+            if spins < 128 {
+                spin_hint();
+            } else {
+                yield_now();
+            }
+        }
+    }
+
+    /// After stealing the lock of `group` from a dead writer: frees the slots
+    /// it claimed nearby and recomputes the reach of the home.
+    fn recover_home<E: Env>(&self, group: usize, dead: u32, env: &E) {
+        for d in 0..=self.g.disp_limit() {
+            let grp = self.probe_group(group, d);
+            for j in 0..GROUP {
+                self.free_if_claimed_by(grp * GROUP + j, |t| t == dead);
+            }
+        }
+        self.recompute_steps(group, env.token(), true);
+    }
+
+    /// Frees `slot` if it is CLAIMED by a writer `is_dead` says is dead.
+    fn free_if_claimed_by(&self, slot: usize, mut is_dead: impl FnMut(u32) -> bool) -> bool {
+        let c = self.ctrl(slot).load(Ordering::Acquire);
+        if state_of(c) == SlotState::Claimed && is_dead(token_of(c)) {
+            let ok = self
+                .ctrl(slot)
+                .compare_exchange(c, bump(c, TOMB), Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok();
+            if ok {
+                self.bump_counter(hdr::STUCK_RECOVERED);
+            }
+            return ok;
+        }
+        false
+    }
+
+    /// Sets the home word's step bits to exactly the steps that hold live keys
+    /// of `group` (`full`: look at every step, not only those marked). Caller
+    /// holds the group's lock.
+    fn recompute_steps(&self, group: usize, me: u32, full: bool) {
+        let old = self.home(group).load(Ordering::Relaxed) & STEP_BITS;
+        let mut bits = 0u64;
+        for d in 0..=self.g.disp_limit() {
+            if !full && old & step_bit(d) == 0 {
+                continue;
+            }
+            let grp = self.probe_group(group, d);
+            for j in 0..GROUP {
+                let c = self.ctrl(grp * GROUP + j).load(Ordering::Relaxed);
+                if state_of(c) == SlotState::Live && disp_of(c) == d {
+                    bits |= step_bit(d);
+                }
+            }
+        }
+        if bits != old {
+            self.home(group)
+                .store((me as u64) << 32 | bits, Ordering::Release);
+        }
+    }
+
+    /// Finds `key` among the live keys of its home; caller holds the home lock,
+    /// so those slots cannot change under it.
+    fn find_locked(&self, key: &KeyWords) -> Result<Option<(usize, u64)>, TableError> {
+        Ok(self.find(key, |_, _, _| ())?.map(|(s, c, ())| (s, c)))
+    }
+
+    fn tombstone(&self, slot: usize, c: u64) -> bool {
+        self.ctrl(slot)
+            .compare_exchange(c, bump(c, TOMB), Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Registers `key`. An existing entry whose owner is dead is replaced; any
+    /// other existing entry gives `Exists`. Returns the new entry's version.
+    pub(crate) fn insert<E: Env>(
+        &self,
+        key: &KeyWords,
+        owner: &Owner,
+        registered_at: u64,
+        metadata: &[u8],
+        env: &E,
+    ) -> Result<u32, TableError> {
+        debug_assert!(metadata.len() <= self.g.max_meta_len);
+        let (home, tag) = self.place(key.hash());
+        let lock = self.lock_home(home, env)?;
+        if env.crash_at(Step::InsertLocked) {
+            return Err(lock.abandon());
+        }
+        if let Some((slot, c)) = self.find_locked(key)? {
+            let existing = self.read_owner(slot);
+            match env.owner_liveness(&existing) {
+                Liveness::Dead => {
+                    if self.tombstone(slot, c) {
+                        self.committed(hdr::RECLAIMED);
+                    }
+                }
+                alive => {
+                    return Err(TableError::Exists {
+                        pid: existing.pid,
+                        alive,
+                    });
+                }
+            }
+        }
+        // Claim a free slot: first in a step that misses of this home scan
+        // already (the home group, or a step marked in the home word), else
+        // the first free slot of the probe sequence.
+        let me = env.token() as u64;
+        let marked = (self.home(home).load(Ordering::Relaxed) & STEP_BITS) | 1;
+        let limit = self.g.disp_limit();
+        let claimed = (0..=limit.min(30))
+            .filter(|&d| marked & step_bit(d) != 0)
+            .chain(0..=limit)
+            .find_map(|d| {
+                self.claim_in(self.probe_group(home, d), me)
+                    .map(|(s, cl)| (s, d, cl))
+            });
+        let Some((slot, d, cl)) = claimed else {
+            return Err(TableError::Full);
+        };
+        // Seqlock writer: the claim (version bump) is ordered before the row stores.
+        fence(Ordering::Release);
+        if env.crash_at(Step::InsertClaimed) {
+            return Err(lock.abandon());
+        }
+        self.write_row(slot, key, owner, registered_at, metadata);
+        if env.crash_at(Step::InsertWritten) {
+            return Err(lock.abandon());
+        }
+        // Readers must be able to reach the slot before it turns live.
+        if self.home(home).load(Ordering::Relaxed) & step_bit(d) == 0 {
+            self.home(home).fetch_or(step_bit(d), Ordering::Release);
+        }
+        let live = bump(cl, LIVE | (d as u64) << DISP_SHIFT | tag);
+        if self
+            .ctrl(slot)
+            .compare_exchange(cl, live, Ordering::Release, Ordering::Relaxed)
+            .is_err()
+        {
+            // Someone judged us dead and freed the claim; nothing was published.
+            return Err(TableError::Busy("this writer's claim was revoked"));
+        }
+        self.committed(hdr::REGISTERS);
+        drop(lock);
+        Ok(version(live) as u32)
+    }
+
+    /// Claims a free (empty or tombstone) slot of group `grp` for writer `me`.
+    fn claim_in(&self, grp: usize, me: u64) -> Option<(usize, u64)> {
+        for j in 0..GROUP {
+            let slot = grp * GROUP + j;
+            let mut c = self.ctrl(slot).load(Ordering::Relaxed);
+            while matches!(state_of(c), SlotState::Empty | SlotState::Tombstone) {
+                let cl = bump(c, CLAIMED | me);
+                match self
+                    .ctrl(slot)
+                    .compare_exchange(c, cl, Ordering::Acquire, Ordering::Relaxed)
+                {
+                    Ok(_) => return Some((slot, cl)),
+                    Err(now) => c = now,
+                }
+            }
+        }
+        None
+    }
+
+    fn write_row(&self, slot: usize, key: &KeyWords, owner: &Owner, at: u64, metadata: &[u8]) {
+        let st = |i: usize, v: u64| self.rw(slot, i).store(v, Ordering::Relaxed);
+        st(row::HASH, key.hash());
+        st(row::LENS, key.lens());
+        for (i, w) in key.words().iter().enumerate() {
+            st(row::KEY + i, *w);
+        }
+        st(row::PID, owner.pid as u64);
+        st(row::START_TIME, owner.start_time);
+        st(row::PIDNS, owner.pidns);
+        st(row::REGISTERED_AT, at);
+        st(row::META_LENS, metadata.len() as u64);
+        self.write_meta(slot, 0, metadata);
+    }
+
+    fn write_meta(&self, slot: usize, buf: usize, metadata: &[u8]) {
+        let base = row::KEY + self.g.key_words() + buf * self.g.meta_words();
+        for (i, chunk) in metadata.chunks(8).enumerate() {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.rw(slot, base + i)
+                .store(u64::from_le_bytes(b), Ordering::Relaxed);
+        }
+    }
+
+    /// Removes `key` if present (and, with `only_pid`, only if owned by that pid).
+    pub(crate) fn remove<E: Env>(
+        &self,
+        key: &KeyWords,
+        only_pid: Option<u32>,
+        env: &E,
+    ) -> Result<bool, TableError> {
+        let (home, _) = self.place(key.hash());
+        let lock = self.lock_home(home, env)?;
+        let Some((slot, c)) = self.find_locked(key)? else {
+            return Ok(false);
+        };
+        if let Some(pid) = only_pid {
+            if self.read_owner(slot).pid != pid {
+                return Ok(false);
+            }
+        }
+        if !self.tombstone(slot, c) {
+            return Err(TableError::Busy("the slot changed under its home lock"));
+        }
+        if env.crash_at(Step::RemoveTombstoned) {
+            return Err(lock.abandon());
+        }
+        self.recompute_steps(home, env.token(), false);
+        self.committed(hdr::UNREGISTERS);
+        drop(lock);
+        Ok(true)
+    }
+
+    /// Replaces the metadata of `key`; readers keep reading the old buffer
+    /// until the flip. Returns the new version.
+    pub(crate) fn update<E: Env>(
+        &self,
+        key: &KeyWords,
+        metadata: &[u8],
+        env: &E,
+    ) -> Result<u32, TableError> {
+        debug_assert!(metadata.len() <= self.g.max_meta_len);
+        let (home, _) = self.place(key.hash());
+        let lock = self.lock_home(home, env)?;
+        let Some((slot, c)) = self.find_locked(key)? else {
+            return Err(TableError::NotFound);
+        };
+        let inactive = (c & ACTIVE_BIT == 0) as usize;
+        // A reader that saw an older version may still read this buffer: order
+        // the version changes it will detect before our stores.
+        fence(Ordering::Release);
+        self.write_meta(slot, inactive, metadata);
+        let lens = self.rw(slot, row::META_LENS).load(Ordering::Relaxed);
+        let shift = 32 * inactive as u32;
+        let lens = (lens & !(LOW32 << shift)) | (metadata.len() as u64) << shift;
+        self.rw(slot, row::META_LENS).store(lens, Ordering::Relaxed);
+        if env.crash_at(Step::UpdateWritten) {
+            return Err(lock.abandon());
+        }
+        let flipped = bump(c, (c ^ ACTIVE_BIT) & LOW32);
+        if self
+            .ctrl(slot)
+            .compare_exchange(c, flipped, Ordering::Release, Ordering::Relaxed)
+            .is_err()
+        {
+            return Err(TableError::Busy("the slot changed under its home lock"));
+        }
+        self.committed(hdr::UPDATES);
+        drop(lock);
+        Ok(version(flipped) as u32)
+    }
+
+    /// Removes the entry in `slot` if it still is exactly what `seen` says (a
+    /// control word observed by a reader that judged its owner dead).
+    pub(crate) fn reclaim<E: Env>(
+        &self,
+        slot: usize,
+        seen: u64,
+        env: &E,
+    ) -> Result<bool, TableError> {
+        if state_of(seen) != SlotState::Live {
+            return Ok(false);
+        }
+        // `disp` comes from shared memory: wrap, never underflow.
+        let d = disp_of(seen);
+        let home = (slot / GROUP).wrapping_sub(d * (d + 1) / 2) & self.gmask;
+        let lock = self.lock_home(home, env)?;
+        if env.crash_at(Step::ReclaimLocked) {
+            return Err(lock.abandon());
+        }
+        if !self.tombstone(slot, seen) {
+            return Ok(false);
+        }
+        self.recompute_steps(home, env.token(), false);
+        self.committed(hdr::RECLAIMED);
+        drop(lock);
+        Ok(true)
+    }
+
+    /// Reclaims every entry whose owner is dead and every slot or lock left by
+    /// a dead writer. Returns how many entries and slots were reclaimed.
+    pub(crate) fn sweep<E: Env>(&self, env: &E) -> Result<usize, TableError> {
+        let mut n = 0;
+        // 1. Locks held by dead writers: steal, which also frees their claims.
+        for g in 0..self.g.groups() {
+            let holder = (self.home(g).load(Ordering::Relaxed) >> 32) as u32;
+            if holder != 0 && holder != env.token() && env.writer_liveness(holder) == Liveness::Dead
+            {
+                drop(self.lock_home(g, env)?);
+            }
+        }
+        // 2. Claims of dead writers elsewhere.
+        let mut verdicts: Vec<(u32, Liveness)> = Vec::new();
+        for slot in 0..self.g.capacity {
+            let freed = self.free_if_claimed_by(slot, |t| {
+                if t == env.token() {
+                    return false;
+                }
+                let v = match verdicts.iter().find(|(tk, _)| *tk == t) {
+                    Some((_, v)) => *v,
+                    None => {
+                        let v = env.writer_liveness(t);
+                        verdicts.push((t, v));
+                        v
+                    }
+                };
+                v == Liveness::Dead
+            });
+            n += freed as usize;
+        }
+        // 3. Entries of dead owners.
+        let mut dead = Vec::new();
+        self.for_each_live(|slot, c, e| {
+            if env.owner_liveness(&e.owner) == Liveness::Dead {
+                dead.push((slot, c));
+            }
+            true
+        })?;
+        for (slot, c) in dead {
+            n += self.reclaim(slot, c, env)? as usize;
+        }
+        Ok(n)
+    }
+}
+
+/// Slot counts from one scan.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub(crate) struct Census {
+    pub(crate) empty: usize,
+    pub(crate) claimed: usize,
+    pub(crate) live: usize,
+    pub(crate) tombstones: usize,
+    /// Largest probe step of a live key (groups past its home, in steps).
+    pub(crate) max_probe: usize,
+    /// Groups a miss scans, averaged over homes (1 = only the home group).
+    pub(crate) mean_miss_groups: f64,
+    pub(crate) locked_groups: usize,
+}
+
+/// Heap storage: the `mem` backend and loom use it.
+pub(crate) fn heap_storage(g: &Geometry) -> Box<[AtomicU64]> {
+    (0..g.total_words()).map(|_| AtomicU64::new(0)).collect()
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests;

@@ -58,7 +58,7 @@ pub(crate) fn parse_stat(text: &[u8]) -> Option<ProcStat> {
     let state = fields.next()?; // field 3
     // Fields 4..=21 are skipped; field 22 is the start time.
     let start_time = fields.nth(18)?.parse().ok()?;
-    Ok(ProcStat {
+    Some(ProcStat {
         start_time,
         exited: matches!(state, "Z" | "X" | "x"),
     })

@@ -1,11 +1,64 @@
 //! procreg: a process registry for OS processes.
+//!
+//! Many unrelated processes on one host register services under a namespaced
+//! key `(namespace, name)` and find each other's pid and metadata by name in
+//! nanoseconds, with no daemon: the registry is a fixed-capacity hash table of
+//! atomic slots in a memory-mapped file. Lookups are lock-free loads; entries
+//! of dead processes are detected (pid + start time) and reclaimed.
+//!
+//! ```
+//! use procreg::Registry;
+//! let reg = Registry::open("mem:")?; // or "shm:my-app" to share between processes
+//! reg.register_self("billing", "db-writer", b"port=5432")?;
+//! assert_eq!(reg.lookup_pid("billing", "db-writer")?, Some(std::process::id()));
+//! let e = reg.lookup("billing", "db-writer")?.unwrap();
+//! assert_eq!(e.metadata, b"port=5432");
+//! assert!(reg.unregister("billing", "db-writer")?);
+//! # Ok::<(), procreg::Error>(())
+//! ```
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
 mod error;
-#[cfg(not(loom))]
-mod liveness;
 mod sync;
 pub(crate) mod table;
 
+#[cfg(not(loom))]
+mod backend;
+#[cfg(not(loom))]
+mod liveness;
+#[cfg(not(loom))]
+mod registry;
+#[cfg(not(loom))]
+mod segment;
+#[cfg(not(loom))]
+mod types;
+
+#[cfg(not(loom))]
+pub use backend::Limits;
 pub use error::{Error, Liveness, Result};
+#[cfg(not(loom))]
+pub use registry::{
+    Builder, DEFAULT_CAPACITY, DEFAULT_LOCK_TIMEOUT, DEFAULT_MAX_METADATA_LEN,
+    DEFAULT_MAX_NAME_LEN, DEFAULT_MAX_NAMESPACE_LEN, DEFAULT_MAX_WRITERS, DEFAULT_MODE, Registry,
+};
+#[cfg(not(loom))]
+pub use types::{Entry, Health, LivenessMode, Stats};
+
+/// Nanoseconds since the Unix epoch.
+#[cfg(not(loom))]
+pub(crate) fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+#[cfg(test)]
+mod compile_checks {
+    #[cfg(not(loom))]
+    #[test]
+    fn registry_is_send_and_sync() {
+        fn is<T: Send + Sync>() {}
+        is::<crate::Registry>();
+    }
+}

@@ -573,24 +573,22 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         c
     }
 
-    /// Tokens of writers that hold a claimed slot or a home lock right now.
-    pub(crate) fn writers_in_progress(&self) -> Vec<u32> {
-        let mut v = Vec::new();
+    /// Counts claimed slots and held home locks whose writer `is_dead` says is dead.
+    pub(crate) fn stuck(&self, mut is_dead: impl FnMut(u32) -> bool) -> usize {
+        let mut n = 0;
         for slot in 0..self.g.capacity {
             let c = self.ctrl(slot).load(Ordering::Relaxed);
-            if state_of(c) == SlotState::Claimed {
-                v.push(token_of(c));
+            if state_of(c) == SlotState::Claimed && is_dead(token_of(c)) {
+                n += 1;
             }
         }
         for g in 0..self.g.groups() {
-            let h = self.home(g).load(Ordering::Relaxed) >> 32;
-            if h != 0 {
-                v.push((h & MAX_TOKEN as u64) as u32);
+            let h = (self.home(g).load(Ordering::Relaxed) >> 32) as u32;
+            if h != 0 && is_dead(h) {
+                n += 1;
             }
         }
-        v.sort_unstable();
-        v.dedup();
-        v
+        n
     }
 
     // ---- writers --------------------------------------------------------

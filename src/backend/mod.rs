@@ -1,0 +1,351 @@
+//! The one storage interface. The [`Registry`](crate::Registry) facade calls
+//! nothing else: every operation goes through [`Backend`].
+//!
+//! `shm` and `mem` are the same table over different storage (a mapped file,
+//! or heap memory); they share [`TableBackend`] and differ only in where the
+//! words live and in how writer identity and liveness are known ([`Writers`]).
+//! The trait itself speaks of keys, owners and entries only, so a networked
+//! backend (etcd, with leases) can implement it too.
+
+pub(crate) mod mem;
+pub(crate) mod shm;
+
+use crate::error::{Error, Liveness, Result};
+use crate::liveness;
+use crate::sync::AtomicU64;
+use crate::table::{self, Env, Owner, RawEntry, Step, Table, TableError, key::KeyWords};
+use crate::types::{Entry, Health, LivenessMode, OwnerCounts, Stats, time_from_ns};
+use std::time::{Duration, Instant};
+
+/// A validated key.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Key<'a> {
+    pub(crate) ns: &'a str,
+    pub(crate) name: &'a str,
+}
+
+/// Limits of a backend, for validation in the facade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Capacity in entries.
+    pub capacity: usize,
+    /// Longest namespace, in bytes.
+    pub max_namespace_len: usize,
+    /// Longest name, in bytes.
+    pub max_name_len: usize,
+    /// Longest metadata, in bytes.
+    pub max_metadata_len: usize,
+}
+
+/// Every storage operation of the registry.
+pub(crate) trait Backend: Send + Sync {
+    fn kind(&self) -> &'static str;
+    fn limits(&self) -> Limits;
+    /// Registers `key` for `owner` (already known alive). An entry whose owner
+    /// is dead is replaced.
+    fn register(&self, key: Key<'_>, owner: &Owner, metadata: &[u8]) -> Result<u64>;
+    fn lookup(&self, key: Key<'_>) -> Result<Option<Entry>>;
+    /// Must not allocate.
+    fn lookup_pid(&self, key: Key<'_>) -> Result<Option<u32>>;
+    /// Like `lookup`, but an entry whose owner is dead is reclaimed and missed.
+    fn lookup_checked(&self, key: Key<'_>) -> Result<Option<Entry>>;
+    fn unregister(&self, key: Key<'_>, only_pid: Option<u32>) -> Result<bool>;
+    fn update_metadata(&self, key: Key<'_>, metadata: &[u8]) -> Result<u64>;
+    /// Every entry, or those of one namespace.
+    fn list(&self, ns: Option<&str>) -> Result<Vec<Entry>>;
+    fn clear_namespace(&self, ns: &str) -> Result<usize>;
+    fn sweep(&self) -> Result<usize>;
+    fn stats(&self) -> Stats;
+    fn health(&self) -> Result<Health>;
+}
+
+/// How a table-backed backend knows writers.
+pub(crate) trait Writers: Send + Sync {
+    /// This process's writer token.
+    fn token(&self) -> Result<u32>;
+    /// Whether the writer holding `token` runs.
+    fn liveness(&self, token: u32) -> Liveness;
+    fn mode(&self) -> LivenessMode;
+}
+
+/// The shared implementation of `shm` and `mem`.
+pub(crate) struct TableBackend<S: AsRef<[AtomicU64]>, W: Writers> {
+    pub(crate) table: Table<S>,
+    pub(crate) writers: W,
+    pub(crate) kind: &'static str,
+    pub(crate) created_at_ns: u64,
+    pub(crate) bytes: usize,
+    pub(crate) lock_timeout: Duration,
+}
+
+/// The environment of one write operation.
+struct OpEnv<'a, W: Writers> {
+    writers: &'a W,
+    token: u32,
+    deadline: Instant,
+}
+
+impl<W: Writers> Env for OpEnv<'_, W> {
+    fn token(&self) -> u32 {
+        self.token
+    }
+    fn writer_liveness(&self, token: u32) -> Liveness {
+        self.writers.liveness(token)
+    }
+    fn owner_liveness(&self, owner: &Owner) -> Liveness {
+        liveness::check(owner)
+    }
+    fn crash_at(&self, step: Step) -> bool {
+        fault::crash_at(step)
+    }
+    fn give_up(&self, spins: u64) -> bool {
+        spins % 32 == 0 && Instant::now() > self.deadline
+    }
+}
+
+#[cfg(feature = "fault-injection")]
+mod fault {
+    use crate::table::Step;
+    use std::sync::OnceLock;
+    /// `PROCREG_CRASH_AT=<Step name>` aborts the process at that step.
+    pub(super) fn crash_at(step: Step) -> bool {
+        static AT: OnceLock<Option<String>> = OnceLock::new();
+        let at = AT.get_or_init(|| std::env::var("PROCREG_CRASH_AT").ok());
+        if at.as_deref() == Some(format!("{step:?}").as_str()) {
+            std::process::abort();
+        }
+        false
+    }
+}
+
+#[cfg(not(feature = "fault-injection"))]
+mod fault {
+    #[inline(always)]
+    pub(super) fn crash_at(_: crate::table::Step) -> bool {
+        false
+    }
+}
+
+fn entry_of(e: RawEntry) -> Entry {
+    let (ns, name) = e.key.split_at(e.ns_len);
+    Entry {
+        namespace: String::from_utf8_lossy(ns).into_owned(),
+        name: String::from_utf8_lossy(name).into_owned(),
+        pid: e.owner.pid,
+        metadata: e.metadata,
+        registered_at: time_from_ns(e.registered_at),
+        version: e.version as u64,
+    }
+}
+
+impl<S: AsRef<[AtomicU64]>, W: Writers> TableBackend<S, W> {
+    fn env(&self) -> Result<OpEnv<'_, W>> {
+        Ok(OpEnv {
+            writers: &self.writers,
+            token: self.writers.token()?,
+            deadline: Instant::now() + self.lock_timeout,
+        })
+    }
+
+    fn err(&self, e: TableError, key: Key<'_>) -> Error {
+        match e {
+            TableError::Exists { pid, alive } => Error::AlreadyExists {
+                namespace: key.ns.to_owned(),
+                name: key.name.to_owned(),
+                pid,
+                alive,
+            },
+            TableError::NotFound => Error::NotFound {
+                namespace: key.ns.to_owned(),
+                name: key.name.to_owned(),
+            },
+            TableError::Full => Error::Full {
+                capacity: self.table.geometry().capacity,
+            },
+            TableError::Busy(why) => Error::Busy(format!(
+                "{why} (key {:?} in namespace {:?})",
+                key.name, key.ns
+            )),
+            TableError::Crashed => Error::Busy("writer stopped by fault injection".into()),
+        }
+    }
+
+    fn scan_err(&self, e: TableError) -> Error {
+        self.err(e, Key { ns: "*", name: "*" })
+    }
+
+    fn keywords(key: Key<'_>) -> KeyWords {
+        KeyWords::new(key.ns.as_bytes(), key.name.as_bytes())
+    }
+}
+
+impl<S, W> Backend for TableBackend<S, W>
+where
+    S: AsRef<[AtomicU64]> + Send + Sync,
+    W: Writers,
+{
+    fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    fn limits(&self) -> Limits {
+        let g = self.table.geometry();
+        Limits {
+            capacity: g.capacity,
+            max_namespace_len: g.max_ns_len,
+            max_name_len: g.max_name_len,
+            max_metadata_len: g.max_meta_len,
+        }
+    }
+
+    fn register(&self, key: Key<'_>, owner: &Owner, metadata: &[u8]) -> Result<u64> {
+        let env = self.env()?;
+        self.table
+            .insert(&Self::keywords(key), owner, crate::now_ns(), metadata, &env)
+            .map(u64::from)
+            .map_err(|e| self.err(e, key))
+    }
+
+    fn lookup(&self, key: Key<'_>) -> Result<Option<Entry>> {
+        Ok(self
+            .table
+            .lookup(&Self::keywords(key))
+            .map_err(|e| self.err(e, key))?
+            .map(entry_of))
+    }
+
+    #[inline]
+    fn lookup_pid(&self, key: Key<'_>) -> Result<Option<u32>> {
+        self.table
+            .lookup_pid(&Self::keywords(key))
+            .map_err(|e| self.err(e, key))
+    }
+
+    fn lookup_checked(&self, key: Key<'_>) -> Result<Option<Entry>> {
+        let kw = Self::keywords(key);
+        let Some((slot, c, e)) = self.table.lookup_at(&kw).map_err(|e| self.err(e, key))? else {
+            return Ok(None);
+        };
+        if liveness::check(&e.owner) != Liveness::Dead {
+            return Ok(Some(entry_of(e)));
+        }
+        self.table
+            .reclaim(slot, c, &self.env()?)
+            .map_err(|e| self.err(e, key))?;
+        Ok(None)
+    }
+
+    fn unregister(&self, key: Key<'_>, only_pid: Option<u32>) -> Result<bool> {
+        let env = self.env()?;
+        self.table
+            .remove(&Self::keywords(key), only_pid, &env)
+            .map_err(|e| self.err(e, key))
+    }
+
+    fn update_metadata(&self, key: Key<'_>, metadata: &[u8]) -> Result<u64> {
+        let env = self.env()?;
+        self.table
+            .update(&Self::keywords(key), metadata, &env)
+            .map(u64::from)
+            .map_err(|e| self.err(e, key))
+    }
+
+    fn list(&self, ns: Option<&str>) -> Result<Vec<Entry>> {
+        let mut out = Vec::new();
+        self.table
+            .for_each_live(|_, _, e| {
+                if ns.is_none_or(|ns| e.ns_len == ns.len() && e.key.starts_with(ns.as_bytes())) {
+                    out.push(entry_of(e));
+                }
+                true
+            })
+            .map_err(|e| self.scan_err(e))?;
+        out.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        Ok(out)
+    }
+
+    fn clear_namespace(&self, ns: &str) -> Result<usize> {
+        let mut n = 0;
+        for e in self.list(Some(ns))? {
+            n += self.unregister(Key { ns, name: &e.name }, None)? as usize;
+        }
+        Ok(n)
+    }
+
+    fn sweep(&self) -> Result<usize> {
+        let env = self.env()?;
+        self.table.sweep(&env).map_err(|e| self.scan_err(e))
+    }
+
+    fn stats(&self) -> Stats {
+        use table::hdr;
+        let c = self.table.census();
+        let g = self.table.geometry();
+        Stats {
+            backend: self.kind,
+            capacity: g.capacity,
+            live: c.live,
+            tombstones: c.tombstones,
+            claimed: c.claimed,
+            max_probe_distance: c.max_probe,
+            mean_miss_groups: c.mean_miss_groups,
+            segment_bytes: self.bytes,
+            created_at: time_from_ns(self.created_at_ns),
+            max_namespace_len: g.max_ns_len,
+            max_name_len: g.max_name_len,
+            max_metadata_len: g.max_meta_len,
+            registers: self.table.counter(hdr::REGISTERS),
+            unregisters: self.table.counter(hdr::UNREGISTERS),
+            updates: self.table.counter(hdr::UPDATES),
+            reclaimed: self.table.counter(hdr::RECLAIMED),
+            stuck_recovered: self.table.counter(hdr::STUCK_RECOVERED),
+            locks_stolen: self.table.counter(hdr::LOCKS_STOLEN),
+            changes: self.table.counter(hdr::CHANGES),
+        }
+    }
+
+    fn health(&self) -> Result<Health> {
+        let stats = self.stats();
+        let mut owners = OwnerCounts::default();
+        self.table
+            .for_each_live(|_, _, e| {
+                owners.add(liveness::check(&e.owner));
+                true
+            })
+            .map_err(|e| self.scan_err(e))?;
+        let me = self.writers.token().ok();
+        let stuck = self
+            .table
+            .stuck(|t| Some(t) != me && self.writers.liveness(t) == Liveness::Dead);
+        let mut problems = Vec::new();
+        if owners.dead > 0 {
+            problems.push(format!(
+                "{} entries have dead owners; run sweep",
+                owners.dead
+            ));
+        }
+        if stuck > 0 {
+            problems.push(format!(
+                "{stuck} slots or locks are held by dead writers; run sweep"
+            ));
+        }
+        if stats.load_factor() > 0.9 {
+            problems.push(format!(
+                "load factor {:.2} is above 0.90; inserts get slower and may fail with Full",
+                stats.load_factor()
+            ));
+        }
+        Ok(Health {
+            healthy: problems.is_empty(),
+            header_valid: true,
+            load_factor: stats.load_factor(),
+            live: stats.live,
+            alive_owners: owners.alive,
+            dead_owners: owners.dead,
+            unknown_owners: owners.unknown,
+            stuck_slots: stuck,
+            liveness_mode: self.writers.mode(),
+            problems,
+        })
+    }
+}

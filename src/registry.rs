@@ -1,0 +1,510 @@
+//! The facade: validation, errors and owner identity. Every storage operation
+//! is delegated to a [`Backend`]; this module never touches storage.
+
+use crate::backend::{self, Backend, Key, Limits};
+use crate::error::{Error, Result};
+use crate::liveness;
+use crate::segment::{self, Config, Explicit, OpenMode, Segment, Trust};
+use crate::table::{Geometry, Owner};
+use crate::types::{Entry, Health, Stats};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default slot capacity.
+pub const DEFAULT_CAPACITY: usize = 4096;
+/// Default maximum namespace length in bytes.
+pub const DEFAULT_MAX_NAMESPACE_LEN: usize = 64;
+/// Default maximum name length in bytes.
+pub const DEFAULT_MAX_NAME_LEN: usize = 128;
+/// Default maximum metadata length in bytes.
+pub const DEFAULT_MAX_METADATA_LEN: usize = 256;
+/// Default maximum number of processes writing one segment at the same time.
+pub const DEFAULT_MAX_WRITERS: usize = 1024;
+/// Default segment file mode.
+pub const DEFAULT_MODE: u32 = 0o600;
+/// Default bound on waiting for another writer of the same neighbourhood.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// A process registry: many processes register services under
+/// `(namespace, name)` and look each other up.
+///
+/// A `Registry` is `Send + Sync`: share one handle between threads.
+pub struct Registry {
+    backend: Box<dyn Backend>,
+    url: String,
+    limits: Limits,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("url", &self.url)
+            .field("backend", &self.backend.kind())
+            .finish()
+    }
+}
+
+/// Where a registry lives, parsed from a url.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Location {
+    File(PathBuf),
+    Mem(String),
+}
+
+/// Directory for `shm:` segments: `/dev/shm`, else `$XDG_RUNTIME_DIR`.
+fn shm_dir() -> Result<PathBuf> {
+    let dev = PathBuf::from("/dev/shm");
+    if dev.is_dir() {
+        return Ok(dev);
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(d) if !d.is_empty() => Ok(PathBuf::from(d)),
+        _ => Err(Error::InvalidArgument(
+            "neither /dev/shm nor $XDG_RUNTIME_DIR exists; use a file:/path url".into(),
+        )),
+    }
+}
+
+fn parse_url(url: &str) -> Result<Location> {
+    let bad = |why: &str| Error::InvalidArgument(format!("registry url {url:?}: {why}"));
+    if let Some(path) = url.strip_prefix("file:") {
+        if path.is_empty() || path.contains('\0') {
+            return Err(bad(
+                "file: needs a path without NUL bytes, e.g. file:/tmp/my.reg",
+            ));
+        }
+        return Ok(Location::File(PathBuf::from(path)));
+    }
+    if let Some(name) = url.strip_prefix("mem:") {
+        if name.contains('\0') {
+            return Err(bad("mem: name contains a NUL byte"));
+        }
+        return Ok(Location::Mem(name.to_owned()));
+    }
+    let name = url.strip_prefix("shm:").unwrap_or(url);
+    if name.contains(':') && !url.starts_with("shm:") {
+        return Err(bad("unknown scheme; use shm:NAME, file:/path or mem:"));
+    }
+    if name.is_empty()
+        || name.len() > 200
+        || name == "."
+        || name == ".."
+        || name.contains(['/', '\0'])
+    {
+        return Err(bad("a shm name is 1..=200 bytes without '/' or NUL"));
+    }
+    Ok(Location::File(shm_dir()?.join(format!("procreg.{name}"))))
+}
+
+/// Options for creating or opening a registry.
+#[derive(Debug, Clone)]
+pub struct Builder {
+    capacity: Option<usize>,
+    max_ns_len: Option<usize>,
+    max_name_len: Option<usize>,
+    max_meta_len: Option<usize>,
+    max_writers: usize,
+    mode: u32,
+    trust: Trust,
+    lock_timeout: Duration,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            capacity: None,
+            max_ns_len: None,
+            max_name_len: None,
+            max_meta_len: None,
+            max_writers: DEFAULT_MAX_WRITERS,
+            mode: DEFAULT_MODE,
+            trust: Trust::default(),
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
+        }
+    }
+}
+
+impl Builder {
+    /// Slot capacity: a power of two, 16..=2^26 (default 4096). Live entries
+    /// above ~90% of it make inserts slow and may fail with `Full`.
+    pub fn capacity(mut self, n: usize) -> Self {
+        self.capacity = Some(n);
+        self
+    }
+    /// Longest namespace in bytes, 1..=1024 (default 64).
+    pub fn max_namespace_len(mut self, n: usize) -> Self {
+        self.max_ns_len = Some(n);
+        self
+    }
+    /// Longest name in bytes, 1..=4096 (default 128).
+    pub fn max_name_len(mut self, n: usize) -> Self {
+        self.max_name_len = Some(n);
+        self
+    }
+    /// Longest metadata in bytes, 0..=1 MiB (default 256).
+    pub fn max_metadata_len(mut self, n: usize) -> Self {
+        self.max_meta_len = Some(n);
+        self
+    }
+    /// How many processes may write the segment at the same time, 1..=4095
+    /// (default 1024). Used when creating.
+    pub fn max_writers(mut self, n: usize) -> Self {
+        self.max_writers = n;
+        self
+    }
+    /// File mode of a created segment (default 0o600; applied with fchmod, so
+    /// the umask does not weaken or widen it).
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode;
+        self
+    }
+    /// Accept a segment owned by another user (refused by default: a squatter
+    /// could pre-create the name).
+    pub fn allow_foreign_owner(mut self, yes: bool) -> Self {
+        self.trust.allow_foreign_owner = yes;
+        self
+    }
+    /// Accept a world-writable segment (refused by default).
+    pub fn allow_world_writable(mut self, yes: bool) -> Self {
+        self.trust.allow_world_writable = yes;
+        self
+    }
+    /// How long a writer waits for another live writer of the same
+    /// neighbourhood before `Busy` (default 500 ms).
+    pub fn lock_timeout(mut self, t: Duration) -> Self {
+        self.lock_timeout = t;
+        self
+    }
+
+    /// Creates a new registry; fails with `RegistryExists` if one is there.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a bad url or option, `RegistryExists`, `Io`, `PermissionDenied`.
+    pub fn create(&self, url: &str) -> Result<Registry> {
+        self.build(url, OpenMode::Create)
+    }
+    /// Opens an existing registry; fails with `NoSuchRegistry` if absent.
+    ///
+    /// # Errors
+    /// `NoSuchRegistry`, `IncompatibleSegment` (including limits that differ
+    /// from explicitly set ones), `PermissionDenied`, `Io`.
+    pub fn open(&self, url: &str) -> Result<Registry> {
+        self.build(url, OpenMode::Open)
+    }
+    /// Opens the registry, creating it when absent.
+    ///
+    /// # Errors
+    /// As [`create`](Self::create) and [`open`](Self::open).
+    pub fn open_or_create(&self, url: &str) -> Result<Registry> {
+        self.build(url, OpenMode::OpenOrCreate)
+    }
+
+    fn build(&self, url: &str, mode: OpenMode) -> Result<Registry> {
+        if self.mode & !0o777 != 0 {
+            return Err(Error::InvalidArgument(format!(
+                "mode {:o} has bits outside 0o777",
+                self.mode
+            )));
+        }
+        let geometry = Geometry {
+            capacity: self.capacity.unwrap_or(DEFAULT_CAPACITY),
+            max_ns_len: self.max_ns_len.unwrap_or(DEFAULT_MAX_NAMESPACE_LEN),
+            max_name_len: self.max_name_len.unwrap_or(DEFAULT_MAX_NAME_LEN),
+            max_meta_len: self.max_meta_len.unwrap_or(DEFAULT_MAX_METADATA_LEN),
+        };
+        let config = Config {
+            geometry,
+            max_owners: self.max_writers,
+        };
+        segment::validate_config(&config).map_err(Error::InvalidArgument)?;
+        let explicit = Explicit {
+            capacity: self.capacity,
+            max_ns_len: self.max_ns_len,
+            max_name_len: self.max_name_len,
+            max_meta_len: self.max_meta_len,
+        };
+        let backend: Box<dyn Backend> = match parse_url(url)? {
+            Location::File(path) => {
+                let seg = Segment::open(&path, mode, config, &explicit, self.mode, self.trust)?;
+                Box::new(backend::shm::from_segment(seg, self.lock_timeout))
+            }
+            Location::Mem(name) => Box::new(backend::mem::open(
+                &name,
+                mode,
+                geometry,
+                &explicit,
+                self.lock_timeout,
+            )?),
+        };
+        let limits = backend.limits();
+        Ok(Registry {
+            backend,
+            url: url.to_owned(),
+            limits,
+        })
+    }
+}
+
+fn check_part(what: &str, s: &str, max: usize) -> Result<()> {
+    if s.is_empty() {
+        return Err(Error::InvalidKey(format!(
+            "{what} is empty; it must be 1..={max} bytes"
+        )));
+    }
+    if s.len() > max {
+        return Err(Error::InvalidKey(format!(
+            "{what} {:?}… is {} bytes but this registry allows at most {max}; use a shorter {what}",
+            s.chars().take(16).collect::<String>(),
+            s.len()
+        )));
+    }
+    if s.as_bytes().contains(&0) {
+        return Err(Error::InvalidKey(format!(
+            "{what} {s:?} contains a NUL byte"
+        )));
+    }
+    Ok(())
+}
+
+impl Registry {
+    /// Opens the registry at `url`, creating it with default limits when absent.
+    /// `url` is `shm:NAME` (or a bare `NAME`), `file:/path`, or `mem:[NAME]`.
+    ///
+    /// # Errors
+    /// See [`Builder::open_or_create`].
+    pub fn open(url: &str) -> Result<Registry> {
+        Builder::default().open_or_create(url)
+    }
+
+    /// Options for creating or opening.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// Removes the segment at `url` (only a procreg segment, only by its creator).
+    ///
+    /// # Errors
+    /// `NoSuchRegistry`, `IncompatibleSegment` (not a procreg file), `PermissionDenied`.
+    pub fn destroy(url: &str) -> Result<()> {
+        match parse_url(url)? {
+            Location::File(path) => segment::destroy(&path),
+            Location::Mem(_) => Ok(()),
+        }
+    }
+
+    /// The url this registry was opened with.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The limits recorded in the segment.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    #[inline]
+    fn key<'a>(&self, ns: &'a str, name: &'a str) -> Result<Key<'a>> {
+        if ns.is_empty()
+            || name.is_empty()
+            || ns.len() > self.limits.max_namespace_len
+            || name.len() > self.limits.max_name_len
+            || ns.as_bytes().contains(&0)
+            || name.as_bytes().contains(&0)
+        {
+            check_part("namespace", ns, self.limits.max_namespace_len)?;
+            check_part("name", name, self.limits.max_name_len)?;
+        }
+        Ok(Key { ns, name })
+    }
+
+    fn meta(&self, metadata: &[u8]) -> Result<()> {
+        if metadata.len() > self.limits.max_metadata_len {
+            return Err(Error::MetadataTooLarge {
+                len: metadata.len(),
+                max: self.limits.max_metadata_len,
+            });
+        }
+        Ok(())
+    }
+
+    /// Registers `(ns, name)` for process `pid`. Fails with `AlreadyExists` if
+    /// a live process holds the key; an entry of a dead owner is replaced.
+    /// Returns the entry's version.
+    ///
+    /// # Errors
+    /// `InvalidKey`, `MetadataTooLarge`, `InvalidArgument` (pid 0),
+    /// `ProcessNotAlive`, `AlreadyExists`, `Full`, `Busy`.
+    pub fn register(&self, ns: &str, name: &str, pid: u32, metadata: &[u8]) -> Result<u64> {
+        let key = self.key(ns, name)?;
+        self.meta(metadata)?;
+        if pid == 0 {
+            return Err(Error::InvalidArgument(
+                "pid 0 is not a process; give the owner's pid".into(),
+            ));
+        }
+        let owner = if pid == std::process::id() {
+            liveness::current()
+        } else {
+            liveness::owner_of(pid)
+                .map_err(|e| Error::io(format!("cannot read /proc/{pid}/stat"), e))?
+                .ok_or(Error::ProcessNotAlive(pid))?
+        };
+        self.backend.register(key, &owner, metadata)
+    }
+
+    /// Registers `(ns, name)` for the calling process.
+    ///
+    /// # Errors
+    /// As [`register`](Self::register).
+    pub fn register_self(&self, ns: &str, name: &str, metadata: &[u8]) -> Result<u64> {
+        let key = self.key(ns, name)?;
+        self.meta(metadata)?;
+        let owner: Owner = liveness::current();
+        self.backend.register(key, &owner, metadata)
+    }
+
+    /// The entry of `(ns, name)`, whatever its owner's liveness.
+    ///
+    /// # Errors
+    /// `InvalidKey`, `Busy` (a writer kept changing the slot).
+    pub fn lookup(&self, ns: &str, name: &str) -> Result<Option<Entry>> {
+        self.backend.lookup(self.key(ns, name)?)
+    }
+
+    /// The owner pid of `(ns, name)`. Allocates nothing; loads only.
+    ///
+    /// # Errors
+    /// `InvalidKey`, `Busy`.
+    #[inline]
+    pub fn lookup_pid(&self, ns: &str, name: &str) -> Result<Option<u32>> {
+        self.backend.lookup_pid(self.key(ns, name)?)
+    }
+
+    /// The entry of `(ns, name)` if its owner is alive now (or cannot be
+    /// judged from here); an entry of a dead owner is reclaimed and `None`
+    /// returned.
+    ///
+    /// # Errors
+    /// `InvalidKey`, `Busy`.
+    pub fn lookup_checked(&self, ns: &str, name: &str) -> Result<Option<Entry>> {
+        self.backend.lookup_checked(self.key(ns, name)?)
+    }
+
+    /// Removes `(ns, name)`; false if it was not registered.
+    ///
+    /// # Errors
+    /// `InvalidKey`, `Busy`.
+    pub fn unregister(&self, ns: &str, name: &str) -> Result<bool> {
+        self.backend.unregister(self.key(ns, name)?, None)
+    }
+
+    /// Removes `(ns, name)` only if `pid` owns it; false otherwise.
+    ///
+    /// # Errors
+    /// `InvalidKey`, `Busy`.
+    pub fn unregister_if_owner(&self, ns: &str, name: &str, pid: u32) -> Result<bool> {
+        self.backend.unregister(self.key(ns, name)?, Some(pid))
+    }
+
+    /// Replaces the metadata of `(ns, name)`; readers never wait for it.
+    /// Returns the new version.
+    ///
+    /// # Errors
+    /// `InvalidKey`, `MetadataTooLarge`, `NotFound`, `Busy`.
+    pub fn update_metadata(&self, ns: &str, name: &str, metadata: &[u8]) -> Result<u64> {
+        let key = self.key(ns, name)?;
+        self.meta(metadata)?;
+        self.backend.update_metadata(key, metadata)
+    }
+
+    /// Every entry of namespace `ns`, sorted by name.
+    ///
+    /// # Errors
+    /// `InvalidKey`, `Busy`.
+    pub fn list(&self, ns: &str) -> Result<Vec<Entry>> {
+        check_part("namespace", ns, self.limits.max_namespace_len)?;
+        self.backend.list(Some(ns))
+    }
+
+    /// Every entry of every namespace, sorted.
+    ///
+    /// # Errors
+    /// `Busy`.
+    pub fn list_all(&self) -> Result<Vec<Entry>> {
+        self.backend.list(None)
+    }
+
+    /// The namespaces that hold at least one entry, sorted.
+    ///
+    /// # Errors
+    /// `Busy`.
+    pub fn namespaces(&self) -> Result<Vec<String>> {
+        let mut v: Vec<String> = self
+            .backend
+            .list(None)?
+            .into_iter()
+            .map(|e| e.namespace)
+            .collect();
+        v.dedup();
+        Ok(v)
+    }
+
+    /// Removes every entry of `ns`; returns how many.
+    ///
+    /// # Errors
+    /// `InvalidKey`, `Busy`.
+    pub fn clear_namespace(&self, ns: &str) -> Result<usize> {
+        check_part("namespace", ns, self.limits.max_namespace_len)?;
+        self.backend.clear_namespace(ns)
+    }
+
+    /// Reclaims every entry whose owner is dead and every slot or lock left by
+    /// a dead writer; returns how many.
+    ///
+    /// # Errors
+    /// `Busy`.
+    pub fn sweep(&self) -> Result<usize> {
+        self.backend.sweep()
+    }
+
+    /// Sizes and counters (one scan of the control words).
+    pub fn stats(&self) -> Stats {
+        self.backend.stats()
+    }
+
+    /// Checks owners and leftovers of dead writers.
+    ///
+    /// # Errors
+    /// `Busy`.
+    pub fn health_check(&self) -> Result<Health> {
+        self.backend.health()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_parse_to_their_locations() {
+        assert_eq!(
+            parse_url("file:/tmp/x").unwrap(),
+            Location::File("/tmp/x".into())
+        );
+        assert_eq!(parse_url("mem:").unwrap(), Location::Mem(String::new()));
+        assert_eq!(parse_url("mem:a").unwrap(), Location::Mem("a".into()));
+        let Location::File(p) = parse_url("shm:abc").unwrap() else {
+            panic!()
+        };
+        assert!(p.ends_with("procreg.abc"));
+        assert_eq!(parse_url("abc").unwrap(), parse_url("shm:abc").unwrap());
+        for bad in [
+            "", "shm:", "shm:a/b", "http://x", "file:", "shm:..", "mem:a\0",
+        ] {
+            assert!(
+                matches!(parse_url(bad), Err(Error::InvalidArgument(_))),
+                "{bad:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,580 @@
+//! The segment file: header, layout, validation, mapping, and the owner
+//! records that give each writing process a token the kernel revokes on death.
+//!
+//! # File layout
+//! ```text
+//! [0, 4096)            header (immutable once `initialized` is set)
+//! [4096, table_offset) owner records: max_owners × 4 words
+//! [table_offset, end)  table words (see crate::table)
+//! ```
+//! The header is read with `pread` into process memory and validated there;
+//! the mapping itself is only ever accessed through atomics.
+
+#[cfg_attr(unix, path = "unix.rs")]
+mod os;
+
+use crate::error::{Error, Liveness, Result};
+use crate::sync::{AtomicU64, Ordering};
+use crate::table::{self, Geometry, key::hash_bytes};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+pub(crate) use os::{FORK_GENERATION, Mapping, unregister_fork_close};
+
+/// `PROCREG` + format byte.
+pub(crate) const MAGIC: [u8; 8] = *b"PROCREG\x01";
+/// Bumped whenever the layout or the hash function changes.
+pub(crate) const LAYOUT_VERSION: u32 = 1;
+/// Header size in bytes.
+pub(crate) const HEADER_BYTES: usize = 4096;
+const INIT_MAGIC: u64 = 0x5245_4144_595f_4f4b; // "READY_OK"
+const OFF_CHECKSUM: usize = 112;
+const OFF_INITIALIZED: usize = 120;
+/// Words per owner record: `gen | pid << 32`, start time, pidns, reserved.
+const OWNER_WORDS: usize = 4;
+/// Owner record `i` is held by an OFD write lock on this byte offset + i.
+const OWNER_LOCK_BASE: i64 = 1 << 40;
+/// Largest number of owner records (token = (index + 1) << 17 | gen).
+pub(crate) const MAX_OWNERS: usize = 4095;
+const GEN_BITS: u32 = 17;
+const GEN_MASK: u32 = (1 << GEN_BITS) - 1;
+
+/// Limits of a segment, as the user asks for them and as the header records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Config {
+    pub(crate) geometry: Geometry,
+    pub(crate) max_owners: usize,
+}
+
+/// The validated header, copied into process memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Header {
+    pub(crate) config: Config,
+    pub(crate) owners_offset: usize,
+    pub(crate) table_offset: usize,
+    pub(crate) total_bytes: usize,
+    pub(crate) created_at_ns: u64,
+    pub(crate) creator_uid: u32,
+    pub(crate) creator_pid: u32,
+    pub(crate) mode: u32,
+    pub(crate) pidns: u64,
+}
+
+impl Config {
+    fn owners_offset(&self) -> usize {
+        HEADER_BYTES
+    }
+    fn table_offset(&self) -> usize {
+        (HEADER_BYTES + self.max_owners * OWNER_WORDS * 8).next_multiple_of(4096)
+    }
+    fn total_bytes(&self) -> usize {
+        self.table_offset() + self.geometry.total_words() * 8
+    }
+}
+
+impl Header {
+    fn encode(&self) -> [u8; HEADER_BYTES] {
+        let mut b = [0u8; HEADER_BYTES];
+        let g = &self.config.geometry;
+        b[0..8].copy_from_slice(&MAGIC);
+        put32(&mut b, 8, LAYOUT_VERSION);
+        put32(&mut b, 12, HEADER_BYTES as u32);
+        put64(&mut b, 16, g.capacity as u64);
+        put32(&mut b, 24, g.max_ns_len as u32);
+        put32(&mut b, 28, g.max_name_len as u32);
+        put32(&mut b, 32, g.max_meta_len as u32);
+        put32(&mut b, 36, g.row_words() as u32);
+        put32(&mut b, 40, self.config.max_owners as u32);
+        put64(&mut b, 48, self.owners_offset as u64);
+        put64(&mut b, 56, self.table_offset as u64);
+        put64(&mut b, 64, g.total_words() as u64);
+        put64(&mut b, 72, self.total_bytes as u64);
+        put64(&mut b, 80, self.created_at_ns);
+        put32(&mut b, 88, self.creator_uid);
+        put32(&mut b, 92, self.mode);
+        put32(&mut b, 96, self.creator_pid);
+        put64(&mut b, 104, self.pidns);
+        let sum = hash_bytes(&b[..OFF_CHECKSUM]);
+        put64(&mut b, OFF_CHECKSUM, sum);
+        b
+    }
+
+    /// Validates header bytes read from a file of `file_len` bytes. Every
+    /// field is checked against what this build would compute for the same
+    /// limits, so nothing from the file is trusted as an offset or size.
+    pub(crate) fn decode(b: &[u8], file_len: u64) -> Result<Header> {
+        let bad = |why: String| Error::IncompatibleSegment(why);
+        if b.len() < HEADER_BYTES || file_len < HEADER_BYTES as u64 {
+            return Err(bad(format!(
+                "file is {file_len} bytes, smaller than a procreg header ({HEADER_BYTES}); it is truncated or not a procreg segment"
+            )));
+        }
+        if b[0..7] != MAGIC[0..7] {
+            return Err(bad("bad magic: this file is not a procreg segment".into()));
+        }
+        if b[7] != MAGIC[7] || get32(b, 8) != LAYOUT_VERSION {
+            return Err(bad(format!(
+                "layout version {} (format byte {}) but this build reads version {LAYOUT_VERSION}; \
+                 open it with a matching procreg version, or destroy and recreate it",
+                get32(b, 8),
+                b[7]
+            )));
+        }
+        if get64(b, OFF_INITIALIZED) != INIT_MAGIC {
+            return Err(bad(format!(
+                "not initialised: its creator (pid {}) has not finished or died while creating it; \
+                 destroy it and create it again",
+                get32(b, 96)
+            )));
+        }
+        if hash_bytes(&b[..OFF_CHECKSUM]) != get64(b, OFF_CHECKSUM) {
+            return Err(bad(
+                "header checksum mismatch: the header was corrupted".into()
+            ));
+        }
+        let geometry = Geometry {
+            capacity: get64(b, 16) as usize,
+            max_ns_len: get32(b, 24) as usize,
+            max_name_len: get32(b, 28) as usize,
+            max_meta_len: get32(b, 32) as usize,
+        };
+        let config = Config {
+            geometry,
+            max_owners: get32(b, 40) as usize,
+        };
+        validate_config(&config)
+            .map_err(|e| bad(format!("header holds impossible limits: {e}")))?;
+        let h = Header {
+            config,
+            owners_offset: config.owners_offset(),
+            table_offset: config.table_offset(),
+            total_bytes: config.total_bytes(),
+            created_at_ns: get64(b, 80),
+            creator_uid: get32(b, 88),
+            mode: get32(b, 92),
+            creator_pid: get32(b, 96),
+            pidns: get64(b, 104),
+        };
+        let expect = [
+            (get32(b, 12) as u64, HEADER_BYTES as u64, "header size"),
+            (get32(b, 36) as u64, geometry.row_words() as u64, "row size"),
+            (get64(b, 48), h.owners_offset as u64, "owner records offset"),
+            (get64(b, 56), h.table_offset as u64, "table offset"),
+            (get64(b, 64), geometry.total_words() as u64, "table size"),
+            (get64(b, 72), h.total_bytes as u64, "total size"),
+        ];
+        for (got, want, what) in expect {
+            if got != want {
+                return Err(bad(format!("{what} is {got} but the limits imply {want}")));
+            }
+        }
+        if file_len < h.total_bytes as u64 {
+            return Err(bad(format!(
+                "file is {file_len} bytes but its header needs {}; it was truncated",
+                h.total_bytes
+            )));
+        }
+        Ok(h)
+    }
+}
+
+fn put32(b: &mut [u8], at: usize, v: u32) {
+    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+fn put64(b: &mut [u8], at: usize, v: u64) {
+    b[at..at + 8].copy_from_slice(&v.to_le_bytes());
+}
+fn get32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+}
+fn get64(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+/// Hard limits of this build (documented in the README).
+pub(crate) mod limits {
+    pub(crate) const MIN_CAPACITY: usize = 16;
+    pub(crate) const MAX_CAPACITY: usize = 1 << 26;
+    pub(crate) const MAX_NS_LEN: usize = 1024;
+    pub(crate) const MAX_NAME_LEN: usize = 4096;
+    pub(crate) const MAX_META_LEN: usize = 1 << 20;
+}
+
+/// Checks limits a user asked for (or a header claims).
+pub(crate) fn validate_config(c: &Config) -> std::result::Result<(), String> {
+    use limits::*;
+    let g = &c.geometry;
+    if !g.capacity.is_power_of_two() || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&g.capacity) {
+        return Err(format!(
+            "capacity {} must be a power of two from {MIN_CAPACITY} to {MAX_CAPACITY}",
+            g.capacity
+        ));
+    }
+    if !(1..=MAX_NS_LEN).contains(&g.max_ns_len) {
+        return Err(format!(
+            "max namespace length {} must be 1..={MAX_NS_LEN}",
+            g.max_ns_len
+        ));
+    }
+    if !(1..=MAX_NAME_LEN).contains(&g.max_name_len) {
+        return Err(format!(
+            "max name length {} must be 1..={MAX_NAME_LEN}",
+            g.max_name_len
+        ));
+    }
+    if g.max_meta_len > MAX_META_LEN {
+        return Err(format!(
+            "max metadata length {} must be at most {MAX_META_LEN}",
+            g.max_meta_len
+        ));
+    }
+    if !(1..=MAX_OWNERS).contains(&c.max_owners) {
+        return Err(format!(
+            "max owners {} must be 1..={MAX_OWNERS}",
+            c.max_owners
+        ));
+    }
+    Ok(())
+}
+
+/// How to treat a file that exists but is not owned by us or is world-writable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Trust {
+    pub(crate) allow_foreign_owner: bool,
+    pub(crate) allow_world_writable: bool,
+}
+
+/// An open, validated, mapped segment.
+pub(crate) struct Segment {
+    pub(crate) path: PathBuf,
+    pub(crate) header: Header,
+    map: Mapping,
+    file: OwnedFd,
+}
+
+/// What `open` should do when the file exists or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OpenMode {
+    Create,
+    Open,
+    OpenOrCreate,
+}
+
+impl Segment {
+    /// Creates or opens the segment at `path`. `requested` are the limits the
+    /// caller asked for explicitly (`None` = accept what the segment has).
+    pub(crate) fn open(
+        path: &Path,
+        mode: OpenMode,
+        config: Config,
+        explicit: &Explicit,
+        file_mode: u32,
+        trust: Trust,
+    ) -> Result<Segment> {
+        validate_config(&config).map_err(Error::InvalidArgument)?;
+        if mode != OpenMode::Open {
+            match Self::create(path, config, file_mode) {
+                Ok(seg) => return Ok(seg),
+                Err(CreateError::Exists) if mode == OpenMode::OpenOrCreate => {}
+                Err(CreateError::Exists) => {
+                    return Err(Error::RegistryExists(path.display().to_string()));
+                }
+                Err(CreateError::Other(e)) => return Err(e),
+            }
+        }
+        let seg = Self::attach(path, trust)?;
+        explicit.check(&seg.header.config)?;
+        Ok(seg)
+    }
+
+    fn create(
+        path: &Path,
+        config: Config,
+        file_mode: u32,
+    ) -> std::result::Result<Segment, CreateError> {
+        let file = match os::create_exclusive(path, file_mode) {
+            Ok(f) => f,
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => return Err(CreateError::Exists),
+            Err(e) => return Err(CreateError::Other(os_error(e, "create", path))),
+        };
+        let header = Header {
+            config,
+            owners_offset: config.owners_offset(),
+            table_offset: config.table_offset(),
+            total_bytes: config.total_bytes(),
+            created_at_ns: crate::now_ns(),
+            creator_uid: os::euid(),
+            creator_pid: std::process::id(),
+            mode: file_mode,
+            pidns: crate::liveness::my_pidns(),
+        };
+        // From here on a failure must not leave a half-made file behind.
+        let undo = |e: Error| {
+            let _ = std::fs::remove_file(path);
+            CreateError::Other(e)
+        };
+        os::lock_exclusive(&file).map_err(|e| undo(os_error(e, "lock", path)))?;
+        os::fchmod(&file, file_mode).map_err(|e| undo(os_error(e, "chmod", path)))?;
+        // Reserve every byte now: a full tmpfs fails here, not with SIGBUS later.
+        os::fallocate(&file, header.total_bytes as u64).map_err(|e| {
+            undo(Error::io(
+                format!(
+                    "cannot reserve {} bytes for {} (is the filesystem full? /dev/shm is limited by its tmpfs size)",
+                    header.total_bytes,
+                    path.display()
+                ),
+                e,
+            ))
+        })?;
+        let bytes = header.encode();
+        os::pwrite_all(&file, &bytes[..OFF_INITIALIZED], 0)
+            .map_err(|e| undo(os_error(e, "write header of", path)))?;
+        let map =
+            Mapping::new(&file, header.total_bytes).map_err(|e| undo(os_error(e, "map", path)))?;
+        let seg = Segment {
+            path: path.to_path_buf(),
+            header,
+            map,
+            file,
+        };
+        // Publish last: an opener that sees INIT_MAGIC sees a complete header.
+        seg.init_word().store(INIT_MAGIC, Ordering::Release);
+        os::unlock(&seg.file);
+        Ok(seg)
+    }
+
+    fn attach(path: &Path, trust: Trust) -> Result<Segment> {
+        let file = os::open_existing(path).map_err(|e| match e.raw_os_error() {
+            Some(libc::ENOENT) => Error::NoSuchRegistry(path.display().to_string()),
+            Some(libc::ELOOP) => Error::PermissionDenied(format!(
+                "{} is a symbolic link; procreg never follows links to segments",
+                path.display()
+            )),
+            _ => os_error(e, "open", path),
+        })?;
+        let st = os::fstat(&file).map_err(|e| os_error(e, "stat", path))?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return Err(Error::PermissionDenied(format!(
+                "{} is not a regular file",
+                path.display()
+            )));
+        }
+        if st.st_uid != os::euid() && !trust.allow_foreign_owner {
+            return Err(Error::PermissionDenied(format!(
+                "{} is owned by uid {}, not by you (uid {}); someone may have squatted its name. \
+                 Use Builder::allow_foreign_owner(true) if this is intended",
+                path.display(),
+                st.st_uid,
+                os::euid()
+            )));
+        }
+        if st.st_mode & 0o002 != 0 && !trust.allow_world_writable {
+            return Err(Error::PermissionDenied(format!(
+                "{} is world-writable (mode {:o}); any user could corrupt it. \
+                 chmod o-w it, or use Builder::allow_world_writable(true)",
+                path.display(),
+                st.st_mode & 0o7777
+            )));
+        }
+        // Wait (bounded) for a concurrent creator to finish initialising.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        let header = loop {
+            os::lock_shared(&file).map_err(|e| os_error(e, "lock", path))?;
+            let mut buf = vec![0u8; HEADER_BYTES];
+            let len = os::fstat(&file)
+                .map_err(|e| os_error(e, "stat", path))?
+                .st_size as u64;
+            let n =
+                os::pread(&file, &mut buf, 0).map_err(|e| os_error(e, "read header of", path))?;
+            os::unlock(&file);
+            match Header::decode(&buf[..n], len) {
+                Ok(h) => break h,
+                // The creator holds the flock while it initialises, so an
+                // uninitialised header seen under our shared lock means the
+                // creator is between O_EXCL and flock, or died: wait a little.
+                Err(Error::IncompatibleSegment(why))
+                    if (len == 0 || why.starts_with("not initialised"))
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let map = Mapping::new(&file, header.total_bytes).map_err(|e| os_error(e, "map", path))?;
+        Ok(Segment {
+            path: path.to_path_buf(),
+            header,
+            map,
+            file,
+        })
+    }
+
+    fn init_word(&self) -> &AtomicU64 {
+        &self.map.words()[OFF_INITIALIZED / 8]
+    }
+
+    /// The table region, as atomics.
+    pub(crate) fn table_words(&self) -> &[AtomicU64] {
+        let w = self.map.words();
+        &w[self.header.table_offset / 8..self.header.total_bytes / 8]
+    }
+
+    fn owner_words(&self) -> &[AtomicU64] {
+        let w = self.map.words();
+        &w[self.header.owners_offset / 8
+            ..self.header.owners_offset / 8 + self.header.config.max_owners * OWNER_WORDS]
+    }
+
+    /// Claims an owner record for this process: the first record whose OFD
+    /// lock we get. Returns the token, the fd that holds the lock, and
+    /// whether a forked child closes that fd by itself.
+    pub(crate) fn claim_owner(&self) -> Result<(u32, OwnedFd, bool)> {
+        let fd = os::open_existing(&self.path)
+            .map_err(|e| os_error(e, "open (owner lock)", &self.path))?;
+        let n = self.header.config.max_owners;
+        let me = crate::liveness::current();
+        let start = me.pid as usize % n;
+        for k in 0..n {
+            let idx = (start + k) % n;
+            match os::ofd_try_lock(&fd, OWNER_LOCK_BASE + idx as i64) {
+                Ok(true) => {
+                    let rec = &self.owner_words()[idx * OWNER_WORDS..(idx + 1) * OWNER_WORDS];
+                    let old = rec[0].load(Ordering::Relaxed);
+                    let mut generation = ((old as u32) + 1) & GEN_MASK;
+                    if generation == 0 {
+                        generation = 1;
+                    }
+                    rec[1].store(me.start_time, Ordering::Relaxed);
+                    rec[2].store(me.pidns, Ordering::Relaxed);
+                    rec[0].store(generation as u64 | (me.pid as u64) << 32, Ordering::Release);
+                    let token = ((idx as u32 + 1) << GEN_BITS) | generation;
+                    debug_assert!(token <= table::MAX_TOKEN);
+                    let closes_on_fork = os::register_fork_close(fd.as_raw_fd());
+                    return Ok((token, fd, closes_on_fork));
+                }
+                Ok(false) => continue,
+                Err(e) => return Err(os_error(e, "lock an owner record of", &self.path)),
+            }
+        }
+        Err(Error::Busy(format!(
+            "all {n} owner records of {} are held by live processes; fewer processes may write at once",
+            self.path.display()
+        )))
+    }
+
+    /// Whether the writer that holds `token` still runs (the kernel drops the
+    /// OFD lock of a dead process, whatever its PID namespace).
+    pub(crate) fn writer_liveness(&self, token: u32, probe_fd: &OwnedFd) -> Liveness {
+        let idx = (token >> GEN_BITS) as usize;
+        if idx == 0 || idx > self.header.config.max_owners {
+            return Liveness::Unknown; // not a token this build hands out
+        }
+        let idx = idx - 1;
+        let gen_now =
+            self.owner_words()[idx * OWNER_WORDS].load(Ordering::Acquire) as u32 & GEN_MASK;
+        if gen_now != token & GEN_MASK {
+            // Another process took the record over: ours released it, so it died.
+            return Liveness::Dead;
+        }
+        match os::ofd_is_locked(probe_fd, OWNER_LOCK_BASE + idx as i64) {
+            Ok(true) => Liveness::Alive,
+            Ok(false) => Liveness::Dead,
+            Err(_) => Liveness::Unknown,
+        }
+    }
+
+    /// The segment file (used to probe other processes' owner locks).
+    pub(crate) fn file(&self) -> &OwnedFd {
+        &self.file
+    }
+
+    /// Size of the mapping in bytes.
+    pub(crate) fn mapped_bytes(&self) -> usize {
+        self.header.total_bytes
+    }
+}
+
+/// Limits the caller set explicitly; attaching to a segment with other values fails.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Explicit {
+    pub(crate) capacity: Option<usize>,
+    pub(crate) max_ns_len: Option<usize>,
+    pub(crate) max_name_len: Option<usize>,
+    pub(crate) max_meta_len: Option<usize>,
+}
+
+impl Explicit {
+    fn check(&self, c: &Config) -> Result<()> {
+        self.check_geometry(&c.geometry)
+    }
+
+    /// Fails when an explicitly asked limit differs from the existing one.
+    pub(crate) fn check_geometry(&self, g: &Geometry) -> Result<()> {
+        let pairs = [
+            ("capacity", self.capacity, g.capacity),
+            ("max_namespace_len", self.max_ns_len, g.max_ns_len),
+            ("max_name_len", self.max_name_len, g.max_name_len),
+            ("max_metadata_len", self.max_meta_len, g.max_meta_len),
+        ];
+        for (what, asked, has) in pairs {
+            if let Some(asked) = asked {
+                if asked != has {
+                    return Err(Error::IncompatibleSegment(format!(
+                        "you asked for {what} {asked} but the existing segment has {what} {has}; \
+                         drop the option to attach, or destroy the segment to recreate it"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+enum CreateError {
+    Exists,
+    Other(Error),
+}
+
+fn os_error(e: std::io::Error, what: &str, path: &Path) -> Error {
+    match e.raw_os_error() {
+        Some(libc::EACCES) | Some(libc::EPERM) => {
+            Error::PermissionDenied(format!("cannot {what} {}: {e}", path.display()))
+        }
+        _ => Error::io(format!("cannot {what} {}", path.display()), e),
+    }
+}
+
+/// Removes the segment at `path` after checking it is a procreg segment this
+/// user created.
+pub(crate) fn destroy(path: &Path) -> Result<()> {
+    let file = os::open_existing(path).map_err(|e| match e.raw_os_error() {
+        Some(libc::ENOENT) => Error::NoSuchRegistry(path.display().to_string()),
+        Some(libc::ELOOP) => Error::PermissionDenied(format!(
+            "{} is a symbolic link; not removed",
+            path.display()
+        )),
+        _ => os_error(e, "open", path),
+    })?;
+    let st = os::fstat(&file).map_err(|e| os_error(e, "stat", path))?;
+    let mut buf = vec![0u8; HEADER_BYTES];
+    let n = os::pread(&file, &mut buf, 0).map_err(|e| os_error(e, "read", path))?;
+    if n < 8 || buf[0..7] != MAGIC[0..7] {
+        return Err(Error::IncompatibleSegment(format!(
+            "{} is not a procreg segment; refusing to remove it",
+            path.display()
+        )));
+    }
+    let creator = get32(&buf, 88);
+    if st.st_uid != os::euid() || (n >= 92 && creator != os::euid()) {
+        return Err(Error::PermissionDenied(format!(
+            "{} was created by uid {creator} and is owned by uid {}; only its creator may destroy it",
+            path.display(),
+            st.st_uid
+        )));
+    }
+    std::fs::remove_file(path).map_err(|e| os_error(e, "remove", path))
+}
+
+#[cfg(test)]
+mod tests;

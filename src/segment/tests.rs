@@ -1,0 +1,1 @@
+//! Segment validation tests (files on disk, single process).

@@ -1,0 +1,133 @@
+//! One behaviour suite, run against every backend (`mem:` and `shm:`).
+
+use procreg::{Error, Liveness, Registry};
+
+fn backends(test: &str) -> Vec<(String, Registry)> {
+    let shm = format!("shm:compliance-{test}-{}", std::process::id());
+    let _ = Registry::destroy(&shm);
+    vec![
+        (
+            "mem".into(),
+            Registry::builder().capacity(256).create("mem:").unwrap(),
+        ),
+        (
+            shm.clone(),
+            Registry::builder().capacity(256).create(&shm).unwrap(),
+        ),
+    ]
+}
+
+fn cleanup(regs: Vec<(String, Registry)>) {
+    for (url, reg) in regs {
+        drop(reg);
+        if url.starts_with("shm:") {
+            Registry::destroy(&url).unwrap();
+        }
+    }
+}
+
+#[test]
+fn register_lookup_update_unregister_round_trip() {
+    let regs = backends("roundtrip");
+    for (url, reg) in &regs {
+        let me = std::process::id();
+        let v1 = reg.register_self("svc", "db", b"port=1").unwrap();
+        assert_eq!(reg.lookup_pid("svc", "db").unwrap(), Some(me), "{url}");
+        let e = reg.lookup("svc", "db").unwrap().unwrap();
+        assert_eq!(
+            (e.namespace.as_str(), e.name.as_str(), e.pid),
+            ("svc", "db", me)
+        );
+        assert_eq!(e.metadata, b"port=1");
+        assert_eq!(e.version, v1);
+        let v2 = reg.update_metadata("svc", "db", b"port=2").unwrap();
+        assert_ne!(v1, v2);
+        assert_eq!(
+            reg.lookup_checked("svc", "db").unwrap().unwrap().metadata,
+            b"port=2"
+        );
+        assert!(matches!(
+            reg.register_self("svc", "db", b""),
+            Err(Error::AlreadyExists { pid, alive: Liveness::Alive, .. }) if pid == me
+        ));
+        assert!(!reg.unregister_if_owner("svc", "db", me + 1).unwrap());
+        assert!(reg.unregister_if_owner("svc", "db", me).unwrap());
+        assert!(!reg.unregister("svc", "db").unwrap());
+        assert_eq!(reg.lookup("svc", "db").unwrap(), None);
+        assert!(matches!(
+            reg.update_metadata("svc", "db", b""),
+            Err(Error::NotFound { .. })
+        ));
+    }
+    cleanup(regs);
+}
+
+#[test]
+fn namespaces_list_and_clear_are_isolated() {
+    let regs = backends("ns");
+    for (url, reg) in &regs {
+        for i in 0..5 {
+            reg.register_self("a", &format!("s{i}"), b"").unwrap();
+        }
+        reg.register_self("b", "only", b"").unwrap();
+        assert_eq!(
+            reg.namespaces().unwrap(),
+            vec!["a".to_string(), "b".to_string()],
+            "{url}"
+        );
+        let names: Vec<String> = reg.list("a").unwrap().into_iter().map(|e| e.name).collect();
+        assert_eq!(names, ["s0", "s1", "s2", "s3", "s4"]);
+        assert_eq!(reg.clear_namespace("a").unwrap(), 5);
+        assert!(reg.list("a").unwrap().is_empty());
+        assert_eq!(reg.list("b").unwrap().len(), 1);
+        let st = reg.stats();
+        assert_eq!((st.live, st.capacity), (1, 256));
+        assert!(reg.health_check().unwrap().healthy);
+    }
+    cleanup(regs);
+}
+
+#[test]
+fn dead_pid_is_refused_and_dead_owner_is_reclaimed() {
+    let regs = backends("dead");
+    for (url, reg) in &regs {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        reg.register("svc", "worker", pid, b"").unwrap();
+        assert!(matches!(
+            reg.register("svc", "worker", std::process::id(), b""),
+            Err(Error::AlreadyExists {
+                alive: Liveness::Alive,
+                ..
+            })
+        ));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(
+            matches!(reg.register("svc", "x", pid, b""), Err(Error::ProcessNotAlive(p)) if p == pid)
+        );
+        // Unchecked lookup still sees it; the checked one reclaims it.
+        assert_eq!(reg.lookup_pid("svc", "worker").unwrap(), Some(pid), "{url}");
+        assert_eq!(reg.health_check().unwrap().dead_owners, 1);
+        assert_eq!(reg.lookup_checked("svc", "worker").unwrap(), None);
+        assert_eq!(reg.lookup_pid("svc", "worker").unwrap(), None);
+        // A dead owner's key is taken over by a new registration.
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        reg.register("svc", "w2", child.id(), b"").unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        reg.register_self("svc", "w2", b"new").unwrap();
+        assert_eq!(
+            reg.lookup_pid("svc", "w2").unwrap(),
+            Some(std::process::id())
+        );
+        assert_eq!(reg.stats().reclaimed, 2);
+    }
+    cleanup(regs);
+}

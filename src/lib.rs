@@ -62,3 +62,8 @@ mod compile_checks {
         is::<crate::Registry>();
     }
 }
+
+/// Compiles and runs the README's examples as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

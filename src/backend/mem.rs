@@ -44,16 +44,12 @@ struct Shared {
     created_at_ns: u64,
 }
 
-fn named() -> &'static Mutex<HashMap<String, Weak<Box<[AtomicU64]>>>> {
-    static NAMED: std::sync::OnceLock<Mutex<HashMap<String, Weak<Box<[AtomicU64]>>>>> =
-        std::sync::OnceLock::new();
-    NAMED.get_or_init(Default::default)
-}
+/// Named tables of this process: words (while a handle lives), limits, creation time.
+type NamedTables = Mutex<HashMap<String, (Weak<Box<[AtomicU64]>>, Geometry, u64)>>;
 
-fn geometries() -> &'static Mutex<HashMap<String, (Geometry, u64)>> {
-    static G: std::sync::OnceLock<Mutex<HashMap<String, (Geometry, u64)>>> =
-        std::sync::OnceLock::new();
-    G.get_or_init(Default::default)
+fn named() -> &'static NamedTables {
+    static NAMED: std::sync::OnceLock<NamedTables> = std::sync::OnceLock::new();
+    NAMED.get_or_init(Default::default)
 }
 
 pub(crate) fn open(
@@ -77,13 +73,14 @@ pub(crate) fn open(
         fresh()
     } else {
         let mut map = named().lock().unwrap_or_else(|p| p.into_inner());
-        let mut geos = geometries().lock().unwrap_or_else(|p| p.into_inner());
-        match map.get(name).and_then(Weak::upgrade) {
-            Some(words) => {
+        let existing = map
+            .get(name)
+            .and_then(|(w, g, at)| Some((w.upgrade()?, *g, *at)));
+        match existing {
+            Some((words, g, at)) => {
                 if mode == OpenMode::Create {
                     return Err(Error::RegistryExists(format!("mem:{name}")));
                 }
-                let (g, at) = geos[name];
                 explicit.check_geometry(&g)?;
                 Shared {
                     words,
@@ -96,8 +93,10 @@ pub(crate) fn open(
                     return Err(Error::NoSuchRegistry(format!("mem:{name}")));
                 }
                 let s = fresh();
-                map.insert(name.to_owned(), Arc::downgrade(&s.words));
-                geos.insert(name.to_owned(), (geometry, s.created_at_ns));
+                map.insert(
+                    name.to_owned(),
+                    (Arc::downgrade(&s.words), geometry, s.created_at_ns),
+                );
                 s
             }
         }

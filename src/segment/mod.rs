@@ -458,7 +458,9 @@ impl Segment {
             }
         }
         Err(Error::Busy(format!(
-            "all {n} owner records of {} are held by live processes; fewer processes may write at once",
+            "all {n} writer records of {} are held by live registry handles (each open handle that \
+             writes holds one until it is dropped); drop unused handles, or create the segment with \
+             a larger max_writers (at most {MAX_OWNERS})",
             self.path.display()
         )))
     }

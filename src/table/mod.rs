@@ -1003,3 +1003,6 @@ pub(crate) fn heap_storage(g: &Geometry) -> Box<[AtomicU64]> {
 
 #[cfg(all(test, not(loom)))]
 mod tests;
+
+#[cfg(all(test, loom))]
+mod loom_tests;

@@ -1,0 +1,309 @@
+//! loom model checks of the slot protocol (run by `scripts/test-all`):
+//! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --lib loom`
+//!
+//! A crash is modelled as a thread that stops at an injection point (its lock
+//! and claim stay behind) and only then is known dead to the others.
+
+use super::*;
+use loom::sync::Arc;
+use loom::sync::atomic::AtomicBool;
+use loom::thread;
+
+const G: Geometry = Geometry {
+    capacity: 16,
+    max_ns_len: 4,
+    max_name_len: 4,
+    max_meta_len: 16,
+};
+
+struct LEnv {
+    token: u32,
+    crash: Option<Step>,
+    dead: Arc<[AtomicBool; 4]>,
+}
+
+impl Env for LEnv {
+    fn token(&self) -> u32 {
+        self.token
+    }
+    fn writer_liveness(&self, t: u32) -> Liveness {
+        if self.dead[t as usize].load(Ordering::Acquire) {
+            Liveness::Dead
+        } else {
+            Liveness::Alive
+        }
+    }
+    fn owner_liveness(&self, o: &Owner) -> Liveness {
+        // Owner pids are writer tokens here.
+        self.writer_liveness(o.pid)
+    }
+    fn crash_at(&self, step: Step) -> bool {
+        self.crash == Some(step)
+    }
+    fn give_up(&self, _spins: u64) -> bool {
+        false
+    }
+}
+
+type T = Table<Box<[AtomicU64]>>;
+
+fn setup() -> (Arc<T>, Arc<[AtomicBool; 4]>) {
+    let dead = Arc::new([
+        AtomicBool::new(false),
+        AtomicBool::new(false),
+        AtomicBool::new(false),
+        AtomicBool::new(false),
+    ]);
+    (Arc::new(Table::new(heap_storage(&G), G)), dead)
+}
+
+fn env(token: u32, dead: &Arc<[AtomicBool; 4]>) -> LEnv {
+    LEnv {
+        token,
+        crash: None,
+        dead: dead.clone(),
+    }
+}
+
+fn owner(pid: u32) -> Owner {
+    Owner {
+        pid,
+        start_time: 1,
+        pidns: 1,
+    }
+}
+
+fn meta(b: u8) -> [u8; 16] {
+    [b; 16]
+}
+
+/// Two names whose keys share a home group (so they compete for its slots).
+fn same_home_names() -> (&'static str, &'static str) {
+    let g = |n: &str| {
+        let h = KeyWords::new(b"n", n.as_bytes()).hash();
+        ((h as u128 * G.groups() as u128) >> 64) as usize
+    };
+    const NAMES: [&str; 8] = ["a", "b", "c", "d", "e", "f", "g", "h"];
+    for x in NAMES {
+        for y in NAMES {
+            if x != y && g(x) == g(y) {
+                return (x, y);
+            }
+        }
+    }
+    unreachable!("8 names in 2 groups always collide")
+}
+
+fn k(name: &str) -> KeyWords {
+    KeyWords::new(b"n", name.as_bytes())
+}
+
+/// Waiting writers spin on the home lock, which costs loom many branches;
+/// three such threads need a lower preemption bound to finish in CI time.
+fn model_spinning(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
+    let mut b = loom::model::Builder::new();
+    b.max_branches = 50_000;
+    b.preemption_bound = Some(preemptions);
+    b.check(f);
+}
+
+#[test]
+fn loom_two_inserts_of_one_key_exactly_one_wins() {
+    model_spinning(2, || inserts_of_one_key(2));
+}
+
+#[test]
+fn loom_three_inserts_of_one_key_exactly_one_wins() {
+    model_spinning(1, || inserts_of_one_key(3));
+}
+
+fn inserts_of_one_key(threads: u32) {
+    {
+        let (t, dead) = setup();
+        let hs: Vec<_> = (1..=threads)
+            .map(|tok| {
+                let (t, e) = (t.clone(), env(tok, &dead));
+                thread::spawn(move || {
+                    t.insert(&k("x"), &owner(tok), 0, &meta(tok as u8), &e)
+                        .is_ok()
+                })
+            })
+            .collect();
+        let wins: Vec<bool> = hs.into_iter().map(|h| h.join().unwrap()).collect();
+        assert_eq!(wins.iter().filter(|w| **w).count(), 1, "{wins:?}");
+        let winner = wins.iter().position(|w| *w).unwrap() as u32 + 1;
+        assert_eq!(t.lookup_pid(&k("x")).unwrap(), Some(winner));
+        assert_eq!(t.census().live, 1);
+    }
+}
+
+#[test]
+fn loom_insert_remove_lookup_never_tear_and_end_consistent() {
+    loom::model(|| {
+        let (t, dead) = setup();
+        t.insert(&k("x"), &owner(1), 0, &meta(1), &env(1, &dead))
+            .unwrap();
+        let (t1, e1) = (t.clone(), env(1, &dead));
+        let remover = thread::spawn(move || t1.remove(&k("x"), None, &e1).unwrap());
+        let (t2, e2) = (t.clone(), env(2, &dead));
+        let inserter =
+            thread::spawn(move || t2.insert(&k("x"), &owner(2), 0, &meta(2), &e2).is_ok());
+        // Reader: whatever it sees is one whole registration.
+        if let Some(e) = t.lookup(&k("x")).unwrap() {
+            assert!(
+                (e.owner.pid == 1 && e.metadata == meta(1))
+                    || (e.owner.pid == 2 && e.metadata == meta(2)),
+                "torn: {e:?}"
+            );
+        }
+        let removed = remover.join().unwrap();
+        let inserted = inserter.join().unwrap();
+        assert!(removed);
+        let now = t.lookup_pid(&k("x")).unwrap();
+        assert_eq!(now, if inserted { Some(2) } else { None });
+        assert_eq!(t.census().live, inserted as usize);
+    });
+}
+
+#[test]
+fn loom_metadata_update_is_never_torn() {
+    loom::model(|| {
+        let (t, dead) = setup();
+        t.insert(&k("x"), &owner(1), 0, &meta(b'A'), &env(1, &dead))
+            .unwrap();
+        let (t1, e1) = (t.clone(), env(1, &dead));
+        let updater = thread::spawn(move || {
+            t1.update(&k("x"), &meta(b'B'), &e1).unwrap();
+            t1.update(&k("x"), &meta(b'C'), &e1).unwrap();
+        });
+        for _ in 0..2 {
+            let m = t.lookup(&k("x")).unwrap().unwrap().metadata;
+            assert!(
+                [meta(b'A'), meta(b'B'), meta(b'C')]
+                    .iter()
+                    .any(|x| x[..] == m[..]),
+                "torn: {m:?}"
+            );
+        }
+        updater.join().unwrap();
+        assert_eq!(t.lookup(&k("x")).unwrap().unwrap().metadata, meta(b'C'));
+    });
+}
+
+#[test]
+fn loom_reused_slot_never_returns_another_keys_data() {
+    let (x, y) = same_home_names();
+    loom::model(move || {
+        let (t, dead) = setup();
+        t.insert(&k(x), &owner(1), 0, &meta(1), &env(1, &dead))
+            .unwrap();
+        let (t1, e1) = (t.clone(), env(1, &dead));
+        let writer = thread::spawn(move || {
+            assert!(t1.remove(&k(x), None, &e1).unwrap());
+            // Same home group: it takes the slot x just left.
+            t1.insert(&k(y), &owner(2), 0, &meta(2), &e1).unwrap();
+        });
+        if let Some(e) = t.lookup(&k(x)).unwrap() {
+            assert_eq!(
+                (e.owner.pid, &e.metadata[..], &e.key[..]),
+                (1, &meta(1)[..], format!("n{x}").as_bytes())
+            );
+        }
+        if let Some(e) = t.lookup(&k(y)).unwrap() {
+            assert_eq!((e.owner.pid, &e.metadata[..]), (2, &meta(2)[..]));
+        }
+        writer.join().unwrap();
+        assert_eq!(t.lookup_pid(&k(x)).unwrap(), None);
+        assert_eq!(t.lookup_pid(&k(y)).unwrap(), Some(2));
+    });
+}
+
+/// A writer stops forever at `step`; another writer of the same key still
+/// gets through (after learning the first is dead), readers never block, and
+/// a sweep leaves nothing stuck.
+fn crashed_writer_model(step: Step) {
+    loom::model(move || {
+        let (t, dead) = setup();
+        let pre_existing = matches!(step, Step::RemoveTombstoned | Step::UpdateWritten);
+        if pre_existing {
+            t.insert(&k("x"), &owner(3), 0, &meta(3), &env(1, &dead))
+                .unwrap();
+        }
+        let (t1, dead1) = (t.clone(), dead.clone());
+        let crasher = thread::spawn(move || {
+            let e = LEnv {
+                token: 1,
+                crash: Some(step),
+                dead: dead1.clone(),
+            };
+            let r = match step {
+                Step::RemoveTombstoned => t1.remove(&k("x"), None, &e).map(|_| ()),
+                Step::UpdateWritten => t1.update(&k("x"), &meta(4), &e).map(|_| ()),
+                _ => t1.insert(&k("x"), &owner(1), 0, &meta(1), &e).map(|_| ()),
+            };
+            // The survivor may have registered first: then there is nothing to crash in.
+            assert!(
+                matches!(
+                    r,
+                    Err(TableError::Crashed) | Err(TableError::Exists { pid: 2, .. })
+                ),
+                "{r:?}"
+            );
+            dead1[1].store(true, Ordering::Release);
+        });
+        let (t2, e2) = (t.clone(), env(2, &dead));
+        let survivor =
+            thread::spawn(
+                move || match t2.insert(&k("x"), &owner(2), 0, &meta(2), &e2) {
+                    Ok(_) => true,
+                    Err(TableError::Exists { pid: 3, .. }) => false, // the key was there, alive
+                    Err(e) => panic!("{e:?}"),
+                },
+            );
+        if let Some(e) = t.lookup(&k("x")).unwrap() {
+            assert!(
+                e.metadata == meta(e.owner.pid as u8) || e.metadata == meta(4),
+                "torn: {e:?}"
+            );
+        }
+        crasher.join().unwrap();
+        let won = survivor.join().unwrap();
+        let sweeper = env(2, &dead);
+        t.sweep(&sweeper).unwrap();
+        let c = t.census();
+        assert_eq!(
+            (c.claimed, c.locked_groups),
+            (0, 0),
+            "{step:?} left something stuck"
+        );
+        if won {
+            assert_eq!(t.lookup_pid(&k("x")).unwrap(), Some(2));
+        }
+        assert!(c.live <= 1);
+    });
+}
+
+#[test]
+fn loom_writer_crashed_after_locking_does_not_block_others() {
+    crashed_writer_model(Step::InsertLocked);
+}
+
+#[test]
+fn loom_writer_crashed_after_claiming_does_not_block_others() {
+    crashed_writer_model(Step::InsertClaimed);
+}
+
+#[test]
+fn loom_writer_crashed_before_publishing_does_not_block_others() {
+    crashed_writer_model(Step::InsertWritten);
+}
+
+#[test]
+fn loom_writer_crashed_mid_remove_does_not_block_others() {
+    crashed_writer_model(Step::RemoveTombstoned);
+}
+
+#[test]
+fn loom_writer_crashed_mid_update_does_not_block_others() {
+    crashed_writer_model(Step::UpdateWritten);
+}

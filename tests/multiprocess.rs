@@ -1,0 +1,500 @@
+//! Multi-process tests with real processes. The test binary re-executes itself
+//! (`--exact child_… --nocapture`) with `PROCREG_CHILD_ROLE` set; a `child_…`
+//! test returns at once when that variable is absent. Parent and children talk
+//! over pipes: a child prints `PROCREG:<tag> <data>` lines on stdout and reads
+//! commands (barriers) from stdin.
+
+mod common;
+
+use common::{SegGuard, shm_url};
+use procreg::{Error, Registry};
+use std::collections::{BTreeSet, HashMap};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+const ROLE: &str = "PROCREG_CHILD_ROLE";
+const URL: &str = "PROCREG_CHILD_URL";
+const ARGS: &str = "PROCREG_CHILD_ARGS";
+const MARK: &str = "PROCREG:";
+/// How long the parent waits for any one message or exit of a child.
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+// ---- parent side --------------------------------------------------------
+
+/// A child process running one `child_…` test of this binary.
+struct Kid {
+    what: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+}
+
+impl Kid {
+    fn spawn(child_test: &str, role: &str, url: &str, args: &str, env: &[(&str, &str)]) -> Kid {
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args(["--exact", child_test, "--nocapture"])
+            .env(ROLE, role)
+            .env(URL, url)
+            .env(ARGS, args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn the test binary as a child");
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = channel();
+        // Forward only our marked lines; the harness prints its own lines too.
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if let Some(at) = line.find(MARK) {
+                    if tx.send(line[at + MARK.len()..].to_owned()).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        Kid {
+            what: format!("{role}[{args}] pid {}", child.id()),
+            stdin: child.stdin.take(),
+            child,
+            lines,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the child's next message, which must carry `tag`; returns its data.
+    fn expect(&mut self, tag: &str) -> String {
+        match self.lines.recv_timeout(TIMEOUT) {
+            Ok(line) => {
+                let (t, rest) = line.split_once(' ').unwrap_or((line.as_str(), ""));
+                assert_eq!(t, tag, "child {} said {line:?}", self.what);
+                rest.to_owned()
+            }
+            Err(e) => panic!(
+                "child {} did not say {tag:?} ({e}); exit status {:?}",
+                self.what,
+                self.child.try_wait()
+            ),
+        }
+    }
+
+    fn send(&mut self, line: &str) {
+        let w = self.stdin.as_mut().expect("stdin open");
+        writeln!(w, "{line}").unwrap();
+        w.flush().unwrap();
+    }
+
+    /// Waits (bounded) for the child to exit.
+    fn wait_exit(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "child {} did not exit",
+                self.what
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn assert_success(&mut self) {
+        let st = self.wait_exit();
+        assert!(st.success(), "child {} failed: {st:?}", self.what);
+    }
+}
+
+impl Drop for Kid {
+    fn drop(&mut self) {
+        // A test that fails half-way must not leave children behind.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+// ---- child side ---------------------------------------------------------
+
+/// `(url, args)` when this process is a child started for `role`.
+fn child_role(role: &str) -> Option<(String, String)> {
+    if std::env::var(ROLE).ok()? != role {
+        return None;
+    }
+    Some((
+        std::env::var(URL).expect("child needs a url"),
+        std::env::var(ARGS).unwrap_or_default(),
+    ))
+}
+
+fn say(msg: &str) {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "\n{MARK}{msg}").unwrap();
+    out.flush().unwrap();
+}
+
+/// The next command from the parent; `None` when the parent closed the pipe.
+fn hear() -> Option<String> {
+    let mut s = String::new();
+    match std::io::stdin().read_line(&mut s) {
+        Ok(0) | Err(_) => None,
+        Ok(_) => Some(s.trim_end().to_owned()),
+    }
+}
+
+// ---- (a) every process sees every key ------------------------------------
+
+const FILL_KIDS: usize = 8;
+const FILL_KEYS: usize = 500;
+const FILL_NS: &str = "fill";
+
+fn fill_name(kid: usize, i: usize) -> String {
+    format!("p{kid}-k{i}")
+}
+fn fill_meta(kid: usize, i: usize) -> Vec<u8> {
+    format!("key={};kid={kid}", fill_name(kid, i)).into_bytes()
+}
+
+/// Checks all `FILL_KIDS × FILL_KEYS` keys; `pids[k]` owns kid `k`'s keys.
+fn check_all_fill_keys(reg: &Registry, pids: &[u32], checked: bool, who: &str) {
+    for (kid, &pid) in pids.iter().enumerate() {
+        for i in 0..FILL_KEYS {
+            let name = fill_name(kid, i);
+            let e = if checked {
+                reg.lookup_checked(FILL_NS, &name)
+            } else {
+                reg.lookup(FILL_NS, &name)
+            }
+            .unwrap()
+            .unwrap_or_else(|| panic!("{who}: key {name} missing"));
+            assert_eq!(
+                (e.namespace.as_str(), e.name.as_str(), e.pid),
+                (FILL_NS, name.as_str(), pid),
+                "{who}"
+            );
+            assert_eq!(e.metadata, fill_meta(kid, i), "{who}: metadata of {name}");
+        }
+    }
+}
+
+#[test]
+fn child_fill_then_verify() {
+    let Some((url, args)) = child_role("fill") else {
+        return;
+    };
+    let kid: usize = args.parse().unwrap();
+    let reg = Registry::builder().open(&url).unwrap();
+    for i in 0..FILL_KEYS {
+        reg.register_self(FILL_NS, &fill_name(kid, i), &fill_meta(kid, i))
+            .unwrap_or_else(|e| panic!("kid {kid} key {i}: {e}"));
+    }
+    say("ready");
+    let go = hear().expect("parent sends go");
+    let pids: Vec<u32> = go
+        .strip_prefix("go ")
+        .expect("go <pids>")
+        .split(',')
+        .map(|p| p.parse().unwrap())
+        .collect();
+    assert_eq!(pids.len(), FILL_KIDS);
+    assert_eq!(pids[kid], std::process::id());
+    // Every other process is alive until the parent says exit: checked lookups hit too.
+    check_all_fill_keys(&reg, &pids, false, &format!("kid {kid}"));
+    check_all_fill_keys(&reg, &pids, true, &format!("kid {kid} (checked)"));
+    say(&format!("verified {}", FILL_KIDS * FILL_KEYS));
+    assert_eq!(hear().as_deref(), Some("exit"));
+}
+
+#[test]
+fn eight_processes_register_500_keys_each_and_every_process_sees_all_4000() {
+    let url = shm_url("fill");
+    let _g = SegGuard::new(&url);
+    let reg = Registry::builder().capacity(8192).create(&url).unwrap();
+    let mut kids: Vec<Kid> = (0..FILL_KIDS)
+        .map(|k| Kid::spawn("child_fill_then_verify", "fill", &url, &k.to_string(), &[]))
+        .collect();
+    for kid in &mut kids {
+        kid.expect("ready");
+    }
+    let pids: Vec<u32> = kids.iter().map(Kid::pid).collect();
+    assert_eq!(reg.stats().live, FILL_KIDS * FILL_KEYS);
+    check_all_fill_keys(&reg, &pids, false, "parent");
+    check_all_fill_keys(&reg, &pids, true, "parent (checked)");
+    let go = format!(
+        "go {}",
+        pids.iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    for kid in &mut kids {
+        kid.send(&go);
+    }
+    for kid in &mut kids {
+        let n: usize = kid.expect("verified").parse().unwrap();
+        assert_eq!(n, FILL_KIDS * FILL_KEYS);
+    }
+    let h = reg.health_check().unwrap();
+    assert_eq!((h.alive_owners, h.dead_owners), (FILL_KIDS * FILL_KEYS, 0));
+    for kid in &mut kids {
+        kid.send("exit");
+    }
+    for kid in &mut kids {
+        kid.assert_success();
+    }
+    // All owners are gone now: their entries are dead and a sweep reclaims them.
+    assert_eq!(
+        reg.health_check().unwrap().dead_owners,
+        FILL_KIDS * FILL_KEYS
+    );
+    assert_eq!(reg.sweep().unwrap(), FILL_KIDS * FILL_KEYS);
+    assert_eq!(reg.stats().live, 0);
+}
+
+// ---- (b) racing registrations of the same keys ----------------------------
+
+const RACE_KIDS: usize = 4;
+const RACE_KEYS: usize = 1000;
+const RACE_NS: &str = "race";
+
+#[test]
+fn child_race() {
+    let Some((url, args)) = child_role("race") else {
+        return;
+    };
+    let kid: usize = args.parse().unwrap();
+    let me = std::process::id();
+    let reg = Registry::builder().open(&url).unwrap();
+    // Take the writer token before the start line, so all start equal.
+    reg.register_self("warmup", &format!("kid{kid}"), b"")
+        .unwrap();
+    say("ready");
+    assert_eq!(hear().as_deref(), Some("go"));
+    let mut won = Vec::new();
+    let mut lost = 0usize;
+    for i in 0..RACE_KEYS {
+        match reg.register_self(RACE_NS, &format!("k{i}"), format!("kid{kid}").as_bytes()) {
+            Ok(_) => won.push(i),
+            Err(Error::AlreadyExists { pid, .. }) => {
+                assert_ne!(pid, me, "kid {kid}: key {i} refused as already ours");
+                lost += 1;
+            }
+            Err(e) => panic!("kid {kid}: key {i}: {e}"),
+        }
+    }
+    let list: Vec<String> = won.iter().map(usize::to_string).collect();
+    say(&format!("result {} {lost} {}", won.len(), list.join(",")));
+    assert_eq!(hear().as_deref(), Some("exit"));
+}
+
+#[test]
+fn four_processes_racing_for_1000_keys_win_each_exactly_once() {
+    let url = shm_url("race");
+    let _g = SegGuard::new(&url);
+    let reg = Registry::builder().capacity(4096).create(&url).unwrap();
+    let mut kids: Vec<Kid> = (0..RACE_KIDS)
+        .map(|k| Kid::spawn("child_race", "race", &url, &k.to_string(), &[]))
+        .collect();
+    for kid in &mut kids {
+        kid.expect("ready");
+    }
+    for kid in &mut kids {
+        kid.send("go");
+    }
+    let mut winner: HashMap<usize, usize> = HashMap::new();
+    let mut total_ok = 0;
+    let mut counts = Vec::new();
+    for (k, kid) in kids.iter_mut().enumerate() {
+        let res = kid.expect("result");
+        let mut parts = res.splitn(3, ' ');
+        let ok: usize = parts.next().unwrap().parse().unwrap();
+        let lost: usize = parts.next().unwrap().parse().unwrap();
+        let list = parts.next().unwrap_or("");
+        let won: BTreeSet<usize> = list
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse().unwrap())
+            .collect();
+        assert_eq!(won.len(), ok, "kid {k}: list and count disagree");
+        assert_eq!(
+            ok + lost,
+            RACE_KEYS,
+            "kid {k}: every attempt is Ok or AlreadyExists"
+        );
+        for i in won {
+            if let Some(other) = winner.insert(i, k) {
+                panic!("key k{i} was won by kid {other} and by kid {k}");
+            }
+        }
+        total_ok += ok;
+        counts.push(ok);
+    }
+    eprintln!("race: keys won per process {counts:?}");
+    assert_eq!(
+        total_ok, RACE_KEYS,
+        "exactly one registration per key succeeds"
+    );
+    assert_eq!(reg.list(RACE_NS).unwrap().len(), RACE_KEYS);
+    for i in 0..RACE_KEYS {
+        let k = *winner
+            .get(&i)
+            .unwrap_or_else(|| panic!("key k{i} won by nobody"));
+        let e = reg.lookup(RACE_NS, &format!("k{i}")).unwrap().unwrap();
+        assert_eq!(
+            e.pid,
+            kids[k].pid(),
+            "k{i}: owner is the kid that reported the win"
+        );
+        assert_eq!(e.metadata, format!("kid{k}").into_bytes(), "k{i}");
+    }
+    for kid in &mut kids {
+        kid.send("exit");
+    }
+    for kid in &mut kids {
+        kid.assert_success();
+    }
+}
+
+// ---- (c) an owner killed with SIGKILL -----------------------------------
+
+const VICTIM_KEYS: usize = 50;
+
+#[test]
+fn child_register_and_block() {
+    let Some((url, _)) = child_role("block") else {
+        return;
+    };
+    let reg = Registry::builder().open(&url).unwrap();
+    for i in 0..VICTIM_KEYS {
+        reg.register_self("victim", &format!("k{i}"), format!("m{i}").as_bytes())
+            .unwrap();
+    }
+    say("ready");
+    // Block until killed (or until the parent goes away).
+    let _ = hear();
+}
+
+#[test]
+fn entries_of_a_sigkilled_owner_are_dead_swept_and_reregistrable() {
+    let url = shm_url("kill");
+    let _g = SegGuard::new(&url);
+    let reg = Registry::builder().capacity(256).create(&url).unwrap();
+    let mut kid = Kid::spawn("child_register_and_block", "block", &url, "", &[]);
+    kid.expect("ready");
+    let pid = kid.pid();
+    for i in 0..VICTIM_KEYS {
+        let e = reg.lookup_checked("victim", &format!("k{i}")).unwrap();
+        assert_eq!(e.map(|e| e.pid), Some(pid), "k{i} while its owner lives");
+    }
+    let h = reg.health_check().unwrap();
+    assert_eq!((h.alive_owners, h.dead_owners), (VICTIM_KEYS, 0));
+
+    kid.child.kill().unwrap();
+    let st = kid.child.wait().unwrap();
+    assert_eq!(st.signal(), Some(libc::SIGKILL), "{st:?}");
+
+    // Unchecked lookups still return what the dead owner registered.
+    for i in 0..VICTIM_KEYS {
+        let e = reg.lookup("victim", &format!("k{i}")).unwrap().unwrap();
+        assert_eq!((e.pid, e.metadata), (pid, format!("m{i}").into_bytes()));
+    }
+    assert_eq!(reg.lookup_checked("victim", "k0").unwrap(), None);
+    let h = reg.health_check().unwrap();
+    assert_eq!(h.dead_owners, VICTIM_KEYS - 1, "{h:?}");
+    assert!(!h.healthy, "dead owners must make the registry unhealthy");
+    let swept = reg.sweep().unwrap();
+    assert!(swept >= VICTIM_KEYS - 1, "sweep reclaimed only {swept}");
+    let s = reg.stats();
+    assert_eq!(s.live, 0, "{s:?}");
+    assert_eq!(reg.health_check().unwrap().dead_owners, 0);
+    reg.register_self("victim", "k7", b"mine").unwrap();
+    assert_eq!(
+        reg.lookup_pid("victim", "k7").unwrap(),
+        Some(std::process::id())
+    );
+}
+
+// ---- (d) a writer killed mid-insert -------------------------------------
+
+#[cfg(feature = "fault-injection")]
+const CRASH_KEYS: usize = 200;
+
+#[test]
+fn child_crash_mid_insert() {
+    let Some((url, _)) = child_role("crash") else {
+        return;
+    };
+    let no_core = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: setrlimit reads one valid rlimit struct; it only limits core dumps here.
+    unsafe { libc::setrlimit(libc::RLIMIT_CORE, &no_core) };
+    let reg = Registry::builder().open(&url).unwrap();
+    say("registering");
+    // With PROCREG_CRASH_AT=InsertWritten this aborts inside the insert.
+    let r = reg.register_self("crash", "k0", b"child");
+    say(&format!("survived {r:?}"));
+}
+
+#[cfg(feature = "fault-injection")]
+#[test]
+fn writer_aborted_mid_insert_does_not_block_its_neighbourhood() {
+    let url = shm_url("crash");
+    let _g = SegGuard::new(&url);
+    let reg = Registry::builder().capacity(512).create(&url).unwrap();
+    let mut kid = Kid::spawn(
+        "child_crash_mid_insert",
+        "crash",
+        &url,
+        "",
+        &[("PROCREG_CRASH_AT", "InsertWritten")],
+    );
+    kid.expect("registering");
+    let st = kid.wait_exit();
+    assert_eq!(
+        st.signal(),
+        Some(libc::SIGABRT),
+        "the child must die inside the insert: {st:?}"
+    );
+    // It left a claimed slot (and its neighbourhood lock) behind, unpublished.
+    assert_eq!(reg.stats().claimed, 1);
+    assert!(reg.health_check().unwrap().stuck_slots >= 1);
+    assert_eq!(reg.lookup("crash", "k0").unwrap(), None);
+
+    // The same key (same neighbourhood) and many others register at once.
+    let t = Instant::now();
+    for i in 0..CRASH_KEYS {
+        reg.register_self("crash", &format!("k{i}"), b"parent")
+            .unwrap_or_else(|e| panic!("k{i} after the crash: {e}"));
+    }
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "registering took {:?}",
+        t.elapsed()
+    );
+    reg.sweep().unwrap();
+    let s = reg.stats();
+    assert_eq!(s.claimed, 0, "{s:?}");
+    assert_eq!(s.live, CRASH_KEYS, "{s:?}");
+    assert_eq!(reg.health_check().unwrap().stuck_slots, 0);
+    let me = std::process::id();
+    for i in 0..CRASH_KEYS {
+        assert_eq!(
+            reg.lookup_pid("crash", &format!("k{i}")).unwrap(),
+            Some(me),
+            "k{i}"
+        );
+    }
+}

@@ -127,10 +127,15 @@ mod fault {
 }
 
 fn entry_of(e: RawEntry) -> Entry {
-    let (ns, name) = e.key.split_at(e.ns_len);
+    let mut ns = e.key;
+    let name = ns.split_off(e.ns_len.min(ns.len()));
+    // Keys are validated UTF-8 when written; a hostile writer's bytes are replaced.
+    let text = |b: Vec<u8>| {
+        String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    };
     Entry {
-        namespace: String::from_utf8_lossy(ns).into_owned(),
-        name: String::from_utf8_lossy(name).into_owned(),
+        namespace: text(ns),
+        name: text(name),
         pid: e.owner.pid,
         metadata: e.metadata,
         registered_at: time_from_ns(e.registered_at),
@@ -174,7 +179,8 @@ impl<S: AsRef<[AtomicU64]>, W: Writers> TableBackend<S, W> {
         self.err(e, Key { ns: "*", name: "*" })
     }
 
-    fn keywords(key: Key<'_>) -> KeyWords {
+    #[inline(always)]
+    fn keywords(key: Key<'_>) -> KeyWords<'_> {
         KeyWords::new(key.ns.as_bytes(), key.name.as_bytes())
     }
 }

@@ -7,18 +7,15 @@
 //! The hash must never change between builds: it places keys in persistent
 //! segments (a change needs a new layout version).
 
-use std::mem::MaybeUninit;
-
-/// Keys up to this many packed words (256 bytes of namespace + name) are
-/// encoded on the stack; longer ones (possible only with raised limits) use the heap.
-pub(crate) const INLINE_KEY_WORDS: usize = 32;
-
-/// A key packed into words, ready to hash and compare.
-pub(crate) struct KeyWords {
+/// A key as packed words, computed on demand from the two byte slices (a
+/// word inside one slice is a single unaligned load), with its hash. Small and
+/// borrowed, so building and passing it never copies or allocates.
+#[derive(Clone, Copy)]
+pub(crate) struct KeyWords<'a> {
+    ns: &'a [u8],
+    name: &'a [u8],
     lens: u64,
     len: usize,
-    inline: [MaybeUninit<u64>; INLINE_KEY_WORDS],
-    heap: Vec<u64>,
     hash: u64,
 }
 
@@ -28,37 +25,24 @@ pub(crate) const fn words_for(bytes: usize) -> usize {
     bytes.div_ceil(8)
 }
 
-impl KeyWords {
+impl<'a> KeyWords<'a> {
     /// Packs `ns` and `name`. Lengths must already be validated (< 65536 each).
     #[inline]
-    pub(crate) fn new(ns: &[u8], name: &[u8]) -> Self {
+    pub(crate) fn new(ns: &'a [u8], name: &'a [u8]) -> Self {
         debug_assert!(ns.len() <= u16::MAX as usize && name.len() <= u16::MAX as usize);
-        let total = ns.len() + name.len();
-        let n = words_for(total);
-        let mut k = KeyWords {
-            lens: ns.len() as u64 | (name.len() as u64) << 16,
-            len: n,
-            inline: [MaybeUninit::uninit(); INLINE_KEY_WORDS],
-            heap: Vec::new(),
-            hash: 0,
-        };
-        let mut h = SEED ^ k.lens.wrapping_mul(K1);
-        if n <= INLINE_KEY_WORDS {
-            for i in 0..n {
-                let w = packed_word(ns, name, i);
-                h = mix(h, w);
-                k.inline[i] = MaybeUninit::new(w);
-            }
-        } else {
-            k.heap.reserve_exact(n);
-            for i in 0..n {
-                let w = packed_word(ns, name, i);
-                h = mix(h, w);
-                k.heap.push(w);
-            }
+        let lens = ns.len() as u64 | (name.len() as u64) << 16;
+        let len = words_for(ns.len() + name.len());
+        let mut h = SEED ^ lens.wrapping_mul(K1);
+        for i in 0..len {
+            h = mix(h, packed_word(ns, name, i));
         }
-        k.hash = finish(h);
-        k
+        KeyWords {
+            ns,
+            name,
+            lens,
+            len,
+            hash: finish(h),
+        }
     }
 
     /// The lens word (`ns_len | name_len << 16`).
@@ -73,16 +57,10 @@ impl KeyWords {
         self.hash
     }
 
-    /// The packed key words.
+    /// The packed key words, in order.
     #[inline]
-    pub(crate) fn words(&self) -> &[u64] {
-        if self.len <= INLINE_KEY_WORDS {
-            // SAFETY: `new` initialised exactly the first `self.len` inline words
-            // when `len <= INLINE_KEY_WORDS`, and `MaybeUninit<u64>` has the layout of `u64`.
-            unsafe { std::slice::from_raw_parts(self.inline.as_ptr().cast::<u64>(), self.len) }
-        } else {
-            &self.heap
-        }
+    pub(crate) fn words(&self) -> impl Iterator<Item = u64> + '_ {
+        (0..self.len).map(|i| packed_word(self.ns, self.name, i))
     }
 }
 
@@ -116,6 +94,7 @@ fn packed_word(ns: &[u8], name: &[u8], i: usize) -> u64 {
 }
 
 /// Unpacks `len` key bytes from packed words (the inverse of the packing).
+#[cfg(test)]
 pub(crate) fn unpack(words: &[u64], len: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(len);
     for w in words {
@@ -167,7 +146,7 @@ mod tests {
                 let ns: Vec<u8> = (0..nl).map(|i| b'a' + i as u8).collect();
                 let name: Vec<u8> = (0..ml).map(|i| b'A' + i as u8).collect();
                 let k = KeyWords::new(&ns, &name);
-                let bytes = unpack(k.words(), nl + ml);
+                let bytes = unpack(&k.words().collect::<Vec<_>>(), nl + ml);
                 assert_eq!(&bytes[..nl], &ns[..]);
                 assert_eq!(&bytes[nl..], &name[..]);
                 assert_eq!(k.lens(), nl as u64 | (ml as u64) << 16);
@@ -180,17 +159,18 @@ mod tests {
         // ("ab","c") and ("a","bc") pack to the same bytes; the lens word tells them apart.
         let a = KeyWords::new(b"ab", b"c");
         let b = KeyWords::new(b"a", b"bc");
-        assert_eq!(a.words(), b.words());
+        assert!(a.words().eq(b.words()));
         assert_ne!(a.hash(), b.hash());
     }
 
     #[test]
-    fn long_keys_use_the_heap_and_match_inline_hashing_rules() {
+    fn long_keys_pack_whole() {
         let ns = vec![b'n'; 200];
         let name = vec![b'x'; 300];
         let k = KeyWords::new(&ns, &name);
-        assert_eq!(k.words().len(), words_for(500));
-        assert_eq!(unpack(k.words(), 500)[..200], ns[..]);
+        let words: Vec<u64> = k.words().collect();
+        assert_eq!(words.len(), words_for(500));
+        assert_eq!(unpack(&words, 500)[..200], ns[..]);
     }
 
     #[test]

@@ -94,7 +94,7 @@ fn same_home_names() -> (&'static str, &'static str) {
     unreachable!("8 names in 2 groups always collide")
 }
 
-fn k(name: &str) -> KeyWords {
+fn k(name: &str) -> KeyWords<'_> {
     KeyWords::new(b"n", name.as_bytes())
 }
 

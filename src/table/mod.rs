@@ -251,7 +251,14 @@ pub(crate) trait Env {
 
 /// The table over some storage of atomic words.
 pub(crate) struct Table<S> {
+    /// Owns the storage; `base`/`len` point into it (only kept alive here).
+    #[allow(dead_code)]
     words: S,
+    /// `words.as_ref()` taken once: the storage types (a boxed slice, a
+    /// mapping) never move their words, and re-deriving the slice on every
+    /// access cost about 20 ns per lookup.
+    base: *const AtomicU64,
+    len: usize,
     g: Geometry,
     gmask: usize,
     ctrl_base: usize,
@@ -259,6 +266,12 @@ pub(crate) struct Table<S> {
     rows_base: usize,
     row_words: usize,
 }
+
+// SAFETY: `base` only aliases `words`, which is shared through `&[AtomicU64]`
+// (Sync) and owned by the table; Table is Send/Sync exactly when S is.
+unsafe impl<S: Send> Send for Table<S> {}
+// SAFETY: as above; all access goes through atomics.
+unsafe impl<S: Sync> Sync for Table<S> {}
 
 /// Outcome of one validated read of a candidate slot.
 enum Probe<R> {
@@ -301,10 +314,15 @@ impl<S: AsRef<[AtomicU64]>> Drop for HomeLock<'_, S> {
 
 impl<S: AsRef<[AtomicU64]>> Table<S> {
     /// Wraps storage of exactly `g.total_words()` words (zeroed = empty table).
+    /// `words.as_ref()` must return the same slice for as long as `words`
+    /// lives (true of boxed slices and of mappings).
     pub(crate) fn new(words: S, g: Geometry) -> Self {
         assert!(g.capacity.is_power_of_two() && g.capacity >= 2 * GROUP);
         assert_eq!(words.as_ref().len(), g.total_words(), "storage size");
+        let (base, len) = (words.as_ref().as_ptr(), words.as_ref().len());
         Table {
+            base,
+            len,
             gmask: g.groups() - 1,
             ctrl_base: g.ctrl_base(),
             home_base: g.home_base(),
@@ -321,7 +339,11 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
 
     #[inline(always)]
     fn w(&self, i: usize) -> &AtomicU64 {
-        &self.words.as_ref()[i]
+        // SAFETY: `base`/`len` describe `self.words.as_ref()`, which `self` owns
+        // and whose storage never moves (see `Table::new`); the slice index
+        // below is still bounds-checked.
+        let words = unsafe { std::slice::from_raw_parts(self.base, self.len) };
+        &words[i]
     }
     #[inline(always)]
     fn ctrl(&self, slot: usize) -> &AtomicU64 {
@@ -434,8 +456,8 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     ) -> Probe<R> {
         let mut same = self.rw(slot, row::LENS).load(Ordering::Relaxed) == key.lens();
         if same {
-            for (i, kw) in key.words().iter().enumerate() {
-                if self.rw(slot, row::KEY + i).load(Ordering::Relaxed) != *kw {
+            for (i, kw) in key.words().enumerate() {
+                if self.rw(slot, row::KEY + i).load(Ordering::Relaxed) != kw {
                     same = false;
                     break;
                 }
@@ -453,7 +475,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     }
 
     /// The pid of `key`'s owner. Loads only; allocates nothing.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn lookup_pid(&self, key: &KeyWords) -> Result<Option<u32>, TableError> {
         Ok(self
             .find(key, |t, s, _| {
@@ -492,25 +514,33 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         let ns_len = ((lens & 0xFFFF) as usize).min(self.g.max_ns_len);
         let name_len = ((lens >> 16 & 0xFFFF) as usize).min(self.g.max_name_len);
         let klen = ns_len + name_len;
-        let kwords: Vec<u64> = (0..words_for(klen))
-            .map(|i| self.rw(slot, row::KEY + i).load(Ordering::Relaxed))
-            .collect();
         let active = (c & ACTIVE_BIT != 0) as usize;
         let mlens = self.rw(slot, row::META_LENS).load(Ordering::Relaxed);
         let mlen = ((mlens >> (32 * active as u32)) & LOW32) as usize;
         let mlen = mlen.min(self.g.max_meta_len);
         let mbase = row::KEY + self.g.key_words() + active * self.g.meta_words();
-        let mwords: Vec<u64> = (0..words_for(mlen))
-            .map(|i| self.rw(slot, mbase + i).load(Ordering::Relaxed))
-            .collect();
         RawEntry {
-            key: key::unpack(&kwords, klen),
+            key: self.read_bytes(slot, row::KEY, klen),
             ns_len,
             owner: self.read_owner(slot),
-            metadata: key::unpack(&mwords, mlen),
+            metadata: self.read_bytes(slot, mbase, mlen),
             registered_at: self.rw(slot, row::REGISTERED_AT).load(Ordering::Relaxed),
             version: version(c) as u32,
         }
+    }
+
+    /// Copies `len` bytes packed in the row words from `first` on.
+    fn read_bytes(&self, slot: usize, first: usize, len: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(len);
+        for i in 0..words_for(len) {
+            let w = self
+                .rw(slot, first + i)
+                .load(Ordering::Relaxed)
+                .to_le_bytes();
+            let take = (len - 8 * i).min(8);
+            out.extend_from_slice(&w[..take]);
+        }
+        out
     }
 
     /// Visits every live entry (a consistent copy of each). `f` returns false
@@ -820,8 +850,8 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         let st = |i: usize, v: u64| self.rw(slot, i).store(v, Ordering::Relaxed);
         st(row::HASH, key.hash());
         st(row::LENS, key.lens());
-        for (i, w) in key.words().iter().enumerate() {
-            st(row::KEY + i, *w);
+        for (i, w) in key.words().enumerate() {
+            st(row::KEY + i, w);
         }
         st(row::PID, owner.pid as u64);
         st(row::START_TIME, owner.start_time);

@@ -70,7 +70,7 @@ fn owner(pid: u32) -> Owner {
     }
 }
 
-fn k(name: &str) -> KeyWords {
+fn k(name: &str) -> KeyWords<'_> {
     KeyWords::new(b"ns", name.as_bytes())
 }
 

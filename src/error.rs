@@ -108,6 +108,7 @@ pub enum Error {
     },
 }
 
+#[cfg_attr(loom, allow(dead_code))]
 impl Error {
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {

@@ -14,7 +14,7 @@
 //!   drop guard, also when a benchmark panics. Segments left by a killed run
 //!   (dead pid) are removed at start.
 //!
-//! Run: `cargo bench --bench lookup` (about 3 minutes on 2 cores).
+//! Run: `cargo bench --bench lookup` (about 2 minutes on 2 cores, plus the build).
 
 // `criterion_group!` generates an undocumented `pub fn`.
 #![allow(missing_docs)]
@@ -335,23 +335,34 @@ fn misses(c: &mut Criterion) {
 // ---- 3. read scaling ------------------------------------------------------------
 
 /// Times `iters` operations on this thread while `readers - 1` other threads
-/// run the same loop (same count, other start offsets) on the same table.
+/// run the same loop (same count, other start offsets) on `others`.
 /// Returns the measuring thread's elapsed time; thread start-up is excluded
 /// (a barrier releases everyone, then the clock starts).
-fn timed_readers<T, F>(table: &T, probes: &[Probe], readers: usize, iters: u64, op: F) -> Duration
+///
+/// `others` is the table the other threads read: the same table, or (as a
+/// control for what the machine itself loses when both cores are busy) a
+/// separate table of the same contents.
+fn timed_readers<T, F>(
+    table: &T,
+    others: &T,
+    probes: &[Probe],
+    readers: usize,
+    iters: u64,
+    op: F,
+) -> Duration
 where
     T: Sync,
     F: Fn(&T, Probe) + Sync,
 {
-    let run = |start: usize| {
+    let run = |t: &T, start: usize| {
         let mut cur = Cursor::new(probes, start);
         for _ in 0..iters {
-            op(black_box(table), cur.next());
+            op(black_box(t), cur.next());
         }
     };
     if readers == 1 {
         let t = Instant::now();
-        run(0);
+        run(table, 0);
         return t.elapsed();
     }
     let barrier = Barrier::new(readers);
@@ -360,12 +371,12 @@ where
             let (barrier, run) = (&barrier, &run);
             s.spawn(move || {
                 barrier.wait();
-                run(r * probes.len() / readers);
+                run(others, r * probes.len() / readers);
             });
         }
         barrier.wait();
         let t = Instant::now();
-        run(0);
+        run(table, 0);
         t.elapsed()
     })
 }
@@ -375,23 +386,29 @@ fn read_scaling(c: &mut Criterion) {
     let keys = probes('k', n, 5);
     let shm = ShmRegistry::create("scale");
     fill_registry(&shm, &keys);
+    // Control: a second, separate segment with the same keys.
+    let shm2 = ShmRegistry::create("scale2");
+    fill_registry(&shm2, &keys);
     let dash = fill_dashmap(&keys);
     let hits = probes('k', n, 6);
+    let lookup = |r: &Registry, p: Probe| {
+        black_box(r.lookup_pid(black_box(p.ns), black_box(p.name)).ok());
+    };
 
     let mut g = c.benchmark_group("read_scaling");
-    for readers in [1usize, 2] {
-        g.bench_function(format!("procreg_shm/lookup_pid/{readers}_readers"), |b| {
-            b.iter_custom(|iters| {
-                timed_readers(&*shm, &hits, readers, iters, |r, p| {
-                    black_box(r.lookup_pid(black_box(p.ns), black_box(p.name)).ok());
-                })
-            })
+    for (id, readers, others) in [
+        ("1_readers", 1usize, &*shm),
+        ("2_readers", 2, &*shm),
+        ("2_readers_separate_tables", 2, &*shm2),
+    ] {
+        g.bench_function(format!("procreg_shm/lookup_pid/{id}"), |b| {
+            b.iter_custom(|iters| timed_readers(&*shm, others, &hits, readers, iters, lookup))
         });
     }
     for readers in [1usize, 2] {
         g.bench_function(format!("dashmap/get/{readers}_readers"), |b| {
             b.iter_custom(|iters| {
-                timed_readers(&dash, &hits, readers, iters, |m, p| {
+                timed_readers(&dash, &dash, &hits, readers, iters, |m, p| {
                     black_box(m.get(black_box(p.full)).map(|r| *r));
                 })
             })

@@ -245,6 +245,21 @@ impl Builder {
     }
 }
 
+/// Whether `b` holds a 0 byte: 8 bytes at a time (SWAR), inline. On short
+/// keys this is several times cheaper than two `memchr` calls.
+#[inline(always)]
+fn has_nul(b: &[u8]) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = b.chunks_exact(8);
+    let mut found = 0u64;
+    for c in &mut chunks {
+        let w = u64::from_le_bytes(c.try_into().unwrap());
+        found |= w.wrapping_sub(LO) & !w & HI;
+    }
+    found != 0 || chunks.remainder().iter().any(|&x| x == 0)
+}
+
 fn check_part(what: &str, s: &str, max: usize) -> Result<()> {
     if s.is_empty() {
         return Err(Error::InvalidKey(format!(
@@ -308,8 +323,8 @@ impl Registry {
             || name.is_empty()
             || ns.len() > self.limits.max_namespace_len
             || name.len() > self.limits.max_name_len
-            || ns.as_bytes().contains(&0)
-            || name.as_bytes().contains(&0)
+            || has_nul(ns.as_bytes())
+            || has_nul(name.as_bytes())
         {
             check_part("namespace", ns, self.limits.max_namespace_len)?;
             check_part("name", name, self.limits.max_name_len)?;
@@ -484,6 +499,23 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nul_detection_finds_a_zero_at_every_position() {
+        for len in 0..40 {
+            let clean = vec![b'a'; len];
+            assert!(!has_nul(&clean));
+            for i in 0..len {
+                let mut b = clean.clone();
+                b[i] = 0;
+                assert!(has_nul(&b), "len {len} pos {i}");
+            }
+        }
+        assert!(
+            !has_nul("ünïcödé\u{80}\u{100}".as_bytes()),
+            "high bytes are not zero"
+        );
+    }
 
     #[test]
     fn urls_parse_to_their_locations() {

@@ -82,7 +82,9 @@ pub(crate) struct TableBackend<S: AsRef<[AtomicU64]>, W: Writers> {
 struct OpEnv<'a, W: Writers> {
     writers: &'a W,
     token: u32,
-    deadline: Instant,
+    timeout: Duration,
+    /// Set on the first wait only: an uncontended write reads no clock.
+    deadline: std::cell::Cell<Option<Instant>>,
 }
 
 impl<W: Writers> Env for OpEnv<'_, W> {
@@ -99,7 +101,17 @@ impl<W: Writers> Env for OpEnv<'_, W> {
         fault::crash_at(step)
     }
     fn give_up(&self, spins: u64) -> bool {
-        spins % 32 == 0 && Instant::now() > self.deadline
+        if spins % 32 != 1 {
+            return false;
+        }
+        let now = Instant::now();
+        match self.deadline.get() {
+            Some(deadline) => now > deadline,
+            None => {
+                self.deadline.set(Some(now + self.timeout));
+                false
+            }
+        }
     }
 }
 
@@ -148,7 +160,8 @@ impl<S: AsRef<[AtomicU64]>, W: Writers> TableBackend<S, W> {
         Ok(OpEnv {
             writers: &self.writers,
             token: self.writers.token()?,
-            deadline: Instant::now() + self.lock_timeout,
+            timeout: self.lock_timeout,
+            deadline: std::cell::Cell::new(None),
         })
     }
 

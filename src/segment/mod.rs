@@ -19,7 +19,7 @@ use crate::table::{self, Geometry, key::hash_bytes};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-pub(crate) use os::{FORK_GENERATION, Mapping, unregister_fork_close};
+pub(crate) use os::{FORK_GENERATION, Mapping, fork_generation, unregister_fork_close};
 
 /// `PROCREG` + format byte.
 pub(crate) const MAGIC: [u8; 8] = *b"PROCREG\x01";

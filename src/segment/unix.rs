@@ -239,14 +239,21 @@ extern "C" fn after_fork_in_child() {
     }
 }
 
-/// Makes the child of a fork close `fd` (best effort: 64 descriptors at most;
-/// past that the child's first write still takes its own record).
-pub(crate) fn register_fork_close(fd: RawFd) -> bool {
+/// The number of forks this process descends from since procreg was first
+/// used in it: a cheap way (no getpid syscall) to notice "I am a forked child".
+pub(crate) fn fork_generation() -> u64 {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         // SAFETY: registering a handler that only does async-signal-safe work.
         unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
     });
+    FORK_GENERATION.load(Ordering::Acquire)
+}
+
+/// Makes the child of a fork close `fd` (best effort: 64 descriptors at most;
+/// past that the child's first write still takes its own record).
+pub(crate) fn register_fork_close(fd: RawFd) -> bool {
+    fork_generation();
     for slot in &FORK_CLOSE {
         if slot
             .compare_exchange(-1, fd, Ordering::SeqCst, Ordering::SeqCst)

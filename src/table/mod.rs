@@ -121,20 +121,28 @@ fn state_of(c: u64) -> SlotState {
 // ---- rows ---------------------------------------------------------------
 
 /// Row word offsets.
+///
+/// The words a hit needs (lens, pid, key) come first, so that a hit on a key
+/// of up to 48 bytes touches one cache line of the row. The rest follows the
+/// key at `tail = KEY + key_words`.
 mod row {
-    pub(super) const HASH: usize = 0;
-    pub(super) const LENS: usize = 1;
+    /// `ns_len | name_len << 16`
+    pub(super) const LENS: usize = 0;
     /// `pid:32 | 0:32`
-    pub(super) const PID: usize = 2;
-    pub(super) const START_TIME: usize = 3;
-    pub(super) const PIDNS: usize = 4;
-    pub(super) const REGISTERED_AT: usize = 5;
+    pub(super) const PID: usize = 1;
+    pub(super) const KEY: usize = 2;
+    // Offsets from `tail`:
+    pub(super) const HASH: usize = 0;
+    pub(super) const START_TIME: usize = 1;
+    pub(super) const PIDNS: usize = 2;
+    pub(super) const REGISTERED_AT: usize = 3;
     /// Reserved for leases (0 = none).
     #[allow(dead_code)]
-    pub(super) const LEASE: usize = 6;
+    pub(super) const LEASE: usize = 4;
     /// `len_a:32 | len_b:32`
-    pub(super) const META_LENS: usize = 7;
-    pub(super) const KEY: usize = 8;
+    pub(super) const META_LENS: usize = 5;
+    /// Metadata buffer A, then buffer B.
+    pub(super) const META: usize = 6;
 }
 
 /// The process that owns an entry, as recorded at registration.
@@ -180,7 +188,11 @@ impl Geometry {
     }
     /// Words per row, rounded up to whole cache lines.
     pub(crate) fn row_words(&self) -> usize {
-        (row::KEY + self.key_words() + 2 * self.meta_words()).next_multiple_of(8)
+        (self.row_tail() + row::META + 2 * self.meta_words()).next_multiple_of(8)
+    }
+    /// Row word where the fields after the key start.
+    fn row_tail(&self) -> usize {
+        row::KEY + self.key_words()
     }
     fn ctrl_base(&self) -> usize {
         HEADER_WORDS
@@ -265,6 +277,8 @@ pub(crate) struct Table<S> {
     home_base: usize,
     rows_base: usize,
     row_words: usize,
+    /// Row word where the fields after the key start.
+    tail: usize,
 }
 
 // SAFETY: `base` only aliases `words`, which is shared through `&[AtomicU64]`
@@ -328,6 +342,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
             home_base: g.home_base(),
             rows_base: g.rows_base(),
             row_words: g.row_words(),
+            tail: g.row_tail(),
             words,
             g,
         }
@@ -502,8 +517,12 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     fn read_owner(&self, slot: usize) -> Owner {
         Owner {
             pid: self.rw(slot, row::PID).load(Ordering::Relaxed) as u32,
-            start_time: self.rw(slot, row::START_TIME).load(Ordering::Relaxed),
-            pidns: self.rw(slot, row::PIDNS).load(Ordering::Relaxed),
+            start_time: self
+                .rw(slot, self.tail + row::START_TIME)
+                .load(Ordering::Relaxed),
+            pidns: self
+                .rw(slot, self.tail + row::PIDNS)
+                .load(Ordering::Relaxed),
         }
     }
 
@@ -515,16 +534,20 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         let name_len = ((lens >> 16 & 0xFFFF) as usize).min(self.g.max_name_len);
         let klen = ns_len + name_len;
         let active = (c & ACTIVE_BIT != 0) as usize;
-        let mlens = self.rw(slot, row::META_LENS).load(Ordering::Relaxed);
+        let mlens = self
+            .rw(slot, self.tail + row::META_LENS)
+            .load(Ordering::Relaxed);
         let mlen = ((mlens >> (32 * active as u32)) & LOW32) as usize;
         let mlen = mlen.min(self.g.max_meta_len);
-        let mbase = row::KEY + self.g.key_words() + active * self.g.meta_words();
+        let mbase = self.tail + row::META + active * self.g.meta_words();
         RawEntry {
             key: self.read_bytes(slot, row::KEY, klen),
             ns_len,
             owner: self.read_owner(slot),
             metadata: self.read_bytes(slot, mbase, mlen),
-            registered_at: self.rw(slot, row::REGISTERED_AT).load(Ordering::Relaxed),
+            registered_at: self
+                .rw(slot, self.tail + row::REGISTERED_AT)
+                .load(Ordering::Relaxed),
             version: version(c) as u32,
         }
     }
@@ -721,16 +744,27 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     /// holds the group's lock.
     fn recompute_steps(&self, group: usize, me: u32, full: bool) {
         let old = self.home(group).load(Ordering::Relaxed) & STEP_BITS;
+        let limit = self.g.disp_limit();
         let mut bits = 0u64;
-        for d in 0..=self.g.disp_limit() {
-            if !full && old & step_bit(d) == 0 {
-                continue;
-            }
+        let mut check = |d: usize| {
             let grp = self.probe_group(group, d);
             for j in 0..GROUP {
                 let c = self.ctrl(grp * GROUP + j).load(Ordering::Relaxed);
                 if state_of(c) == SlotState::Live && disp_of(c) == d {
                     bits |= step_bit(d);
+                }
+            }
+        };
+        if full || old & step_bit(31) != 0 {
+            (0..=limit).for_each(&mut check);
+        } else {
+            // Only the marked steps can hold keys of this home.
+            let mut rest = old;
+            while rest != 0 {
+                let d = rest.trailing_zeros() as usize;
+                rest &= rest - 1;
+                if d <= limit {
+                    check(d);
                 }
             }
         }
@@ -848,21 +882,21 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
 
     fn write_row(&self, slot: usize, key: &KeyWords, owner: &Owner, at: u64, metadata: &[u8]) {
         let st = |i: usize, v: u64| self.rw(slot, i).store(v, Ordering::Relaxed);
-        st(row::HASH, key.hash());
+        st(self.tail + row::HASH, key.hash());
         st(row::LENS, key.lens());
         for (i, w) in key.words().enumerate() {
             st(row::KEY + i, w);
         }
         st(row::PID, owner.pid as u64);
-        st(row::START_TIME, owner.start_time);
-        st(row::PIDNS, owner.pidns);
-        st(row::REGISTERED_AT, at);
-        st(row::META_LENS, metadata.len() as u64);
+        st(self.tail + row::START_TIME, owner.start_time);
+        st(self.tail + row::PIDNS, owner.pidns);
+        st(self.tail + row::REGISTERED_AT, at);
+        st(self.tail + row::META_LENS, metadata.len() as u64);
         self.write_meta(slot, 0, metadata);
     }
 
     fn write_meta(&self, slot: usize, buf: usize, metadata: &[u8]) {
-        let base = row::KEY + self.g.key_words() + buf * self.g.meta_words();
+        let base = self.tail + row::META + buf * self.g.meta_words();
         for (i, chunk) in metadata.chunks(8).enumerate() {
             let mut b = [0u8; 8];
             b[..chunk.len()].copy_from_slice(chunk);
@@ -919,10 +953,13 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         // the version changes it will detect before our stores.
         fence(Ordering::Release);
         self.write_meta(slot, inactive, metadata);
-        let lens = self.rw(slot, row::META_LENS).load(Ordering::Relaxed);
+        let lens = self
+            .rw(slot, self.tail + row::META_LENS)
+            .load(Ordering::Relaxed);
         let shift = 32 * inactive as u32;
         let lens = (lens & !(LOW32 << shift)) | (metadata.len() as u64) << shift;
-        self.rw(slot, row::META_LENS).store(lens, Ordering::Relaxed);
+        self.rw(slot, self.tail + row::META_LENS)
+            .store(lens, Ordering::Relaxed);
         if env.crash_at(Step::UpdateWritten) {
             return Err(lock.abandon());
         }

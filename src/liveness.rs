@@ -72,17 +72,21 @@ pub(crate) fn pidns_of(pid: &str) -> Option<u64> {
         .map(|m| m.ino())
 }
 
-/// This process: pid, start time and PID namespace, read once.
+/// This process: pid, start time and PID namespace. Read once per thread and
+/// fork generation, so the common call makes no syscall (not even getpid).
 pub(crate) fn current() -> Owner {
-    static SELF: OnceLock<(u32, Owner)> = OnceLock::new();
-    let pid = std::process::id();
-    let cached = SELF.get_or_init(|| (pid, read_self(pid)));
-    // After fork() the child has another pid: read it afresh (rare path).
-    if cached.0 == pid {
-        cached.1
-    } else {
-        read_self(pid)
+    thread_local! {
+        static SELF: std::cell::Cell<Option<(u64, Owner)>> = const { std::cell::Cell::new(None) };
     }
+    let generation = crate::segment::fork_generation();
+    SELF.with(|c| match c.get() {
+        Some((g, o)) if g == generation => o,
+        _ => {
+            let o = read_self(std::process::id());
+            c.set(Some((generation, o)));
+            o
+        }
+    })
 }
 
 fn read_self(pid: u32) -> Owner {

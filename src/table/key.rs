@@ -55,6 +55,12 @@ impl<'a> KeyWords<'a> {
         }
     }
 
+    /// Number of packed words.
+    #[inline]
+    pub(crate) fn word_count(&self) -> usize {
+        self.len
+    }
+
     /// The lens word (`ns_len | name_len << 16`).
     #[inline]
     pub(crate) fn lens(&self) -> u64 {

@@ -354,12 +354,15 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
 
     #[inline(always)]
     fn w(&self, i: usize) -> &AtomicU64 {
-        // SAFETY: `base`/`len` describe `self.words.as_ref()`, which `self` owns
-        // and whose storage never moves (see `Table::new`); the slice index
-        // below is still bounds-checked.
-        let words = unsafe { std::slice::from_raw_parts(self.base, self.len) };
-        &words[i]
+        // Every index comes from process-local geometry (slot < capacity, row
+        // word < row_words, masked groups), never raw from shared memory; the
+        // debug build checks it, the release build skips the check.
+        debug_assert!(i < self.len, "word {i} of {}", self.len);
+        // SAFETY: `base` points at `len` atomics owned by `self.words`, whose
+        // storage never moves (see `Table::new`), and `i < len` as asserted.
+        unsafe { &*self.base.add(i) }
     }
+
     #[inline(always)]
     fn ctrl(&self, slot: usize) -> &AtomicU64 {
         debug_assert!(slot < self.g.capacity);
@@ -412,6 +415,12 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         key: &KeyWords,
         mut f: impl FnMut(&Self, usize, u64) -> R,
     ) -> Result<Option<(usize, u64, R)>, TableError> {
+        // Row words are accessed unchecked: a key longer than the rows hold
+        // must never get here (the facade validates; this keeps it sound).
+        assert!(
+            key.word_count() <= self.g.key_words(),
+            "key longer than the segment's limits"
+        );
         let (home, tag) = self.place(key.hash());
         let mut steps: Option<u64> = None;
         let mut retries = 0u32;
@@ -419,8 +428,15 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         loop {
             let grp = self.probe_group(home, d);
             let want = LIVE | (d as u64) << DISP_SHIFT | tag;
+            // Match the whole group without branches, then probe the matches.
+            let mut hits = 0u32;
             for j in 0..GROUP {
-                let slot = grp * GROUP + j;
+                let c = self.ctrl(grp * GROUP + j).load(Ordering::Acquire);
+                hits |= ((c & MATCH_MASK == want) as u32) << j;
+            }
+            while hits != 0 {
+                let slot = grp * GROUP + hits.trailing_zeros() as usize;
+                hits &= hits - 1;
                 let mut c = self.ctrl(slot).load(Ordering::Acquire);
                 while c & MATCH_MASK == want {
                     match self.probe(slot, c, key, &mut f) {
@@ -896,6 +912,10 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     }
 
     fn write_meta(&self, slot: usize, buf: usize, metadata: &[u8]) {
+        assert!(
+            metadata.len() <= self.g.max_meta_len,
+            "metadata longer than the segment's limit"
+        );
         let base = self.tail + row::META + buf * self.g.meta_words();
         for (i, chunk) in metadata.chunks(8).enumerate() {
             let mut b = [0u8; 8];

@@ -3,7 +3,7 @@
 //!
 //! # Layout (all `u64` words, see [`Geometry`])
 //! ```text
-//! [ header words | ctrl[capacity] | home[groups] | rows[capacity][row_words] ]
+//! [ header words | ctrl[capacity] | home[groups] | hot[capacity][8] | cold[capacity][cold_words] ]
 //! ```
 //! * Slots form groups of [`GROUP`] (8 control words = one cache line). A key's
 //!   *home group* comes from the high bits of its hash; it lives in the first
@@ -21,7 +21,10 @@
 //!   later); readers scan only those groups, so a miss never walks tombstones
 //!   and churn cannot lengthen it much: a delete recomputes the bits, and an
 //!   insert prefers a step its home already has to scan.
-//! * A **row** holds the key, owner and two metadata buffers; a metadata
+//! * A **row** holds the key, owner and two metadata buffers. Its first 8
+//!   words (lens, pid, first 48 key bytes) live in a dense *hot* array, one
+//!   cache line per slot, so hits touch a small, TLB-friendly region; the rest
+//!   lives in the *cold* array. A metadata
 //!   update writes the inactive buffer and flips `active` with the version, so
 //!   readers never wait for an updater.
 //!
@@ -38,6 +41,9 @@ use key::{KeyWords, words_for};
 pub(crate) const GROUP: usize = 8;
 /// Largest displacement, in groups, of a key from its home group.
 pub(crate) const MAX_DISP: usize = 255;
+/// Row words kept in the dense hot array (one cache line per slot): lens,
+/// pid and the first 6 key words, all a hit on a key of up to 48 bytes reads.
+pub(crate) const HOT_WORDS: usize = 8;
 /// Words at the start of the table region reserved for counters.
 pub(crate) const HEADER_WORDS: usize = 16;
 /// How many times a reader re-reads a slot that keeps changing before `Busy`.
@@ -186,9 +192,13 @@ impl Geometry {
     pub(crate) fn meta_words(&self) -> usize {
         words_for(self.max_meta_len)
     }
-    /// Words per row, rounded up to whole cache lines.
+    /// Words per row: one hot line plus the cold part, in whole cache lines.
     pub(crate) fn row_words(&self) -> usize {
-        (self.row_tail() + row::META + 2 * self.meta_words()).next_multiple_of(8)
+        HOT_WORDS + self.cold_words()
+    }
+    /// Cold words per row (everything past the first [`HOT_WORDS`]).
+    fn cold_words(&self) -> usize {
+        (self.row_tail() + row::META + 2 * self.meta_words() - HOT_WORDS).next_multiple_of(8)
     }
     /// Row word where the fields after the key start.
     fn row_tail(&self) -> usize {
@@ -200,12 +210,15 @@ impl Geometry {
     fn home_base(&self) -> usize {
         HEADER_WORDS + self.capacity
     }
-    fn rows_base(&self) -> usize {
+    fn hot_base(&self) -> usize {
         (self.home_base() + self.groups()).next_multiple_of(8)
+    }
+    fn cold_base(&self) -> usize {
+        self.hot_base() + self.capacity * HOT_WORDS
     }
     /// Total words of the table region.
     pub(crate) fn total_words(&self) -> usize {
-        self.rows_base() + self.capacity * self.row_words()
+        self.cold_base() + self.capacity * self.cold_words()
     }
     /// Largest displacement, in groups, an insert may use.
     pub(crate) fn disp_limit(&self) -> usize {
@@ -275,8 +288,9 @@ pub(crate) struct Table<S> {
     gmask: usize,
     ctrl_base: usize,
     home_base: usize,
-    rows_base: usize,
-    row_words: usize,
+    hot_base: usize,
+    cold_base: usize,
+    cold_words: usize,
     /// Row word where the fields after the key start.
     tail: usize,
 }
@@ -340,8 +354,9 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
             gmask: g.groups() - 1,
             ctrl_base: g.ctrl_base(),
             home_base: g.home_base(),
-            rows_base: g.rows_base(),
-            row_words: g.row_words(),
+            hot_base: g.hot_base(),
+            cold_base: g.cold_base(),
+            cold_words: g.cold_words(),
             tail: g.row_tail(),
             words,
             g,
@@ -375,8 +390,12 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     }
     #[inline(always)]
     fn rw(&self, slot: usize, i: usize) -> &AtomicU64 {
-        debug_assert!(slot < self.g.capacity && i < self.row_words);
-        self.w(self.rows_base + slot * self.row_words + i)
+        debug_assert!(slot < self.g.capacity && i < HOT_WORDS + self.cold_words);
+        if i < HOT_WORDS {
+            self.w(self.hot_base + slot * HOT_WORDS + i)
+        } else {
+            self.w(self.cold_base + slot * self.cold_words + i - HOT_WORDS)
+        }
     }
     /// A header counter.
     pub(crate) fn counter(&self, i: usize) -> u64 {

@@ -1,7 +1,7 @@
 //! The facade: validation, errors and owner identity. Every storage operation
 //! is delegated to a [`Backend`]; this module never touches storage.
 
-use crate::backend::{self, Backend, Key, Limits};
+use crate::backend::{self, AnyBackend, Backend, Key, Limits};
 use crate::error::{Error, Result};
 use crate::liveness;
 use crate::segment::{self, Config, Explicit, OpenMode, Segment, Trust};
@@ -30,7 +30,7 @@ pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_millis(500);
 ///
 /// A `Registry` is `Send + Sync`: share one handle between threads.
 pub struct Registry {
-    backend: Box<dyn Backend>,
+    backend: AnyBackend,
     url: String,
     limits: Limits,
 }
@@ -223,12 +223,12 @@ impl Builder {
             max_name_len: self.max_name_len,
             max_meta_len: self.max_meta_len,
         };
-        let backend: Box<dyn Backend> = match parse_url(url)? {
+        let backend = match parse_url(url)? {
             Location::File(path) => {
                 let seg = Segment::open(&path, mode, config, &explicit, self.mode, self.trust)?;
-                Box::new(backend::shm::from_segment(seg, self.lock_timeout))
+                AnyBackend::Shm(backend::shm::from_segment(seg, self.lock_timeout))
             }
-            Location::Mem(name) => Box::new(backend::mem::open(
+            Location::Mem(name) => AnyBackend::Mem(backend::mem::open(
                 &name,
                 mode,
                 geometry,

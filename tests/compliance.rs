@@ -140,7 +140,10 @@ fn default_segment_size_matches_the_documented_layout() {
     let bytes = reg.stats().segment_bytes;
     eprintln!("default segment bytes {bytes}");
     // header 4 KiB + 1024 owner records of 32 B + table words (see README "Layout").
-    assert_eq!(bytes, 4096 + 32768 + 8 * (16 + 4096 + 512 + 4096 * 8 + 4096 * 88));
+    assert_eq!(
+        bytes,
+        4096 + 32768 + 8 * (16 + 4096 + 512 + 4096 * 8 + 4096 * 88)
+    );
     drop(reg);
     Registry::destroy(&url).unwrap();
 }

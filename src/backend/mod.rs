@@ -368,3 +368,63 @@ where
         })
     }
 }
+
+/// The backends this build has, dispatched statically: the facade still goes
+/// through [`Backend`] for every operation, but a lookup can be inlined whole
+/// (no indirect call on the hit path). A new backend (etcd) adds a variant.
+pub(crate) enum AnyBackend {
+    Shm(shm::ShmBackend),
+    Mem(mem::MemBackend),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $b:ident => $e:expr) => {
+        match $self {
+            AnyBackend::Shm($b) => $e,
+            AnyBackend::Mem($b) => $e,
+        }
+    };
+}
+
+impl Backend for AnyBackend {
+    fn kind(&self) -> &'static str {
+        dispatch!(self, b => b.kind())
+    }
+    fn limits(&self) -> Limits {
+        dispatch!(self, b => b.limits())
+    }
+    fn register(&self, key: Key<'_>, owner: &Owner, metadata: &[u8]) -> Result<u64> {
+        dispatch!(self, b => b.register(key, owner, metadata))
+    }
+    fn lookup(&self, key: Key<'_>) -> Result<Option<Entry>> {
+        dispatch!(self, b => b.lookup(key))
+    }
+    #[inline(always)]
+    fn lookup_pid(&self, key: Key<'_>) -> Result<Option<u32>> {
+        dispatch!(self, b => b.lookup_pid(key))
+    }
+    fn lookup_checked(&self, key: Key<'_>) -> Result<Option<Entry>> {
+        dispatch!(self, b => b.lookup_checked(key))
+    }
+    fn unregister(&self, key: Key<'_>, only_pid: Option<u32>) -> Result<bool> {
+        dispatch!(self, b => b.unregister(key, only_pid))
+    }
+    fn update_metadata(&self, key: Key<'_>, metadata: &[u8]) -> Result<u64> {
+        dispatch!(self, b => b.update_metadata(key, metadata))
+    }
+    fn list(&self, ns: Option<&str>) -> Result<Vec<Entry>> {
+        dispatch!(self, b => b.list(ns))
+    }
+    fn clear_namespace(&self, ns: &str) -> Result<usize> {
+        dispatch!(self, b => b.clear_namespace(ns))
+    }
+    fn sweep(&self) -> Result<usize> {
+        dispatch!(self, b => b.sweep())
+    }
+    fn stats(&self) -> Stats {
+        dispatch!(self, b => b.stats())
+    }
+    fn health(&self) -> Result<Health> {
+        dispatch!(self, b => b.health())
+    }
+}

@@ -19,6 +19,9 @@ impl Writers for MemWriters {
     fn token(&self) -> Result<u32> {
         Ok(1)
     }
+    fn current_token(&self) -> Option<u32> {
+        Some(1)
+    }
     fn liveness(&self, _token: u32) -> Liveness {
         Liveness::Alive
     }

@@ -63,6 +63,8 @@ pub(crate) trait Backend: Send + Sync {
 pub(crate) trait Writers: Send + Sync {
     /// This process's writer token.
     fn token(&self) -> Result<u32>;
+    /// This process's token if it has one already (never claims one).
+    fn current_token(&self) -> Option<u32>;
     /// Whether the writer holding `token` runs.
     fn liveness(&self, token: u32) -> Liveness;
     fn mode(&self) -> LivenessMode;
@@ -248,9 +250,11 @@ where
         if liveness::check(&e.owner) != Liveness::Dead {
             return Ok(Some(entry_of(e)));
         }
-        self.table
-            .reclaim(slot, c, &self.env()?)
-            .map_err(|e| self.err(e, key))?;
+        // A dead owner's entry is a miss whatever happens next. Reclaim it
+        // only if that costs no wait (readers never wait); otherwise sweep will.
+        if let Ok(env) = self.env() {
+            self.table.try_reclaim(slot, c, &env);
+        }
         Ok(None)
     }
 
@@ -332,7 +336,7 @@ where
                 true
             })
             .map_err(|e| self.scan_err(e))?;
-        let me = self.writers.token().ok();
+        let me = self.writers.current_token();
         let stuck = self
             .table
             .stuck(|t| Some(t) != me && self.writers.liveness(t) == Liveness::Dead);
@@ -426,5 +430,59 @@ impl Backend for AnyBackend {
     }
     fn health(&self) -> Result<Health> {
         dispatch!(self, b => b.health())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::segment::{Explicit, OpenMode};
+    use crate::table::Geometry;
+
+    /// Review finding: a checked lookup of a dead owner's entry waited for the
+    /// neighbourhood lock (up to the lock timeout) and then failed with Busy.
+    #[test]
+    fn checked_lookup_of_a_dead_owner_never_waits_for_a_writer() {
+        let g = Geometry {
+            capacity: 64,
+            max_ns_len: 8,
+            max_name_len: 8,
+            max_meta_len: 8,
+        };
+        let b = mem::open(
+            "",
+            OpenMode::Create,
+            g,
+            &Explicit::default(),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("10")
+            .spawn()
+            .unwrap();
+        let owner = liveness::owner_of(child.id()).unwrap().unwrap();
+        let key = Key {
+            ns: "ns",
+            name: "k",
+        };
+        b.register(key, &owner, b"").unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // A live writer (token 2, alive in the mem backend) holds the lock.
+        b.table
+            .hold_home_lock_for_test(&KeyWords::new(b"ns", b"k"), 2);
+        let t = Instant::now();
+        assert_eq!(b.lookup_checked(key).unwrap(), None);
+        assert!(
+            t.elapsed() < Duration::from_millis(100),
+            "waited {:?}",
+            t.elapsed()
+        );
+        assert_eq!(
+            b.lookup_pid(key).unwrap(),
+            Some(owner.pid),
+            "left for sweep, not reclaimed"
+        );
     }
 }

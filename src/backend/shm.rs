@@ -76,6 +76,12 @@ impl Writers for ShmWriters {
         self.claim_slow()
     }
 
+    fn current_token(&self) -> Option<u32> {
+        let c = self.cached.load(Ordering::Acquire);
+        (c != 0 && c >> 32 == FORK_GENERATION.load(Ordering::Relaxed) & 0xFFFF_FFFF)
+            .then_some(c as u32)
+    }
+
     fn liveness(&self, token: u32) -> Liveness {
         let mine = self.cached.load(Ordering::Acquire);
         if mine != 0

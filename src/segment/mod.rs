@@ -292,10 +292,19 @@ impl Segment {
         config: Config,
         file_mode: u32,
     ) -> std::result::Result<Segment, CreateError> {
-        let file = match os::create_exclusive(path, file_mode) {
+        // Build the whole segment under a private name and link it into place
+        // last: a creator killed at any point leaves at most a stray
+        // `*.creating.*` file, never a half-made segment at `path`.
+        let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+        tmp_name.push(format!(
+            ".creating.{}.{}",
+            std::process::id(),
+            crate::now_ns()
+        ));
+        let tmp = path.with_file_name(tmp_name);
+        let file = match os::create_exclusive(&tmp, file_mode) {
             Ok(f) => f,
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => return Err(CreateError::Exists),
-            Err(e) => return Err(CreateError::Other(os_error(e, "create", path))),
+            Err(e) => return Err(CreateError::Other(os_error(e, "create", &tmp))),
         };
         let header = Header {
             config,
@@ -310,7 +319,7 @@ impl Segment {
         };
         // From here on a failure must not leave a half-made file behind.
         let undo = |e: Error| {
-            let _ = std::fs::remove_file(path);
+            let _ = std::fs::remove_file(&tmp);
             CreateError::Other(e)
         };
         os::lock_exclusive(&file).map_err(|e| undo(os_error(e, "lock", path)))?;
@@ -340,7 +349,14 @@ impl Segment {
         // Publish last: an opener that sees INIT_MAGIC sees a complete header.
         seg.init_word().store(INIT_MAGIC, Ordering::Release);
         os::unlock(&seg.file);
-        Ok(seg)
+        // link() is the O_EXCL of the final name: it fails if anything is there.
+        let linked = std::fs::hard_link(&tmp, path);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => Ok(seg),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(CreateError::Exists),
+            Err(e) => Err(CreateError::Other(os_error(e, "create", path))),
+        }
     }
 
     fn attach(path: &Path, trust: Trust) -> Result<Segment> {
@@ -430,8 +446,13 @@ impl Segment {
     /// lock we get. Returns the token, the fd that holds the lock, and
     /// whether a forked child closes that fd by itself.
     pub(crate) fn claim_owner(&self) -> Result<(u32, OwnedFd, bool)> {
-        let fd = os::open_existing(&self.path)
-            .map_err(|e| os_error(e, "open (owner lock)", &self.path))?;
+        // A new open file description of *this* inode (the path may since
+        // name another segment): its own OFD locks, separate from `self.file`.
+        let fd =
+            os::reopen(&self.file).map_err(|e| os_error(e, "reopen (owner lock)", &self.path))?;
+        // Registered before any lock is taken, so a fork in another thread
+        // never leaves a child holding this description unknowingly.
+        let closes_on_fork = os::register_fork_close(fd.as_raw_fd());
         let n = self.header.config.max_owners;
         let me = crate::liveness::current();
         let start = me.pid as usize % n;
@@ -450,12 +471,14 @@ impl Segment {
                     rec[0].store(generation as u64 | (me.pid as u64) << 32, Ordering::Release);
                     let token = ((idx as u32 + 1) << GEN_BITS) | generation;
                     debug_assert!(token <= table::MAX_TOKEN);
-                    let closes_on_fork = os::register_fork_close(fd.as_raw_fd());
                     return Ok((token, fd, closes_on_fork));
                 }
                 Ok(false) => continue,
                 Err(e) => return Err(os_error(e, "lock an owner record of", &self.path)),
             }
+        }
+        if closes_on_fork {
+            os::unregister_fork_close(fd.as_raw_fd());
         }
         Err(Error::Busy(format!(
             "all {n} writer records of {} are held by live registry handles (each open handle that \

@@ -35,6 +35,23 @@ pub(crate) fn create_exclusive(path: &Path, mode: u32) -> io::Result<OwnedFd> {
     open_with(path, libc::O_RDWR | libc::O_CREAT | libc::O_EXCL, mode)
 }
 
+/// A new open file description of the same file as `f` (not a dup: its
+/// record locks are its own). Fails if the reopened file is another inode.
+pub(crate) fn reopen(f: &OwnedFd) -> io::Result<OwnedFd> {
+    // /proc/self/fd/N is a magic link to the open inode itself, so it must be
+    // followed (no O_NOFOLLOW here); the inode check below guards the result.
+    let c = CString::new(format!("/proc/self/fd/{}", f.as_raw_fd())).expect("no NUL in a number");
+    // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
+    let fd = check(unsafe { libc::open(c.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) })?;
+    // SAFETY: `open` returned a fresh descriptor that nothing else owns.
+    let fresh = unsafe { OwnedFd::from_raw_fd(fd) };
+    let (a, b) = (fstat(f)?, fstat(&fresh)?);
+    if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino) {
+        return Err(io::Error::other("reopened descriptor names another file"));
+    }
+    Ok(fresh)
+}
+
 /// Opens an existing file read-write, never following a symbolic link.
 pub(crate) fn open_existing(path: &Path) -> io::Result<OwnedFd> {
     open_with(path, libc::O_RDWR, 0)

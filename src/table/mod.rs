@@ -687,14 +687,16 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         let w = self.home(group);
         let mut spins = 0u64;
         loop {
-            let h = w.load(Ordering::Relaxed);
+            // Acquire/AcqRel: whoever reads a token here also sees the owner
+            // record its writer published before using it.
+            let h = w.load(Ordering::Acquire);
             let holder = h >> 32;
             if holder == 0 {
                 if w.compare_exchange_weak(
                     h,
                     me << 32 | (h & LOW32),
+                    Ordering::AcqRel,
                     Ordering::Acquire,
-                    Ordering::Relaxed,
                 )
                 .is_ok()
                 {
@@ -716,8 +718,8 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
                 if w.compare_exchange(
                     h,
                     me << 32 | (h & LOW32),
+                    Ordering::AcqRel,
                     Ordering::Acquire,
-                    Ordering::Relaxed,
                 )
                 .is_ok()
                 {
@@ -744,6 +746,35 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
                 yield_now();
             }
         }
+    }
+
+    /// Test hook: marks the home lock of `key` as held by `token`.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn hold_home_lock_for_test(&self, key: &KeyWords, token: u32) {
+        let (home, _) = self.place(key.hash());
+        self.home(home)
+            .fetch_or((token as u64) << 32, Ordering::AcqRel);
+    }
+
+    /// Takes the lock of `group` only if it is free right now.
+    fn try_lock_home<E: Env>(&self, group: usize, env: &E) -> Option<HomeLock<'_, S>> {
+        let me = env.token() as u64;
+        let w = self.home(group);
+        let h = w.load(Ordering::Acquire);
+        (h >> 32 == 0
+            && w.compare_exchange(
+                h,
+                me << 32 | (h & LOW32),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok())
+        .then_some(HomeLock {
+            t: self,
+            group,
+            token: me as u32,
+            armed: true,
+        })
     }
 
     /// After stealing the lock of `group` from a dead writer: frees the slots
@@ -804,8 +835,21 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
             }
         }
         if bits != old {
-            self.home(group)
-                .store((me as u64) << 32 | bits, Ordering::Release);
+            // Only while we still hold the lock (never resurrect a lock that
+            // was taken over from us).
+            let w = self.home(group);
+            let mut cur = w.load(Ordering::Relaxed);
+            while cur >> 32 == me as u64 {
+                match w.compare_exchange_weak(
+                    cur,
+                    (me as u64) << 32 | bits,
+                    Ordering::Release,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => break,
+                    Err(now) => cur = now,
+                }
+            }
         }
     }
 
@@ -831,7 +875,11 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         metadata: &[u8],
         env: &E,
     ) -> Result<u32, TableError> {
-        debug_assert!(metadata.len() <= self.g.max_meta_len);
+        // Checked before anything is locked or claimed (a panic later would leak a claim).
+        assert!(
+            metadata.len() <= self.g.max_meta_len,
+            "metadata longer than the segment's limit"
+        );
         let (home, tag) = self.place(key.hash());
         let lock = self.lock_home(home, env)?;
         if env.crash_at(Step::InsertLocked) {
@@ -841,9 +889,13 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
             let existing = self.read_owner(slot);
             match env.owner_liveness(&existing) {
                 Liveness::Dead => {
-                    if self.tombstone(slot, c) {
-                        self.committed(hdr::RECLAIMED);
+                    if !self.tombstone(slot, c) {
+                        // Only possible if our lock was taken over: stop here.
+                        return Err(TableError::Busy(
+                            "this writer's neighbourhood lock was revoked",
+                        ));
                     }
+                    self.committed(hdr::RECLAIMED);
                 }
                 alive => {
                     return Err(TableError::Exists {
@@ -905,7 +957,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
                 let cl = bump(c, CLAIMED | me);
                 match self
                     .ctrl(slot)
-                    .compare_exchange(c, cl, Ordering::Acquire, Ordering::Relaxed)
+                    .compare_exchange(c, cl, Ordering::AcqRel, Ordering::Relaxed)
                 {
                     Ok(_) => return Some((slot, cl)),
                     Err(now) => c = now,
@@ -981,7 +1033,10 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         metadata: &[u8],
         env: &E,
     ) -> Result<u32, TableError> {
-        debug_assert!(metadata.len() <= self.g.max_meta_len);
+        assert!(
+            metadata.len() <= self.g.max_meta_len,
+            "metadata longer than the segment's limit"
+        );
         let (home, _) = self.place(key.hash());
         let lock = self.lock_home(home, env)?;
         let Some((slot, c)) = self.find_locked(key)? else {
@@ -1023,13 +1078,36 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         seen: u64,
         env: &E,
     ) -> Result<bool, TableError> {
+        self.reclaim_with(slot, seen, env, true)
+    }
+
+    /// Like [`reclaim`](Self::reclaim) but never waits: if another writer
+    /// holds the neighbourhood lock, it does nothing (for readers).
+    pub(crate) fn try_reclaim<E: Env>(&self, slot: usize, seen: u64, env: &E) -> bool {
+        self.reclaim_with(slot, seen, env, false).unwrap_or(false)
+    }
+
+    fn reclaim_with<E: Env>(
+        &self,
+        slot: usize,
+        seen: u64,
+        env: &E,
+        wait: bool,
+    ) -> Result<bool, TableError> {
         if state_of(seen) != SlotState::Live {
             return Ok(false);
         }
         // `disp` comes from shared memory: wrap, never underflow.
         let d = disp_of(seen);
         let home = (slot / GROUP).wrapping_sub(d * (d + 1) / 2) & self.gmask;
-        let lock = self.lock_home(home, env)?;
+        let lock = if wait {
+            self.lock_home(home, env)?
+        } else {
+            match self.try_lock_home(home, env) {
+                Some(l) => l,
+                None => return Ok(false),
+            }
+        };
         if env.crash_at(Step::ReclaimLocked) {
             return Err(lock.abandon());
         }
@@ -1051,7 +1129,8 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
             let holder = (self.home(g).load(Ordering::Relaxed) >> 32) as u32;
             if holder != 0 && holder != env.token() && env.writer_liveness(holder) == Liveness::Dead
             {
-                drop(self.lock_home(g, env)?);
+                // A live writer may have taken it meanwhile: skip, don't fail.
+                drop(self.lock_home(g, env));
             }
         }
         // 2. Claims of dead writers elsewhere.
@@ -1074,17 +1153,19 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
             n += freed as usize;
         }
         // 3. Entries of dead owners.
+        // A slot that keeps changing, or a neighbourhood held by a live
+        // writer, is skipped: the rest is still swept (the next sweep retries).
         let mut dead = Vec::new();
-        self.for_each_live(|slot, c, e| {
+        let scanned = self.for_each_live(|slot, c, e| {
             if env.owner_liveness(&e.owner) == Liveness::Dead {
                 dead.push((slot, c));
             }
             true
-        })?;
+        });
         for (slot, c) in dead {
-            n += self.reclaim(slot, c, env)? as usize;
+            n += self.reclaim(slot, c, env).unwrap_or(false) as usize;
         }
-        Ok(n)
+        scanned.map(|()| n)
     }
 }
 

@@ -187,6 +187,15 @@ fn pid_of_no_process_or_of_a_zombie_is_process_not_alive() {
 
 /// Creates a real segment at `url` (default limits, one entry), closes it,
 /// and checks it reopens, so later failures are due to the test's damage.
+/// Opens a segment file for reading and writing its raw bytes.
+fn open_rw(path: &Path) -> std::fs::File {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap()
+}
+
 fn make_segment(url: &str) -> u64 {
     let reg = Registry::builder().create(url).unwrap();
     reg.register_self("ns", "k", b"v").unwrap();
@@ -280,11 +289,7 @@ fn layout_version_99_is_incompatible_and_the_error_says_version() {
     let (url, path) = file_url("version");
     let _g = SegGuard::new(&url);
     make_segment(&url);
-    let f = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&path)
-        .unwrap();
+    let f = open_rw(&path);
     let mut old = [0u8; 4];
     f.read_exact_at(&mut old, 8).unwrap();
     assert_eq!(u32::from_le_bytes(old), 1, "layout version field at 8..12");
@@ -302,11 +307,7 @@ fn flipped_header_byte_fails_the_checksum() {
     let (url, path) = file_url("checksum");
     let _g = SegGuard::new(&url);
     make_segment(&url);
-    let f = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&path)
-        .unwrap();
+    let f = open_rw(&path);
     let mut b = [0u8; 1];
     f.read_exact_at(&mut b, 20).unwrap();
     f.write_all_at(&[b[0] ^ 0xFF], 20).unwrap();

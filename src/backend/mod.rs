@@ -191,7 +191,10 @@ impl<S: AsRef<[AtomicU64]>, W: Writers> TableBackend<S, W> {
     }
 
     fn scan_err(&self, e: TableError) -> Error {
-        self.err(e, Key { ns: "*", name: "*" })
+        match e {
+            TableError::Busy(why) => Error::Busy(format!("{why} (during a scan of the table)")),
+            e => self.err(e, Key { ns: "", name: "" }),
+        }
     }
 
     #[inline(always)]

@@ -329,14 +329,8 @@ impl<S: AsRef<[AtomicU64]>> Drop for HomeLock<'_, S> {
         if !self.armed {
             return;
         }
-        let w = self.t.home(self.group);
-        let mut cur = w.load(Ordering::Relaxed);
-        while cur >> 32 == self.token as u64 {
-            match w.compare_exchange_weak(cur, cur & LOW32, Ordering::Release, Ordering::Relaxed) {
-                Ok(_) => break,
-                Err(c) => cur = c,
-            }
-        }
+        self.t
+            .update_home_if_held(self.group, self.token, |h| h & LOW32);
     }
 }
 
@@ -748,6 +742,19 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         }
     }
 
+    /// Replaces home word `group` by `new(current)` only while `me` holds its
+    /// lock (a lock taken over from us is never overwritten).
+    fn update_home_if_held(&self, group: usize, me: u32, new: impl Fn(u64) -> u64) {
+        let w = self.home(group);
+        let mut cur = w.load(Ordering::Relaxed);
+        while cur >> 32 == me as u64 {
+            match w.compare_exchange_weak(cur, new(cur), Ordering::Release, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(now) => cur = now,
+            }
+        }
+    }
+
     /// Test hook: marks the home lock of `key` as held by `token`.
     #[cfg(all(test, not(loom)))]
     pub(crate) fn hold_home_lock_for_test(&self, key: &KeyWords, token: u32) {
@@ -837,19 +844,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         if bits != old {
             // Only while we still hold the lock (never resurrect a lock that
             // was taken over from us).
-            let w = self.home(group);
-            let mut cur = w.load(Ordering::Relaxed);
-            while cur >> 32 == me as u64 {
-                match w.compare_exchange_weak(
-                    cur,
-                    (me as u64) << 32 | bits,
-                    Ordering::Release,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => break,
-                    Err(now) => cur = now,
-                }
-            }
+            self.update_home_if_held(group, me, |h| (h & !STEP_BITS) | bits);
         }
     }
 

@@ -28,6 +28,8 @@ pub(crate) mod table;
 #[cfg(not(loom))]
 mod backend;
 #[cfg(not(loom))]
+pub mod ffi;
+#[cfg(not(loom))]
 mod liveness;
 #[cfg(not(loom))]
 mod registry;

@@ -1,7 +1,7 @@
 //! The facade: validation, errors and owner identity. Every storage operation
 //! is delegated to a [`Backend`]; this module never touches storage.
 
-use crate::backend::{self, AnyBackend, Backend, Key, Limits};
+use crate::backend::{self, AnyBackend, Backend, EntryInfo, EntryRef, Key, Limits};
 use crate::error::{Error, Result};
 use crate::liveness;
 use crate::segment::{self, Config, Explicit, OpenMode, Segment, Trust};
@@ -444,6 +444,30 @@ impl Registry {
     pub fn list(&self, ns: &str) -> Result<Vec<Entry>> {
         check_part("namespace", ns, self.limits.max_namespace_len)?;
         self.backend.list(Some(ns))
+    }
+
+    /// Like [`lookup`](Self::lookup) without allocating, for the C ABI: the
+    /// metadata goes to `meta[..metadata_len]` only when it fits.
+    pub(crate) fn lookup_into(
+        &self,
+        ns: &str,
+        name: &str,
+        meta: &mut [u8],
+    ) -> Result<Option<EntryInfo>> {
+        self.backend.lookup_into(self.key(ns, name)?, meta)
+    }
+
+    /// Lends every entry of `ns` (or of all namespaces) to `f`, in slot order,
+    /// until it returns false; allocates nothing per entry. For the C ABI.
+    pub(crate) fn visit(
+        &self,
+        ns: Option<&str>,
+        f: &mut dyn FnMut(&EntryRef<'_>) -> bool,
+    ) -> Result<()> {
+        if let Some(ns) = ns {
+            check_part("namespace", ns, self.limits.max_namespace_len)?;
+        }
+        self.backend.visit(ns, f)
     }
 
     /// Every entry of every namespace, sorted.

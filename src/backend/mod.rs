@@ -13,7 +13,7 @@ pub(crate) mod shm;
 use crate::error::{Error, Liveness, Result};
 use crate::liveness;
 use crate::sync::AtomicU64;
-use crate::table::{self, Env, Owner, RawEntry, Step, Table, TableError, key::KeyWords};
+use crate::table::{self, EntryHead, Env, Owner, RawEntry, Step, Table, TableError, key::KeyWords};
 use crate::types::{Entry, Health, LivenessMode, OwnerCounts, Stats, time_from_ns};
 use std::time::{Duration, Instant};
 
@@ -37,6 +37,27 @@ pub struct Limits {
     pub max_metadata_len: usize,
 }
 
+/// The fixed-size part of an entry, for copies into caller buffers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EntryInfo {
+    pub(crate) pid: u32,
+    pub(crate) registered_at_ns: u64,
+    pub(crate) version: u64,
+    /// Length of the entry's metadata (which may exceed the caller's buffer).
+    pub(crate) metadata_len: usize,
+}
+
+/// One entry lent to a visitor; the views are valid during the call only.
+/// `namespace` and `name` are raw bytes: valid UTF-8 without NUL unless a
+/// hostile process wrote the segment.
+#[derive(Debug)]
+pub(crate) struct EntryRef<'a> {
+    pub(crate) namespace: &'a [u8],
+    pub(crate) name: &'a [u8],
+    pub(crate) info: EntryInfo,
+    pub(crate) metadata: &'a [u8],
+}
+
 /// Every storage operation of the registry.
 pub(crate) trait Backend: Send + Sync {
     fn kind(&self) -> &'static str;
@@ -51,8 +72,17 @@ pub(crate) trait Backend: Send + Sync {
     fn lookup_checked(&self, key: Key<'_>) -> Result<Option<Entry>>;
     fn unregister(&self, key: Key<'_>, only_pid: Option<u32>) -> Result<bool>;
     fn update_metadata(&self, key: Key<'_>, metadata: &[u8]) -> Result<u64>;
+    /// Like `lookup` without allocating: the metadata goes to
+    /// `meta[..metadata_len]` only when it fits; the caller compares
+    /// `metadata_len` with its buffer. `meta` may be scribbled on also when
+    /// nothing is found.
+    fn lookup_into(&self, key: Key<'_>, meta: &mut [u8]) -> Result<Option<EntryInfo>>;
     /// Every entry, or those of one namespace.
     fn list(&self, ns: Option<&str>) -> Result<Vec<Entry>>;
+    /// Calls `f` with a borrowed copy of every entry (of `ns`, or all), in no
+    /// particular order, until it returns false. Allocates at most a few
+    /// buffers per call, nothing per entry.
+    fn visit(&self, ns: Option<&str>, f: &mut dyn FnMut(&EntryRef<'_>) -> bool) -> Result<()>;
     fn clear_namespace(&self, ns: &str) -> Result<usize>;
     fn sweep(&self) -> Result<usize>;
     fn stats(&self) -> Stats;
@@ -121,12 +151,26 @@ impl<W: Writers> Env for OpEnv<'_, W> {
 mod fault {
     use crate::table::Step;
     use std::sync::OnceLock;
-    /// `PROCREG_CRASH_AT=<Step name>` aborts the process at that step.
+    /// `PROCREG_CRASH_AT=<Step name>` aborts the process at that step;
+    /// `PROCREG_PAUSE_AT=<Step name>` stops it there with SIGSTOP (a frozen
+    /// writer: it goes on where it stopped when it gets SIGCONT).
     pub(super) fn crash_at(step: Step) -> bool {
-        static AT: OnceLock<Option<String>> = OnceLock::new();
-        let at = AT.get_or_init(|| std::env::var("PROCREG_CRASH_AT").ok());
-        if at.as_deref() == Some(format!("{step:?}").as_str()) {
+        static AT: OnceLock<(Option<String>, Option<String>)> = OnceLock::new();
+        let (crash, pause) = AT.get_or_init(|| {
+            (
+                std::env::var("PROCREG_CRASH_AT").ok(),
+                std::env::var("PROCREG_PAUSE_AT").ok(),
+            )
+        });
+        if crash.is_none() && pause.is_none() {
+            return false;
+        }
+        let name = format!("{step:?}");
+        if crash.as_deref() == Some(name.as_str()) {
             std::process::abort();
+        }
+        if pause.as_deref() == Some(name.as_str()) {
+            crate::segment::stop_self();
         }
         false
     }
@@ -154,6 +198,15 @@ fn entry_of(e: RawEntry) -> Entry {
         metadata: e.metadata,
         registered_at: time_from_ns(e.registered_at),
         version: e.version as u64,
+    }
+}
+
+fn info_of(h: &EntryHead) -> EntryInfo {
+    EntryInfo {
+        pid: h.owner.pid,
+        registered_at_ns: h.registered_at,
+        version: u64::from(h.version),
+        metadata_len: h.meta_len,
     }
 }
 
@@ -290,6 +343,34 @@ where
         Ok(out)
     }
 
+    fn lookup_into(&self, key: Key<'_>, meta: &mut [u8]) -> Result<Option<EntryInfo>> {
+        Ok(self
+            .table
+            .lookup_into(&Self::keywords(key), meta)
+            .map_err(|e| self.err(e, key))?
+            .map(|h| info_of(&h)))
+    }
+
+    fn visit(&self, ns: Option<&str>, f: &mut dyn FnMut(&EntryRef<'_>) -> bool) -> Result<()> {
+        let g = self.table.geometry();
+        let mut key = vec![0u8; g.max_ns_len + g.max_name_len];
+        let mut meta = vec![0u8; g.max_meta_len];
+        self.table
+            .for_each_live_into(&mut key, &mut meta, |h, k, m| {
+                let (namespace, name) = k.split_at(h.ns_len);
+                if ns.is_some_and(|ns| ns.as_bytes() != namespace) {
+                    return true;
+                }
+                f(&EntryRef {
+                    namespace,
+                    name,
+                    info: info_of(h),
+                    metadata: m,
+                })
+            })
+            .map_err(|e| self.scan_err(e))
+    }
+
     fn clear_namespace(&self, ns: &str) -> Result<usize> {
         let mut n = 0;
         for e in self.list(Some(ns))? {
@@ -419,8 +500,14 @@ impl Backend for AnyBackend {
     fn update_metadata(&self, key: Key<'_>, metadata: &[u8]) -> Result<u64> {
         dispatch!(self, b => b.update_metadata(key, metadata))
     }
+    fn lookup_into(&self, key: Key<'_>, meta: &mut [u8]) -> Result<Option<EntryInfo>> {
+        dispatch!(self, b => b.lookup_into(key, meta))
+    }
     fn list(&self, ns: Option<&str>) -> Result<Vec<Entry>> {
         dispatch!(self, b => b.list(ns))
+    }
+    fn visit(&self, ns: Option<&str>, f: &mut dyn FnMut(&EntryRef<'_>) -> bool) -> Result<()> {
+        dispatch!(self, b => b.visit(ns, f))
     }
     fn clear_namespace(&self, ns: &str) -> Result<usize> {
         dispatch!(self, b => b.clear_namespace(ns))

@@ -172,6 +172,20 @@ pub(crate) struct RawEntry {
     pub(crate) version: u32,
 }
 
+/// The fixed-size part of an entry, copied out of a slot; its key and
+/// metadata bytes go to caller buffers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EntryHead {
+    pub(crate) owner: Owner,
+    pub(crate) ns_len: usize,
+    pub(crate) name_len: usize,
+    pub(crate) meta_len: usize,
+    /// First row word of the active metadata buffer.
+    meta_first: usize,
+    pub(crate) registered_at: u64,
+    pub(crate) version: u32,
+}
+
 /// Sizes of one table, validated and held in process memory (never re-read
 /// from shared memory).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -555,25 +569,25 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         }
     }
 
-    /// Copies a row. Every length read from shared memory is clamped, so a
-    /// torn or hostile row cannot make this read out of bounds.
-    fn copy_entry(&self, slot: usize, c: u64) -> RawEntry {
+    /// The fixed-size part of a row. Every length read from shared memory is
+    /// clamped to the segment's limits, so a torn or hostile row cannot make
+    /// a copy read (or write) out of bounds.
+    fn copy_head(&self, slot: usize, c: u64) -> EntryHead {
         let lens = self.rw(slot, row::LENS).load(Ordering::Relaxed);
         let ns_len = ((lens & 0xFFFF) as usize).min(self.g.max_ns_len);
         let name_len = ((lens >> 16 & 0xFFFF) as usize).min(self.g.max_name_len);
-        let klen = ns_len + name_len;
         let active = (c & ACTIVE_BIT != 0) as usize;
         let mlens = self
             .rw(slot, self.tail + row::META_LENS)
             .load(Ordering::Relaxed);
-        let mlen = ((mlens >> (32 * active as u32)) & LOW32) as usize;
-        let mlen = mlen.min(self.g.max_meta_len);
-        let mbase = self.tail + row::META + active * self.g.meta_words();
-        RawEntry {
-            key: self.read_bytes(slot, row::KEY, klen),
-            ns_len,
+        let meta_len =
+            (((mlens >> (32 * active as u32)) & LOW32) as usize).min(self.g.max_meta_len);
+        EntryHead {
             owner: self.read_owner(slot),
-            metadata: self.read_bytes(slot, mbase, mlen),
+            ns_len,
+            name_len,
+            meta_len,
+            meta_first: self.tail + row::META + active * self.g.meta_words(),
             registered_at: self
                 .rw(slot, self.tail + row::REGISTERED_AT)
                 .load(Ordering::Relaxed),
@@ -581,18 +595,88 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         }
     }
 
-    /// Copies `len` bytes packed in the row words from `first` on.
-    fn read_bytes(&self, slot: usize, first: usize, len: usize) -> Vec<u8> {
-        let mut out = Vec::with_capacity(len);
-        for i in 0..words_for(len) {
+    /// Copies a row into fresh vectors.
+    fn copy_entry(&self, slot: usize, c: u64) -> RawEntry {
+        let h = self.copy_head(slot, c);
+        let mut key = vec![0; h.ns_len + h.name_len];
+        self.read_bytes(slot, row::KEY, &mut key);
+        let mut metadata = vec![0; h.meta_len];
+        self.read_bytes(slot, h.meta_first, &mut metadata);
+        RawEntry {
+            key,
+            ns_len: h.ns_len,
+            owner: h.owner,
+            metadata,
+            registered_at: h.registered_at,
+            version: h.version,
+        }
+    }
+
+    /// Copies a row into caller buffers without allocating: the key into
+    /// `key[..ns_len + name_len]` (`key` must hold the segment's longest key)
+    /// and the metadata into `meta[..meta_len]` when it fits (it is left
+    /// alone otherwise; the caller compares `meta_len` with its buffer).
+    fn copy_into(&self, slot: usize, c: u64, key: &mut [u8], meta: &mut [u8]) -> EntryHead {
+        let h = self.copy_meta_into(slot, c, meta);
+        self.read_bytes(slot, row::KEY, &mut key[..h.ns_len + h.name_len]);
+        h
+    }
+
+    /// [`copy_into`](Self::copy_into) without the key.
+    fn copy_meta_into(&self, slot: usize, c: u64, meta: &mut [u8]) -> EntryHead {
+        let h = self.copy_head(slot, c);
+        if let Some(m) = meta.get_mut(..h.meta_len) {
+            self.read_bytes(slot, h.meta_first, m);
+        }
+        h
+    }
+
+    /// Fills `out` with the bytes packed in the row words from `first` on.
+    fn read_bytes(&self, slot: usize, first: usize, out: &mut [u8]) {
+        for (i, chunk) in out.chunks_mut(8).enumerate() {
             let w = self
                 .rw(slot, first + i)
                 .load(Ordering::Relaxed)
                 .to_le_bytes();
-            let take = (len - 8 * i).min(8);
-            out.extend_from_slice(&w[..take]);
+            chunk.copy_from_slice(&w[..chunk.len()]);
         }
-        out
+    }
+
+    /// `key`'s entry without allocating: the metadata goes to `meta[..meta_len]`
+    /// when it fits (the caller compares `meta_len` with its buffer). `meta`
+    /// may hold bytes of a discarded torn read afterwards, also on `Err`.
+    pub(crate) fn lookup_into(
+        &self,
+        key: &KeyWords,
+        meta: &mut [u8],
+    ) -> Result<Option<EntryHead>, TableError> {
+        Ok(self
+            .find(key, |t, s, c| t.copy_meta_into(s, c, meta))?
+            .map(|(_, _, h)| h))
+    }
+
+    /// Visits every live entry like [`for_each_live`](Self::for_each_live),
+    /// copying each into the caller's buffers (as [`copy_into`](Self::copy_into))
+    /// instead of allocating. `f` gets the head, the key bytes and the metadata
+    /// bytes of a consistent copy, and returns false to stop.
+    pub(crate) fn for_each_live_into(
+        &self,
+        key: &mut [u8],
+        meta: &mut [u8],
+        mut f: impl FnMut(&EntryHead, &[u8], &[u8]) -> bool,
+    ) -> Result<(), TableError> {
+        let mut bufs = (key, meta);
+        self.scan_live(
+            &mut bufs,
+            |t, s, c, (k, m)| t.copy_into(s, c, k, m),
+            |_, _, h, (k, m)| {
+                f(
+                    &h,
+                    &k[..h.ns_len + h.name_len],
+                    m.get(..h.meta_len).unwrap_or(&[]),
+                )
+            },
+        )
     }
 
     /// Visits every live entry (a consistent copy of each). `f` returns false
@@ -601,6 +685,22 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         &self,
         mut f: impl FnMut(usize, u64, RawEntry) -> bool,
     ) -> Result<(), TableError> {
+        self.scan_live(
+            &mut (),
+            |t, s, c, _| t.copy_entry(s, c),
+            |s, c, e, _| f(s, c, e),
+        )
+    }
+
+    /// The scan behind the visitors: `copy` runs inside each live slot's
+    /// seqlock window (with `bufs` to copy into); `f` sees only copies that
+    /// were not torn.
+    fn scan_live<B, T>(
+        &self,
+        bufs: &mut B,
+        copy: impl Fn(&Self, usize, u64, &mut B) -> T,
+        mut f: impl FnMut(usize, u64, T, &B) -> bool,
+    ) -> Result<(), TableError> {
         for slot in 0..self.g.capacity {
             let mut retries = 0;
             loop {
@@ -608,10 +708,10 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
                 if state_of(c) != SlotState::Live {
                     break;
                 }
-                let e = self.copy_entry(slot, c);
+                let e = copy(self, slot, c, bufs);
                 fence(Ordering::Acquire);
                 if self.ctrl(slot).load(Ordering::Relaxed) == c {
-                    if !f(slot, c, e) {
+                    if !f(slot, c, e, bufs) {
                         return Ok(());
                     }
                     break;

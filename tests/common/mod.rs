@@ -47,6 +47,12 @@ impl SegGuard {
         self
     }
 
+    /// The test destroys the segment itself; a failing destroy on drop is fine.
+    pub fn destroyed_by_test(mut self) -> SegGuard {
+        self.must_destroy = false;
+        self
+    }
+
     /// The segment is expected to be unusable; just remove its file at the end.
     pub fn broken(mut self) -> SegGuard {
         self.must_destroy = false;

@@ -1,0 +1,95 @@
+/* hello.c: register this process under ("examples", "hello-c"), look it up,
+ * list the namespace, wait for Ctrl-C (or SIGTERM), unregister, exit.
+ *
+ * Build (after `cargo build --release`):
+ *   cc -std=c99 -Wall -Wextra -pedantic -Iinclude examples/c/hello.c \
+ *      -Ltarget/release -lprocreg -Wl,-rpath,$PWD/target/release -o hello
+ * Run: ./hello [URL]      (default URL: shm:hello-c)
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "procreg.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stop = 0;
+
+static void on_signal(int sig) {
+    (void)sig;
+    stop = 1;
+}
+
+static int failed(const char *what, procreg_status st) {
+    char msg[512];
+    procreg_last_error_message(msg, sizeof msg);
+    fprintf(stderr, "%s failed: %s: %s\n", what, procreg_strerror(st), msg);
+    return 1;
+}
+
+static int print_entry(const procreg_entry_view *e, void *ctx) {
+    int *count = (int *)ctx;
+    ++*count;
+    printf("  %s/%s pid=%u version=%llu metadata=%.*s\n", e->ns, e->name, e->pid,
+           (unsigned long long)e->version, (int)e->metadata_len, (const char *)e->metadata);
+    return 0; /* go on */
+}
+
+int main(int argc, char **argv) {
+    const char *url = argc > 1 ? argv[1] : "shm:hello-c";
+    const char *meta = "port=8080";
+    procreg *reg = NULL;
+    procreg_entry entry;
+    uint32_t pid = 0;
+    int count = 0;
+    procreg_status st;
+    sigset_t block, old;
+    struct sigaction sa;
+
+    printf("procreg %s (header %d.%d.%d)\n", procreg_version(), PROCREG_VERSION_MAJOR,
+           PROCREG_VERSION_MINOR, PROCREG_VERSION_PATCH);
+    st = procreg_open(url, NULL, &reg);
+    if (st != PROCREG_OK) return failed("procreg_open", st);
+
+    /* Block the signals before registering, so none is lost before we wait. */
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigprocmask(SIG_BLOCK, &block, &old);
+
+    st = procreg_register_self(reg, "examples", "hello-c", (const uint8_t *)meta, strlen(meta));
+    if (st != PROCREG_OK) return failed("procreg_register_self", st);
+    printf("registered examples/hello-c as pid %ld\n", (long)getpid());
+
+    st = procreg_lookup_pid(reg, "examples", "hello-c", &pid);
+    if (st != PROCREG_OK) return failed("procreg_lookup_pid", st);
+    printf("lookup_pid: %u\n", pid);
+
+    st = procreg_lookup(reg, "examples", "hello-c", &entry);
+    if (st != PROCREG_OK) return failed("procreg_lookup", st);
+    printf("lookup: pid=%u version=%llu metadata=%.*s\n", entry.pid,
+           (unsigned long long)entry.version, (int)entry.metadata_len,
+           (const char *)entry.metadata);
+
+    printf("namespace examples:\n");
+    st = procreg_list(reg, "examples", print_entry, &count);
+    if (st != PROCREG_OK) return failed("procreg_list", st);
+    printf("listed %d entries\n", count);
+
+    printf("waiting for Ctrl-C\n");
+    fflush(stdout);
+    while (!stop) sigsuspend(&old);
+
+    st = procreg_unregister(reg, "examples", "hello-c");
+    if (st != PROCREG_OK) return failed("procreg_unregister", st);
+    st = procreg_lookup_pid(reg, "examples", "hello-c", &pid);
+    printf("unregistered; lookup now says: %s\n", procreg_strerror(st));
+    procreg_close(reg);
+    return st == PROCREG_E_NOT_FOUND ? 0 : 1;
+}

@@ -1,0 +1,260 @@
+/* abi_checks.c: every procreg function with NULL in each pointer argument,
+ * over-long strings, invalid UTF-8, oversize metadata, untouched
+ * out-parameters on failure, error messages, and the handle shared by
+ * threads. Prints "abi checks passed: N" and exits 0, or names the first
+ * failed check and exits 1. Usage: ./abi_checks URL (a fresh shm: or file: url)
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "procreg.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int passed = 0;
+
+#define CHECK(cond)                                                              \
+    do {                                                                         \
+        if (!(cond)) {                                                           \
+            char m_[512];                                                        \
+            procreg_last_error_message(m_, sizeof m_);                           \
+            fprintf(stderr, "%s:%d: check failed: %s (last error: %s)\n",        \
+                    __FILE__, __LINE__, #cond, m_);                              \
+            exit(1);                                                             \
+        }                                                                        \
+        ++passed;                                                                \
+    } while (0)
+
+#define NULL_ARG(call) CHECK((call) == PROCREG_E_NULL_ARGUMENT)
+
+static int visit_count(const procreg_entry_view *e, void *ctx) {
+    (void)e;
+    ++*(int *)ctx;
+    return 0;
+}
+
+static int visit_stop_after_one(const procreg_entry_view *e, void *ctx) {
+    (void)e;
+    ++*(int *)ctx;
+    return 1;
+}
+
+static const procreg *shared_reg;
+
+static void *thread_main(void *arg) {
+    long t = (long)arg;
+    char name[32];
+    int i;
+    for (i = 0; i < 200; i++) {
+        uint32_t pid = 0;
+        snprintf(name, sizeof name, "t%ld-%d", t, i);
+        if (procreg_register_self(shared_reg, "threads", name, NULL, 0) != PROCREG_OK) return (void *)1;
+        if (procreg_lookup_pid(shared_reg, "threads", name, &pid) != PROCREG_OK) return (void *)2;
+        if (pid != (uint32_t)getpid()) return (void *)3;
+    }
+    return NULL;
+}
+
+int main(int argc, char **argv) {
+    const char *url;
+    procreg_options o;
+    procreg *reg = NULL, *sentinel = (procreg *)0x1;
+    procreg_entry e;
+    procreg_stats_t s;
+    procreg_health_t h;
+    uint32_t pid = 12345;
+    size_t n = 777, len = 999;
+    uint8_t buf[64];
+    char msg[8];
+    const uint8_t *meta = (const uint8_t *)"abc";
+    char long_name[18], long_ns[66], big_meta[33];
+    const char *bad_utf8 = "\xff\xfe";
+    pthread_t threads[4];
+    long t;
+    int count = 0, status;
+    pid_t child;
+
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s URL\n", argv[0]);
+        return 2;
+    }
+    url = argv[1];
+    memset(long_name, 'n', 17);
+    long_name[17] = 0;
+    memset(long_ns, 's', 65); /* the default namespace limit is 64 */
+    long_ns[65] = 0;
+    memset(big_meta, 'm', sizeof big_meta);
+
+    /* ---- strings of statuses, versions, messages */
+    CHECK(strcmp(procreg_strerror(PROCREG_OK), "success") == 0);
+    CHECK(strcmp(procreg_strerror((procreg_status)999), "not a procreg status") == 0);
+    CHECK(strlen(procreg_strerror(PROCREG_E_PANIC)) > 0);
+    {
+        char v[32];
+        snprintf(v, sizeof v, "%d.%d.%d", PROCREG_VERSION_MAJOR, PROCREG_VERSION_MINOR,
+                 PROCREG_VERSION_PATCH);
+        CHECK(strcmp(procreg_version(), v) == 0);
+    }
+
+    /* ---- opening */
+    NULL_ARG(procreg_options_default(NULL));
+    CHECK(procreg_options_default(&o) == PROCREG_OK);
+    CHECK(o.mode == 0600 && o.create == PROCREG_OPEN_OR_CREATE && o.capacity == 0);
+    NULL_ARG(procreg_open(NULL, NULL, &reg));
+    NULL_ARG(procreg_open(url, NULL, NULL));
+    CHECK(procreg_open(bad_utf8, NULL, &reg) == PROCREG_E_INVALID_UTF8);
+    CHECK(procreg_open("http://nope", NULL, &sentinel) == PROCREG_E_INVALID_ARGUMENT);
+    CHECK(sentinel == (procreg *)0x1); /* out untouched on failure */
+    o.create = (procreg_create_mode)7;
+    CHECK(procreg_open(url, &o, &reg) == PROCREG_E_INVALID_ARGUMENT);
+    procreg_options_default(&o);
+    o.create = PROCREG_OPEN;
+    CHECK(procreg_open(url, &o, &reg) == PROCREG_E_NO_SUCH_REGISTRY);
+    procreg_options_default(&o);
+    o.capacity = 1000; /* not a power of two */
+    CHECK(procreg_open(url, &o, &reg) == PROCREG_E_INVALID_ARGUMENT);
+    CHECK(procreg_last_error_message(NULL, 0) > 0);
+    CHECK(procreg_last_error_message(msg, sizeof msg) > sizeof msg); /* cut, like snprintf */
+    CHECK(strlen(msg) == sizeof msg - 1);
+    procreg_options_default(&o);
+    o.capacity = 1024;
+    o.max_name_len = 16;
+    o.max_metadata_len = 32;
+    o.create = PROCREG_CREATE;
+    CHECK(procreg_open(url, &o, &reg) == PROCREG_OK && reg != NULL);
+    CHECK(procreg_open(url, &o, &sentinel) == PROCREG_E_REGISTRY_EXISTS);
+    o.create = PROCREG_OPEN;
+    o.max_name_len = 20; /* differs from the segment's */
+    CHECK(procreg_open(url, &o, &sentinel) == PROCREG_E_INCOMPATIBLE_SEGMENT);
+    CHECK(sentinel == (procreg *)0x1);
+    procreg_close(NULL); /* no-op */
+
+    /* ---- register and register_self */
+    NULL_ARG(procreg_register(NULL, "ns", "a", (uint32_t)getpid(), meta, 3));
+    NULL_ARG(procreg_register(reg, NULL, "a", (uint32_t)getpid(), meta, 3));
+    NULL_ARG(procreg_register(reg, "ns", NULL, (uint32_t)getpid(), meta, 3));
+    NULL_ARG(procreg_register(reg, "ns", "a", (uint32_t)getpid(), NULL, 3));
+    NULL_ARG(procreg_register_self(NULL, "ns", "a", meta, 3));
+    NULL_ARG(procreg_register_self(reg, NULL, "a", meta, 3));
+    NULL_ARG(procreg_register_self(reg, "ns", NULL, meta, 3));
+    NULL_ARG(procreg_register_self(reg, "ns", "a", NULL, 3));
+    CHECK(procreg_register_self(reg, "ns", long_name, meta, 3) == PROCREG_E_INVALID_KEY);
+    CHECK(procreg_register_self(reg, "", "a", meta, 3) == PROCREG_E_INVALID_KEY);
+    CHECK(procreg_register_self(reg, "ns", bad_utf8, meta, 3) == PROCREG_E_INVALID_UTF8);
+    CHECK(procreg_register_self(reg, bad_utf8, "a", meta, 3) == PROCREG_E_INVALID_UTF8);
+    CHECK(procreg_register_self(reg, "ns", "a", (const uint8_t *)big_meta, 33) ==
+          PROCREG_E_METADATA_TOO_LARGE);
+    CHECK(procreg_register(reg, "ns", "a", 0, meta, 3) == PROCREG_E_INVALID_ARGUMENT);
+    child = fork();
+    if (child == 0) _exit(0);
+    waitpid(child, &status, 0); /* reaped: its pid names no process now */
+    CHECK(procreg_register(reg, "ns", "a", (uint32_t)child, meta, 3) == PROCREG_E_PROCESS_NOT_ALIVE);
+    CHECK(procreg_register_self(reg, "ns", "empty", NULL, 0) == PROCREG_OK); /* NULL ok with 0 */
+    CHECK(procreg_register_self(reg, "ns", "a", meta, 3) == PROCREG_OK);
+    CHECK(procreg_register(reg, "ns", "a", (uint32_t)getpid(), meta, 3) == PROCREG_E_ALREADY_EXISTS);
+    CHECK(procreg_last_error_pid() == (uint32_t)getpid());
+    CHECK(procreg_register_self(reg, "ns", "max-metadata", (const uint8_t *)big_meta, 32) == PROCREG_OK);
+
+    /* ---- lookups: out-parameters untouched on failure */
+    NULL_ARG(procreg_lookup_pid(NULL, "ns", "a", &pid));
+    NULL_ARG(procreg_lookup_pid(reg, NULL, "a", &pid));
+    NULL_ARG(procreg_lookup_pid(reg, "ns", NULL, &pid));
+    NULL_ARG(procreg_lookup_pid(reg, "ns", "a", NULL));
+    CHECK(procreg_lookup_pid(reg, "ns", "missing", &pid) == PROCREG_E_NOT_FOUND && pid == 12345);
+    CHECK(procreg_lookup_pid(reg, "ns", long_name, &pid) == PROCREG_E_INVALID_KEY && pid == 12345);
+    CHECK(procreg_lookup_pid(reg, "ns", "a", &pid) == PROCREG_OK && pid == (uint32_t)getpid());
+    NULL_ARG(procreg_lookup(NULL, "ns", "a", &e));
+    NULL_ARG(procreg_lookup(reg, NULL, "a", &e));
+    NULL_ARG(procreg_lookup(reg, "ns", NULL, &e));
+    NULL_ARG(procreg_lookup(reg, "ns", "a", NULL));
+    e.pid = 4242;
+    CHECK(procreg_lookup(reg, "ns", "missing", &e) == PROCREG_E_NOT_FOUND && e.pid == 4242);
+    CHECK(procreg_lookup(reg, "ns", bad_utf8, &e) == PROCREG_E_INVALID_UTF8 && e.pid == 4242);
+    CHECK(procreg_lookup(reg, "ns", "a", &e) == PROCREG_OK);
+    CHECK(e.pid == (uint32_t)getpid() && e.metadata_len == 3 && memcmp(e.metadata, "abc", 3) == 0);
+    CHECK(e.registered_at_ns > 0 && e.version > 0);
+    CHECK(procreg_lookup(reg, "ns", "max-metadata", &e) == PROCREG_OK && e.metadata_len == 32);
+    NULL_ARG(procreg_lookup_checked(NULL, "ns", "a", &e));
+    NULL_ARG(procreg_lookup_checked(reg, NULL, "a", &e));
+    NULL_ARG(procreg_lookup_checked(reg, "ns", NULL, &e));
+    NULL_ARG(procreg_lookup_checked(reg, "ns", "a", NULL));
+    CHECK(procreg_lookup_checked(reg, "ns", "a", &e) == PROCREG_OK && e.pid == (uint32_t)getpid());
+    CHECK(procreg_lookup_checked(reg, "ns", "missing", &e) == PROCREG_E_NOT_FOUND);
+    NULL_ARG(procreg_lookup_metadata(NULL, "ns", "a", buf, sizeof buf, &len));
+    NULL_ARG(procreg_lookup_metadata(reg, NULL, "a", buf, sizeof buf, &len));
+    NULL_ARG(procreg_lookup_metadata(reg, "ns", NULL, buf, sizeof buf, &len));
+    NULL_ARG(procreg_lookup_metadata(reg, "ns", "a", NULL, sizeof buf, &len));
+    NULL_ARG(procreg_lookup_metadata(reg, "ns", "a", buf, sizeof buf, NULL));
+    CHECK(procreg_lookup_metadata(reg, "ns", "a", buf, 2, &len) == PROCREG_E_BUFFER_TOO_SMALL && len == 999);
+    CHECK(procreg_lookup_metadata(reg, "ns", "a", buf, sizeof buf, &len) == PROCREG_OK && len == 3);
+    CHECK(procreg_lookup_metadata(reg, "ns", "empty", NULL, 0, &len) == PROCREG_OK && len == 0);
+
+    /* ---- update, list, stats, health */
+    NULL_ARG(procreg_update_metadata(NULL, "ns", "a", meta, 3));
+    NULL_ARG(procreg_update_metadata(reg, NULL, "a", meta, 3));
+    NULL_ARG(procreg_update_metadata(reg, "ns", NULL, meta, 3));
+    NULL_ARG(procreg_update_metadata(reg, "ns", "a", NULL, 3));
+    CHECK(procreg_update_metadata(reg, "ns", "a", (const uint8_t *)big_meta, 33) == PROCREG_E_METADATA_TOO_LARGE);
+    CHECK(procreg_update_metadata(reg, "ns", "missing", meta, 3) == PROCREG_E_NOT_FOUND);
+    CHECK(procreg_update_metadata(reg, "ns", "a", (const uint8_t *)"xy", 2) == PROCREG_OK);
+    CHECK(procreg_lookup(reg, "ns", "a", &e) == PROCREG_OK && e.metadata_len == 2);
+    NULL_ARG(procreg_list(NULL, "ns", visit_count, &count));
+    NULL_ARG(procreg_list(reg, NULL, visit_count, &count));
+    NULL_ARG(procreg_list(reg, "ns", NULL, &count));
+    NULL_ARG(procreg_list_all(NULL, visit_count, &count));
+    NULL_ARG(procreg_list_all(reg, NULL, &count));
+    CHECK(procreg_list(reg, long_ns, visit_count, &count) == PROCREG_E_INVALID_KEY);
+    CHECK(procreg_register_self(reg, long_ns, "a", NULL, 0) == PROCREG_E_INVALID_KEY);
+    count = 0;
+    CHECK(procreg_list(reg, "ns", visit_count, &count) == PROCREG_OK && count == 3);
+    count = 0;
+    CHECK(procreg_list(reg, "ns", visit_stop_after_one, &count) == PROCREG_OK && count == 1);
+    count = 0;
+    CHECK(procreg_list(reg, "other", visit_count, &count) == PROCREG_OK && count == 0);
+    NULL_ARG(procreg_stats(NULL, &s));
+    NULL_ARG(procreg_stats(reg, NULL));
+    CHECK(procreg_stats(reg, &s) == PROCREG_OK);
+    CHECK(s.capacity == 1024 && s.live == 3 && s.max_name_len == 16 && s.max_metadata_len == 32);
+    CHECK(strcmp(s.backend, "shm") == 0 || strcmp(s.backend, "mem") == 0);
+    NULL_ARG(procreg_health(NULL, &h));
+    NULL_ARG(procreg_health(reg, NULL));
+    CHECK(procreg_health(reg, &h) == PROCREG_OK && h.healthy && h.live == 3 && h.alive_owners == 3);
+    CHECK(h.problem_count == 0 && h.problems[0] == 0 && !h.problems_truncated);
+
+    /* ---- the handle shared by threads */
+    shared_reg = reg;
+    for (t = 0; t < 4; t++) pthread_create(&threads[t], NULL, thread_main, (void *)t);
+    for (t = 0; t < 4; t++) {
+        void *r;
+        pthread_join(threads[t], &r);
+        CHECK(r == NULL);
+    }
+    count = 0;
+    CHECK(procreg_list(reg, "threads", visit_count, &count) == PROCREG_OK && count == 800);
+
+    /* ---- removal */
+    NULL_ARG(procreg_unregister(NULL, "ns", "a"));
+    NULL_ARG(procreg_unregister(reg, NULL, "a"));
+    NULL_ARG(procreg_unregister(reg, "ns", NULL));
+    CHECK(procreg_unregister(reg, "ns", "a") == PROCREG_OK);
+    CHECK(procreg_unregister(reg, "ns", "a") == PROCREG_E_NOT_FOUND);
+    NULL_ARG(procreg_sweep(NULL, &n));
+    NULL_ARG(procreg_sweep(reg, NULL));
+    CHECK(procreg_sweep(reg, &n) == PROCREG_OK && n == 0);
+    NULL_ARG(procreg_clear_namespace(NULL, "threads", &n));
+    NULL_ARG(procreg_clear_namespace(reg, NULL, &n));
+    NULL_ARG(procreg_clear_namespace(reg, "threads", NULL));
+    CHECK(procreg_clear_namespace(reg, "threads", &n) == PROCREG_OK && n == 800);
+    NULL_ARG(procreg_destroy(NULL));
+    CHECK(procreg_destroy(bad_utf8) == PROCREG_E_INVALID_UTF8);
+    procreg_close(reg);
+    CHECK(procreg_destroy(url) == PROCREG_OK);
+    CHECK(procreg_destroy(url) == PROCREG_E_NO_SUCH_REGISTRY);
+
+    printf("abi checks passed: %d\n", passed);
+    return 0;
+}

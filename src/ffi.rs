@@ -272,15 +272,17 @@ pub struct procreg_health_t {
 
 /// Why a call failed, before it becomes a status and a message.
 enum Fail {
-    Lib(Error),
+    /// Boxed: keeps `Result<(), Fail>` two words wide on the success path.
+    Lib(Box<Error>),
     Null(&'static str),
     Utf8(&'static str),
     Buffer(String),
 }
 
 impl From<Error> for Fail {
+    #[cold]
     fn from(e: Error) -> Self {
-        Fail::Lib(e)
+        Fail::Lib(Box::new(e))
     }
 }
 
@@ -319,7 +321,7 @@ fn status_of(e: &Error) -> procreg_status {
 fn fail(f: Fail) -> procreg_status {
     let (status, message, pid) = match f {
         Fail::Lib(e) => {
-            let pid = match &e {
+            let pid = match &*e {
                 Error::AlreadyExists { pid, .. } => *pid,
                 _ => 0,
             };
@@ -379,9 +381,21 @@ unsafe fn non_null<'a, T>(p: *const T, what: &'static str) -> Result<&'a T, Fail
 ///
 /// # Safety
 /// `p` is NULL or points to a NUL-terminated string that outlives `'a`.
+#[inline(always)]
 unsafe fn text<'a>(p: *const c_char, what: &'static str) -> Result<&'a str, Fail> {
     if p.is_null() {
         return Err(Fail::Null(what));
+    }
+    // Keys are short and almost always ASCII: libc's strlen, then an ASCII
+    // check of the slice, costs about half of CStr::to_str's general UTF-8
+    // validation on a 24-byte key; anything else takes the general path.
+    // SAFETY: non-NULL and NUL-terminated by the caller's contract.
+    let n = unsafe { libc::strlen(p) };
+    // SAFETY: the `n` bytes before the NUL are readable.
+    let b = unsafe { std::slice::from_raw_parts(p.cast::<u8>(), n) };
+    if b.is_ascii() {
+        // SAFETY: ASCII is valid UTF-8.
+        return Ok(unsafe { std::str::from_utf8_unchecked(b) });
     }
     // SAFETY: non-NULL and NUL-terminated by the caller's contract.
     let c = unsafe { CStr::from_ptr(p) };
@@ -631,7 +645,7 @@ pub unsafe extern "C" fn procreg_open(
             1 => b.create(url),
             2 => b.open(url),
             other => {
-                return Err(Fail::Lib(Error::InvalidArgument(format!(
+                return Err(Fail::from(Error::InvalidArgument(format!(
                     "opts->create is {other}; use PROCREG_OPEN_OR_CREATE, PROCREG_CREATE or PROCREG_OPEN"
                 ))));
             }
@@ -672,6 +686,7 @@ pub unsafe extern "C" fn procreg_destroy(url: *const c_char) -> procreg_status {
 ///
 /// # Safety
 /// `reg` is NULL or a live handle from procreg_open.
+#[inline(always)]
 unsafe fn registry<'a>(reg: *const procreg) -> Result<&'a Registry, Fail> {
     // SAFETY: forwarded.
     Ok(&unsafe { non_null(reg, "reg") }?.reg)
@@ -681,6 +696,7 @@ unsafe fn registry<'a>(reg: *const procreg) -> Result<&'a Registry, Fail> {
 ///
 /// # Safety
 /// As [`registry`] and [`text`].
+#[inline(always)]
 unsafe fn reg_key<'a>(
     reg: *const procreg,
     ns: *const c_char,
@@ -746,7 +762,7 @@ pub unsafe extern "C" fn procreg_unregister(
         if r.unregister(ns, name)? {
             Ok(())
         } else {
-            Err(Fail::Lib(Error::NotFound {
+            Err(Fail::from(Error::NotFound {
                 namespace: ns.into(),
                 name: name.into(),
             }))
@@ -840,7 +856,7 @@ pub unsafe extern "C" fn procreg_lookup(
             std::slice::from_raw_parts_mut(base, cap)
         };
         let Some(info) = r.lookup_into(ns, name, buf)? else {
-            return Err(Fail::Lib(Error::NotFound {
+            return Err(Fail::from(Error::NotFound {
                 namespace: ns.into(),
                 name: name.into(),
             }));
@@ -876,7 +892,7 @@ pub unsafe extern "C" fn procreg_lookup_metadata(
             return Err(Fail::Null("buf"));
         }
         let Some(e) = r.lookup(ns, name)? else {
-            return Err(Fail::Lib(Error::NotFound {
+            return Err(Fail::from(Error::NotFound {
                 namespace: ns.into(),
                 name: name.into(),
             }));
@@ -912,11 +928,11 @@ pub unsafe extern "C" fn procreg_lookup_pid(
         // SAFETY: the exported function's contract.
         let (r, ns, name) = unsafe { reg_key(reg, ns, name) }?;
         let out = out_ptr(pid, "pid")?;
-        match r.lookup_pid(ns, name)? {
+        match r.lookup_pid_nul_free(ns, name)? {
             // SAFETY: checked non-NULL, writable by contract.
             Some(p) => unsafe { put(out, p) },
             None => {
-                return Err(Fail::Lib(Error::NotFound {
+                return Err(Fail::from(Error::NotFound {
                     namespace: ns.into(),
                     name: name.into(),
                 }));
@@ -943,7 +959,7 @@ pub unsafe extern "C" fn procreg_lookup_checked(
         match r.lookup_checked(ns, name)? {
             // SAFETY: checked non-NULL, writable by contract.
             Some(e) => unsafe { put_entry(out, &e) },
-            None => Err(Fail::Lib(Error::NotFound {
+            None => Err(Fail::from(Error::NotFound {
                 namespace: ns.into(),
                 name: name.into(),
             })),

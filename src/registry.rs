@@ -324,12 +324,18 @@ impl Registry {
 
     #[inline]
     fn key<'a>(&self, ns: &'a str, name: &'a str) -> Result<Key<'a>> {
+        self.key_of(ns, name, false)
+    }
+
+    /// [`key`](Self::key); `nul_free` skips the NUL scan for strings that
+    /// cannot hold one (C strings end at their first NUL).
+    #[inline(always)]
+    fn key_of<'a>(&self, ns: &'a str, name: &'a str, nul_free: bool) -> Result<Key<'a>> {
         if ns.is_empty()
             || name.is_empty()
             || ns.len() > self.limits.max_namespace_len
             || name.len() > self.limits.max_name_len
-            || has_nul(ns.as_bytes())
-            || has_nul(name.as_bytes())
+            || (!nul_free && (has_nul(ns.as_bytes()) || has_nul(name.as_bytes())))
         {
             check_part("namespace", ns, self.limits.max_namespace_len)?;
             check_part("name", name, self.limits.max_name_len)?;
@@ -444,6 +450,13 @@ impl Registry {
     pub fn list(&self, ns: &str) -> Result<Vec<Entry>> {
         check_part("namespace", ns, self.limits.max_namespace_len)?;
         self.backend.list(Some(ns))
+    }
+
+    /// [`lookup_pid`](Self::lookup_pid) of strings known to hold no NUL (the
+    /// C ABI's: a C string ends at its first NUL).
+    #[inline]
+    pub(crate) fn lookup_pid_nul_free(&self, ns: &str, name: &str) -> Result<Option<u32>> {
+        self.backend.lookup_pid(self.key_of(ns, name, true)?)
     }
 
     /// Like [`lookup`](Self::lookup) without allocating, for the C ABI: the

@@ -326,3 +326,9 @@ fn c_programs_are_clean_under_valgrind() {
     );
     assert!(stdout_of(&out).contains("sweep reclaimed 1"));
 }
+
+/// The C benchmark of BENCHMARKS.md (run by `scripts/bench-c`) keeps compiling.
+#[test]
+fn c_benchmark_compiles_with_strict_flags() {
+    assert!(build("examples/c/bench_lookup.c", Link::Static).exists());
+}

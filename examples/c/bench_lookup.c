@@ -1,0 +1,98 @@
+/* bench_lookup.c: cost of procreg_lookup_pid called from C, measured the same
+ * way as examples/lookup_loop.rs measures Registry::lookup_pid from Rust (the
+ * pair is run by scripts/bench-c; figures in BENCHMARKS.md).
+ *
+ * A fresh shm segment of capacity 4096 is filled to 75% with 24-byte keys
+ * ("bench-ns" + 16-byte names); the probe keys sit in one contiguous array in
+ * a pseudo-random order and are walked cyclically. 21 batches of 100 passes
+ * over the 3072 keys; prints the median and best ns per lookup.
+ * Usage: ./bench_lookup URL
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "procreg.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CAPACITY 4096
+#define KEYS (CAPACITY * 3 / 4)
+#define NAME_LEN 16
+#define PASSES 100
+#define BATCHES 21
+
+static uint64_t splitmix(uint64_t *s) {
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
+}
+
+int main(int argc, char **argv) {
+    static char names[KEYS][NAME_LEN + 1];
+    static char probes[KEYS][NAME_LEN + 1];
+    double per_op[BATCHES];
+    procreg_options o;
+    procreg *reg = NULL;
+    uint64_t seed = 42, sink = 0;
+    int i, b, p;
+
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s URL\n", argv[0]);
+        return 2;
+    }
+    procreg_options_default(&o);
+    o.capacity = CAPACITY;
+    o.create = PROCREG_CREATE;
+    if (procreg_open(argv[1], &o, &reg) != PROCREG_OK) {
+        fprintf(stderr, "cannot create %s\n", argv[1]);
+        return 1;
+    }
+    for (i = 0; i < KEYS; i++) {
+        snprintf(names[i], sizeof names[i], "h%015d", i);
+        if (procreg_register_self(reg, "bench-ns", names[i], (const uint8_t *)"port=5432", 9) != PROCREG_OK) {
+            fprintf(stderr, "register %s failed\n", names[i]);
+            return 1;
+        }
+    }
+    /* Probe order: a Fisher-Yates permutation, copied into one contiguous array. */
+    {
+        static int order[KEYS];
+        for (i = 0; i < KEYS; i++) order[i] = i;
+        for (i = KEYS - 1; i > 0; i--) {
+            int j = (int)(splitmix(&seed) % (uint64_t)(i + 1)), t = order[i];
+            order[i] = order[j];
+            order[j] = t;
+        }
+        for (i = 0; i < KEYS; i++) memcpy(probes[i], names[order[i]], NAME_LEN + 1);
+    }
+    for (b = 0; b < BATCHES; b++) {
+        double t0 = now_ns();
+        for (p = 0; p < PASSES; p++) {
+            for (i = 0; i < KEYS; i++) {
+                uint32_t pid = 0;
+                if (procreg_lookup_pid(reg, "bench-ns", probes[i], &pid) != PROCREG_OK) return 1;
+                sink += pid;
+            }
+        }
+        per_op[b] = (now_ns() - t0) / ((double)PASSES * KEYS);
+    }
+    qsort(per_op, BATCHES, sizeof per_op[0], cmp_double);
+    printf("c procreg_lookup_pid: median %.1f ns/op, best %.1f ns/op (%d batches of %d lookups; sink %llu)\n",
+           per_op[BATCHES / 2], per_op[0], BATCHES, PASSES * KEYS, (unsigned long long)(sink & 1));
+    procreg_close(reg);
+    procreg_destroy(argv[1]);
+    return 0;
+}

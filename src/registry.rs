@@ -2,7 +2,7 @@
 //! is delegated to a [`Backend`]; this module never touches storage.
 
 use crate::backend::{self, AnyBackend, Backend, EntryInfo, EntryRef, Key, Limits};
-use crate::error::{Error, Result};
+use crate::error::{Error, Liveness, Result};
 use crate::liveness;
 use crate::segment::{self, Config, Explicit, OpenMode, Segment, Trust};
 use crate::table::{Geometry, Owner};
@@ -404,6 +404,17 @@ impl Registry {
     #[inline]
     pub fn lookup_pid(&self, ns: &str, name: &str) -> Result<Option<u32>> {
         self.backend.lookup_pid(self.key(ns, name)?)
+    }
+
+    /// Whether the owner of `(ns, name)` is alive, judged now (pid + start
+    /// time + PID namespace); `None` if the key is not registered. Unlike
+    /// [`lookup_checked`](Self::lookup_checked) this changes nothing: an entry
+    /// of a dead owner stays until `sweep` or a checked lookup reclaims it.
+    ///
+    /// # Errors
+    /// `InvalidKey`, `Busy`.
+    pub fn owner_liveness(&self, ns: &str, name: &str) -> Result<Option<Liveness>> {
+        self.backend.owner_liveness(self.key(ns, name)?)
     }
 
     /// The entry of `(ns, name)` if its owner is alive now (or cannot be

@@ -1,5 +1,7 @@
 //! One behaviour suite, run against every backend (`mem:` and `shm:`).
 
+mod common;
+use common::SegGuard;
 use procreg::{Error, Liveness, Registry};
 
 fn backends(test: &str) -> Vec<(String, Registry)> {
@@ -146,4 +148,40 @@ fn default_segment_size_matches_the_documented_layout() {
     );
     drop(reg);
     Registry::destroy(&url).unwrap();
+}
+
+/// `owner_liveness` judges without changing anything: a dead owner's entry
+/// stays (and stays dead) until something reclaims it.
+#[test]
+fn owner_liveness_is_read_only() {
+    for url in ["mem:", &common::shm_url("owner-liveness")] {
+        let _g = SegGuard::new(url);
+        let reg = Registry::open(url).unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        reg.register("ns", "child", child.id(), b"").unwrap();
+        reg.register_self("ns", "me", b"").unwrap();
+        assert_eq!(
+            reg.owner_liveness("ns", "me").unwrap(),
+            Some(Liveness::Alive)
+        );
+        assert_eq!(
+            reg.owner_liveness("ns", "child").unwrap(),
+            Some(Liveness::Alive)
+        );
+        assert_eq!(reg.owner_liveness("ns", "absent").unwrap(), None);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        for _ in 0..2 {
+            assert_eq!(
+                reg.owner_liveness("ns", "child").unwrap(),
+                Some(Liveness::Dead)
+            );
+        }
+        assert_eq!(reg.lookup_pid("ns", "child").unwrap(), Some(child.id()));
+        assert_eq!(reg.sweep().unwrap(), 1);
+        assert_eq!(reg.owner_liveness("ns", "child").unwrap(), None);
+    }
 }

@@ -68,6 +68,8 @@ pub(crate) trait Backend: Send + Sync {
     fn lookup(&self, key: Key<'_>) -> Result<Option<Entry>>;
     /// Must not allocate.
     fn lookup_pid(&self, key: Key<'_>) -> Result<Option<u32>>;
+    /// The liveness of `key`'s owner, judged now; changes nothing.
+    fn owner_liveness(&self, key: Key<'_>) -> Result<Option<Liveness>>;
     /// Like `lookup`, but an entry whose owner is dead is reclaimed and missed.
     fn lookup_checked(&self, key: Key<'_>) -> Result<Option<Entry>>;
     fn unregister(&self, key: Key<'_>, only_pid: Option<u32>) -> Result<bool>;
@@ -298,6 +300,14 @@ where
             .map_err(|e| self.err(e, key))
     }
 
+    fn owner_liveness(&self, key: Key<'_>) -> Result<Option<Liveness>> {
+        Ok(self
+            .table
+            .lookup_owner(&Self::keywords(key))
+            .map_err(|e| self.err(e, key))?
+            .map(|o| liveness::check(&o)))
+    }
+
     fn lookup_checked(&self, key: Key<'_>) -> Result<Option<Entry>> {
         let kw = Self::keywords(key);
         let Some((slot, c, e)) = self.table.lookup_at(&kw).map_err(|e| self.err(e, key))? else {
@@ -490,6 +500,9 @@ impl Backend for AnyBackend {
     #[inline(always)]
     fn lookup_pid(&self, key: Key<'_>) -> Result<Option<u32>> {
         dispatch!(self, b => b.lookup_pid(key))
+    }
+    fn owner_liveness(&self, key: Key<'_>) -> Result<Option<Liveness>> {
+        dispatch!(self, b => b.owner_liveness(key))
     }
     fn lookup_checked(&self, key: Key<'_>) -> Result<Option<Entry>> {
         dispatch!(self, b => b.lookup_checked(key))

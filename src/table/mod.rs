@@ -542,6 +542,13 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
             .map(|(_, _, pid)| pid))
     }
 
+    /// The recorded owner of `key`. Loads only; allocates nothing.
+    pub(crate) fn lookup_owner(&self, key: &KeyWords) -> Result<Option<Owner>, TableError> {
+        Ok(self
+            .find(key, |t, s, _| t.read_owner(s))?
+            .map(|(_, _, o)| o))
+    }
+
     /// A full copy of `key`'s entry.
     pub(crate) fn lookup(&self, key: &KeyWords) -> Result<Option<RawEntry>, TableError> {
         Ok(self

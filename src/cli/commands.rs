@@ -1,0 +1,641 @@
+//! The subcommands that inspect and operate a registry.
+
+use super::error::{CliError, CliResult};
+use super::fmt::{
+    ENTRY_HEADER, entry_json, entry_row, escape, human_duration, table, thousands, unix_ms, utc,
+};
+use crate::outln;
+use procreg::{Entry, Error, Liveness, LivenessMode, Registry};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Opens an existing registry; a missing one is `NoSuchRegistry`, never created.
+pub fn open_existing(url: &str) -> CliResult<Registry> {
+    Ok(Registry::builder().open(url)?)
+}
+
+/// Options used only when `put` creates the registry.
+#[derive(Debug, Default, Clone)]
+pub struct CreateOptions {
+    /// Slot capacity.
+    pub capacity: Option<usize>,
+    /// Longest metadata in bytes.
+    pub max_metadata_len: Option<usize>,
+    /// File mode (octal).
+    pub mode: Option<u32>,
+}
+
+/// Opens the registry, creating it with `opts` when absent (opts are ignored
+/// for an existing registry).
+pub fn open_or_create(url: &str, opts: &CreateOptions) -> CliResult<Registry> {
+    match Registry::builder().open(url) {
+        Err(Error::NoSuchRegistry(_)) => {}
+        other => return Ok(other?),
+    }
+    let mut b = Registry::builder();
+    if let Some(n) = opts.capacity {
+        b = b.capacity(n);
+    }
+    if let Some(n) = opts.max_metadata_len {
+        b = b.max_metadata_len(n);
+    }
+    if let Some(m) = opts.mode {
+        b = b.mode(m);
+    }
+    match b.create(url) {
+        // Another process created it in between: use theirs.
+        Err(Error::RegistryExists(_)) => Ok(Registry::builder().open(url)?),
+        other => Ok(other?),
+    }
+}
+
+/// Judges owners of listed entries, read-only: a dead owner's entry is shown
+/// as dead and left for `sweep` (or `reap`) to reclaim.
+pub struct Judge;
+
+impl Judge {
+    /// Prepares a judge for `reg`.
+    pub fn new(_reg: &Registry) -> CliResult<Judge> {
+        Ok(Judge)
+    }
+
+    /// The liveness of `e`'s owner now; an entry removed since it was listed
+    /// counts as dead.
+    pub fn status(&self, reg: &Registry, e: &Entry) -> CliResult<Liveness> {
+        Ok(reg
+            .owner_liveness(&e.namespace, &e.name)?
+            .unwrap_or(Liveness::Dead))
+    }
+}
+
+/// Entries of `ns`, or of every namespace.
+fn snapshot(reg: &Registry, ns: Option<&str>) -> procreg::Result<Vec<Entry>> {
+    match ns {
+        Some(ns) => reg.list(ns),
+        None => reg.list_all(),
+    }
+}
+
+/// `procreg ls`.
+pub fn ls(reg: &Registry, ns: Option<&str>, json: bool, out: &mut impl Write) -> CliResult {
+    let entries = snapshot(reg, ns)?;
+    let judge = Judge::new(reg)?;
+    let mut rows = Vec::new();
+    for e in &entries {
+        let status = judge.status(reg, e)?;
+        if json {
+            outln!(out, "{}", entry_json(e, Some(status)))?;
+        } else {
+            rows.push(entry_row(e, &status.to_string()));
+        }
+    }
+    if !json {
+        if rows.is_empty() {
+            let scope = ns.map_or(String::new(), |n| format!(" in namespace {:?}", n));
+            eprintln!("procreg: no entries{scope} in {}", reg.url());
+        } else {
+            for line in table(&ENTRY_HEADER, &rows, "") {
+                outln!(out, "{line}")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Prints one entry (human: `key  value` lines; JSON: one object).
+pub fn print_entry(e: &Entry, status: Liveness, json: bool, out: &mut impl Write) -> CliResult {
+    if json {
+        return outln!(out, "{}", entry_json(e, Some(status)));
+    }
+    let age = human_duration(super::fmt::age(e.registered_at));
+    outln!(out, "namespace   {}", escape(e.namespace.as_bytes()))?;
+    outln!(out, "name        {}", escape(e.name.as_bytes()))?;
+    outln!(out, "pid         {} ({status})", e.pid)?;
+    outln!(out, "registered  {} ({age} ago)", utc(e.registered_at))?;
+    outln!(out, "version     {}", e.version)?;
+    outln!(out, "metadata    {}", escape(&e.metadata))
+}
+
+/// `procreg get`: the entry if its owner is alive (or cannot be judged).
+pub fn get(reg: &Registry, ns: &str, name: &str, json: bool, out: &mut impl Write) -> CliResult {
+    let judge = Judge::new(reg)?;
+    let e = reg
+        .lookup_checked(ns, name)?
+        .ok_or_else(|| not_found(ns, name))?;
+    let status = judge.status(reg, &e)?;
+    print_entry(&e, status, json, out)
+}
+
+fn not_found(ns: &str, name: &str) -> CliError {
+    CliError::Lib(Error::NotFound {
+        namespace: ns.to_owned(),
+        name: name.to_owned(),
+    })
+}
+
+/// Reads `--meta`: the string itself, `@PATH` for a file's bytes, `@-` for stdin.
+pub fn read_meta(arg: Option<&str>) -> CliResult<Vec<u8>> {
+    match arg {
+        None => Ok(Vec::new()),
+        Some("@-") => {
+            let mut v = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut v)
+                .map_err(|e| CliError::io("cannot read metadata from stdin", e))?;
+            Ok(v)
+        }
+        Some(s) => match s.strip_prefix('@') {
+            Some(path) => std::fs::read(path)
+                .map_err(|e| CliError::io(format!("cannot read metadata file {path:?}"), e)),
+            None => Ok(s.as_bytes().to_vec()),
+        },
+    }
+}
+
+/// `procreg put`: registers (or with `update`, updates the metadata of) a key.
+pub fn put(
+    reg: &Registry,
+    ns: &str,
+    name: &str,
+    pid: u32,
+    meta: &[u8],
+    update: bool,
+    out: &mut impl Write,
+) -> CliResult {
+    let key = format!("{}/{}", escape(ns.as_bytes()), escape(name.as_bytes()));
+    if update {
+        let v = reg.update_metadata(ns, name, meta)?;
+        return outln!(
+            out,
+            "updated {key} ({} bytes of metadata, version {v})",
+            meta.len()
+        );
+    }
+    let v = reg.register(ns, name, pid, meta)?;
+    outln!(out, "registered {key} for pid {pid} (version {v})")
+}
+
+/// `procreg rm`.
+pub fn rm(
+    reg: &Registry,
+    ns: &str,
+    name: &str,
+    pid: Option<u32>,
+    out: &mut impl Write,
+) -> CliResult {
+    let removed = match pid {
+        Some(p) => reg.unregister_if_owner(ns, name, p)?,
+        None => reg.unregister(ns, name)?,
+    };
+    if !removed {
+        if let (Some(p), Some(e)) = (pid, reg.lookup(ns, name)?) {
+            return Err(CliError::Failed(format!(
+                "key {name:?} in namespace {ns:?} is owned by pid {}, not {p}; not removed",
+                e.pid
+            )));
+        }
+        return Err(not_found(ns, name));
+    }
+    outln!(
+        out,
+        "unregistered {}/{}",
+        escape(ns.as_bytes()),
+        escape(name.as_bytes())
+    )
+}
+
+/// `procreg wait`: polls until `(ns, name)` has a live owner. The registry may
+/// not exist yet: it is waited for too.
+// TODO(issue 5): switch to Registry::wait_for (futex on the change counter) instead of polling.
+pub fn wait(
+    url: &str,
+    ns: &str,
+    name: &str,
+    timeout: Option<Duration>,
+) -> CliResult<(Entry, Liveness)> {
+    const POLL: Duration = Duration::from_millis(5);
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut reg = None;
+    loop {
+        if reg.is_none() {
+            match open_existing(url) {
+                Ok(r) => reg = Some(r),
+                Err(CliError::Lib(Error::NoSuchRegistry(_))) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if let Some(r) = &reg {
+            match r.lookup_checked(ns, name) {
+                Ok(Some(e)) => {
+                    let status = Judge::new(r)?.status(r, &e)?;
+                    return Ok((e, status));
+                }
+                Ok(None) | Err(Error::Busy(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            let t = human_duration(timeout.unwrap_or_default());
+            return Err(CliError::Timeout(match reg {
+                Some(_) => {
+                    format!("key {name:?} in namespace {ns:?} was not registered within {t}")
+                }
+                None => format!("no registry appeared at {url} within {t}"),
+            }));
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// What changed between two snapshots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// A key appeared (or was registered again).
+    Registered,
+    /// The metadata of a key changed.
+    Updated,
+    /// A key was unregistered.
+    Unregistered,
+    /// The entry of a dead owner was reclaimed (by a sweep, a checked lookup,
+    /// or a new registration of the key).
+    Reclaimed,
+    /// A key disappeared, and both unregistrations and reclaims happened
+    /// meanwhile, so which one removed it cannot be told.
+    Gone,
+}
+
+impl EventKind {
+    /// The word printed for the event.
+    pub fn word(self) -> &'static str {
+        match self {
+            EventKind::Registered => "registered",
+            EventKind::Updated => "updated",
+            EventKind::Unregistered => "unregistered",
+            EventKind::Reclaimed => "reclaimed",
+            EventKind::Gone => "gone",
+        }
+    }
+}
+
+/// A snapshot of entries by key.
+pub type Snapshot = BTreeMap<(String, String), Entry>;
+
+/// Entries of `ns` (or all) keyed for [`diff`].
+pub fn take_snapshot(reg: &Registry, ns: Option<&str>) -> procreg::Result<Snapshot> {
+    Ok(snapshot(reg, ns)?
+        .into_iter()
+        .map(|e| ((e.namespace.clone(), e.name.clone()), e))
+        .collect())
+}
+
+/// The events that turn `old` into `new`: removals (reported as `removal`)
+/// first, then registrations and updates.
+pub fn diff(old: &Snapshot, new: &Snapshot, removal: EventKind) -> Vec<(EventKind, Entry)> {
+    let replaced = |a: &Entry, b: &Entry| a.pid != b.pid || a.registered_at != b.registered_at;
+    let mut events = Vec::new();
+    for (k, e) in old {
+        match new.get(k) {
+            Some(n) if !replaced(e, n) => {}
+            _ => events.push((removal, e.clone())),
+        }
+    }
+    for (k, n) in new {
+        match old.get(k) {
+            Some(e) if replaced(e, n) => events.push((EventKind::Registered, n.clone())),
+            Some(e) if n.version != e.version => events.push((EventKind::Updated, n.clone())),
+            Some(_) => {}
+            None => events.push((EventKind::Registered, n.clone())),
+        }
+    }
+    events
+}
+
+/// Successive snapshots of a registry, turned into events.
+///
+/// Which kind of removal happened is read from the registry's counters
+/// (unregistrations, reclaims) around the snapshots.
+pub struct Watcher {
+    ns: Option<String>,
+    prev: Snapshot,
+    /// `(unregisters, reclaimed)` read before the previous snapshot.
+    prev_counts: (u64, u64),
+}
+
+fn removal_counts(reg: &Registry) -> (u64, u64) {
+    let s = reg.stats();
+    (s.unregisters, s.reclaimed)
+}
+
+impl Watcher {
+    /// Takes the first snapshot.
+    ///
+    /// # Errors
+    /// `InvalidKey` for a bad namespace, `Busy`.
+    pub fn new(reg: &Registry, ns: Option<&str>) -> procreg::Result<Watcher> {
+        let prev_counts = removal_counts(reg);
+        Ok(Watcher {
+            ns: ns.map(str::to_owned),
+            prev: take_snapshot(reg, ns)?,
+            prev_counts,
+        })
+    }
+
+    /// Entries in the last snapshot.
+    pub fn count(&self) -> usize {
+        self.prev.len()
+    }
+
+    /// Takes a snapshot and returns what changed since the previous one.
+    ///
+    /// # Errors
+    /// `Busy` (the previous snapshot is kept).
+    pub fn poll(&mut self, reg: &Registry) -> procreg::Result<Vec<(EventKind, Entry)>> {
+        let before = removal_counts(reg);
+        let next = take_snapshot(reg, self.ns.as_deref())?;
+        let after = removal_counts(reg);
+        let unregs = after.0.saturating_sub(self.prev_counts.0);
+        let reclaims = after.1.saturating_sub(self.prev_counts.1);
+        let removal = match (unregs > 0, reclaims > 0) {
+            (true, false) => EventKind::Unregistered,
+            (false, true) => EventKind::Reclaimed,
+            _ => EventKind::Gone,
+        };
+        let events = diff(&self.prev, &next, removal);
+        self.prev = next;
+        self.prev_counts = before;
+        Ok(events)
+    }
+}
+
+/// One event as a line (human or JSON).
+pub fn event_line(kind: EventKind, e: &Entry, json: bool) -> String {
+    if json {
+        let mut v = entry_json(e, None);
+        v["event"] = json!(kind.word());
+        v["at_ms"] = json!(unix_ms(SystemTime::now()));
+        return v.to_string();
+    }
+    let mut s = format!(
+        "{:<12} {}/{} pid {}",
+        kind.word(),
+        escape(e.namespace.as_bytes()),
+        escape(e.name.as_bytes()),
+        e.pid
+    );
+    if matches!(kind, EventKind::Registered | EventKind::Updated) && !e.metadata.is_empty() {
+        s.push_str(&format!(
+            " meta {}",
+            super::fmt::truncate(&escape(&e.metadata), 60)
+        ));
+    }
+    s
+}
+
+/// `procreg watch`: diffs successive snapshots every 20 ms and prints the
+/// events, until killed.
+// TODO(issue 5): switch to Registry::watch (futex on the change counter) instead of polling.
+pub fn watch(reg: &Registry, ns: Option<&str>, json: bool, out: &mut impl Write) -> CliResult {
+    const POLL: Duration = Duration::from_millis(20);
+    let mut watcher = Watcher::new(reg, ns)?;
+    let scope = ns.map_or("all namespaces".to_owned(), |n| format!("namespace {n:?}"));
+    eprintln!(
+        "procreg: watching {scope} of {} ({} entries now); Ctrl-C stops",
+        reg.url(),
+        watcher.count()
+    );
+    loop {
+        std::thread::sleep(POLL);
+        let events = match watcher.poll(reg) {
+            Err(Error::Busy(_)) => continue, // a writer kept a slot busy: next round
+            other => other?,
+        };
+        for (kind, e) in events {
+            let line = event_line(kind, &e, json);
+            if json {
+                outln!(out, "{line}")?;
+            } else {
+                let t = utc(SystemTime::now());
+                outln!(out, "{}  {line}", &t[11..19])?;
+            }
+        }
+        out.flush().map_err(CliError::Stdout)?;
+    }
+}
+
+/// One sweep; returns how many were reclaimed and which entries vanished meanwhile.
+pub fn sweep_once(reg: &Registry) -> CliResult<(usize, Vec<Entry>)> {
+    let before = take_snapshot(reg, None)?;
+    let n = reg.sweep()?;
+    if n == 0 {
+        return Ok((0, Vec::new()));
+    }
+    let after = take_snapshot(reg, None)?;
+    let vanished = before
+        .into_iter()
+        .filter(|(k, e)| {
+            after
+                .get(k)
+                .is_none_or(|a| a.version != e.version || a.pid != e.pid)
+        })
+        .map(|(_, e)| e)
+        .collect();
+    Ok((n, vanished))
+}
+
+fn print_reclaimed(n: usize, vanished: &[Entry], out: &mut impl Write) -> CliResult {
+    outln!(
+        out,
+        "reclaimed {n} {}",
+        if n == 1 {
+            "entry or slot"
+        } else {
+            "entries or slots"
+        }
+    )?;
+    for e in vanished {
+        outln!(
+            out,
+            "  {}/{} (pid {})",
+            escape(e.namespace.as_bytes()),
+            escape(e.name.as_bytes()),
+            e.pid
+        )?;
+    }
+    Ok(())
+}
+
+/// `procreg sweep`.
+pub fn sweep(reg: &Registry, out: &mut impl Write) -> CliResult {
+    let (n, vanished) = sweep_once(reg)?;
+    print_reclaimed(n, &vanished, out)
+}
+
+/// `procreg reap`: sweeps every `interval` until killed; prints reclaims.
+pub fn reap(reg: &Registry, interval: Duration, out: &mut impl Write) -> CliResult {
+    eprintln!(
+        "procreg: reaping {} every {}; Ctrl-C stops",
+        reg.url(),
+        human_duration(interval)
+    );
+    loop {
+        match sweep_once(reg) {
+            Ok((0, _)) | Err(CliError::Lib(Error::Busy(_))) => {}
+            Ok((n, vanished)) => {
+                let t = utc(SystemTime::now());
+                write!(out, "{}  ", &t[11..19]).map_err(CliError::Stdout)?;
+                print_reclaimed(n, &vanished, out)?;
+                out.flush().map_err(CliError::Stdout)?;
+            }
+            Err(e) => return Err(e),
+        }
+        std::thread::sleep(interval);
+    }
+}
+
+/// `procreg stats`.
+pub fn stats(reg: &Registry, json: bool, out: &mut impl Write) -> CliResult {
+    let s = reg.stats();
+    if json {
+        let v = json!({
+            "url": reg.url(),
+            "backend": s.backend,
+            "capacity": s.capacity,
+            "live": s.live,
+            "tombstones": s.tombstones,
+            "claimed": s.claimed,
+            "load_factor": s.load_factor(),
+            "max_probe_distance": s.max_probe_distance,
+            "mean_miss_groups": s.mean_miss_groups,
+            "segment_bytes": s.segment_bytes,
+            "created_at_ms": unix_ms(s.created_at),
+            "max_namespace_len": s.max_namespace_len,
+            "max_name_len": s.max_name_len,
+            "max_metadata_len": s.max_metadata_len,
+            "registers": s.registers,
+            "unregisters": s.unregisters,
+            "updates": s.updates,
+            "reclaimed": s.reclaimed,
+            "stuck_recovered": s.stuck_recovered,
+            "locks_stolen": s.locks_stolen,
+            "changes": s.changes,
+        });
+        return outln!(out, "{v}");
+    }
+    let age = human_duration(super::fmt::age(s.created_at));
+    outln!(out, "registry    {} ({} backend)", reg.url(), s.backend)?;
+    outln!(
+        out,
+        "entries     {} live of {} slots ({:.1}% full), {} tombstones, {} claimed",
+        s.live,
+        thousands(s.capacity as u64),
+        s.load_factor() * 100.0,
+        s.tombstones,
+        s.claimed
+    )?;
+    outln!(
+        out,
+        "segment     {} bytes, created {} ({age} ago)",
+        thousands(s.segment_bytes as u64),
+        utc(s.created_at)
+    )?;
+    outln!(
+        out,
+        "limits      namespace {} B, name {} B, metadata {} B",
+        s.max_namespace_len,
+        s.max_name_len,
+        s.max_metadata_len
+    )?;
+    outln!(
+        out,
+        "probing     max distance {} groups, a miss reads {:.2} groups on average",
+        s.max_probe_distance,
+        s.mean_miss_groups
+    )?;
+    outln!(
+        out,
+        "counters    {} registers, {} unregisters, {} updates, {} reclaimed, \
+         {} stuck slots recovered, {} locks stolen, {} changes",
+        s.registers,
+        s.unregisters,
+        s.updates,
+        s.reclaimed,
+        s.stuck_recovered,
+        s.locks_stolen,
+        s.changes
+    )
+}
+
+/// `procreg health`: prints the check; `Unhealthy` (exit 17) when not healthy.
+pub fn health(reg: &Registry, json: bool, out: &mut impl Write) -> CliResult {
+    let h = reg.health_check()?;
+    let mode = match h.liveness_mode {
+        LivenessMode::ProcStartTime => "proc-start-time",
+        LivenessMode::ForeignPidNamespace => "foreign-pid-namespace",
+        LivenessMode::InProcess => "in-process",
+    };
+    if json {
+        let v = json!({
+            "url": reg.url(),
+            "healthy": h.healthy,
+            "header_valid": h.header_valid,
+            "load_factor": h.load_factor,
+            "live": h.live,
+            "alive_owners": h.alive_owners,
+            "dead_owners": h.dead_owners,
+            "unknown_owners": h.unknown_owners,
+            "stuck_slots": h.stuck_slots,
+            "liveness_mode": mode,
+            "problems": h.problems,
+        });
+        outln!(out, "{v}")?;
+    } else {
+        outln!(
+            out,
+            "{:<11} {}",
+            if h.healthy { "healthy" } else { "UNHEALTHY" },
+            reg.url()
+        )?;
+        outln!(
+            out,
+            "entries     {} live: {} alive, {} dead, {} unknown owners",
+            h.live,
+            h.alive_owners,
+            h.dead_owners,
+            h.unknown_owners
+        )?;
+        outln!(
+            out,
+            "stuck       {} slots or locks of dead writers",
+            h.stuck_slots
+        )?;
+        outln!(out, "load        {:.1}%", h.load_factor * 100.0)?;
+        outln!(out, "liveness    {mode}")?;
+        for p in &h.problems {
+            outln!(out, "problem     {p}")?;
+        }
+        if !h.healthy {
+            outln!(
+                out,
+                "hint        `procreg sweep` reclaims dead owners and stuck slots"
+            )?;
+        }
+    }
+    if h.healthy {
+        Ok(())
+    } else {
+        Err(CliError::Unhealthy)
+    }
+}
+
+/// `procreg destroy`.
+pub fn destroy(url: &str, yes: bool, out: &mut impl Write) -> CliResult {
+    if !yes {
+        return Err(CliError::Usage(format!(
+            "refusing to destroy {url} without --yes (every process using it loses its entries)"
+        )));
+    }
+    Registry::destroy(url)?;
+    outln!(out, "destroyed {url}")
+}

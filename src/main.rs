@@ -1,0 +1,300 @@
+//! `procreg`: inspect, operate and demo a process registry from a shell.
+//!
+//! `procreg --help` lists the subcommands and the exit codes; every
+//! subcommand has its own `--help`. The pieces live in `src/cli/`.
+
+mod cli;
+
+use clap::{Args, Parser, Subcommand};
+use cli::commands::{self, CreateOptions};
+use cli::error::{CliError, CliResult, exit_code_help};
+use cli::fmt::parse_duration;
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// The default registry when neither --registry nor PROCREG_URL is given.
+const DEFAULT_URL: &str = "shm:default";
+
+/// A process registry for OS processes: register services under (namespace,
+/// name) in shared memory and find their pid and metadata by name.
+#[derive(Parser, Debug)]
+#[command(name = "procreg", version, after_help = exit_code_help())]
+struct Cli {
+    /// Registry url: shm:NAME (the file /dev/shm/procreg.NAME) or file:/path
+    /// [default: $PROCREG_URL, else shm:default]
+    #[arg(long, global = true, value_name = "URL")]
+    registry: Option<String>,
+
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+/// Shared `--json` flag.
+#[derive(Args, Debug, Clone, Copy)]
+struct Json {
+    /// Print JSON (one object per line) instead of text
+    #[arg(long)]
+    json: bool,
+}
+
+const EXIT_NOTE: &str = "Exit codes: see `procreg --help`.";
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Run a 3-second tour with real processes on a fresh private segment
+    ///
+    /// Creates shm:procreg-demo-<pid>, spawns 4 worker processes that register
+    /// services, shows the registry, measures lookups, SIGKILLs one worker,
+    /// reclaims its entries with sweep, shuts the rest down and removes the
+    /// segment (also on error, panic or Ctrl-C). Ignores --registry.
+    #[command(after_help = EXIT_NOTE)]
+    Demo,
+
+    /// List entries: a table, or JSON lines with --json
+    ///
+    /// STATUS is the owner's liveness (alive, dead, unknown), judged now;
+    /// listing changes nothing: a dead owner's entry stays until `procreg
+    /// sweep` (or `reap`, or a `get`) reclaims it. Keys and metadata are escaped;
+    /// long cells are cut with an ellipsis (--json shows everything).
+    #[command(after_help = EXIT_NOTE)]
+    Ls {
+        /// Only this namespace
+        #[arg(value_name = "NS")]
+        ns: Option<String>,
+        #[command(flatten)]
+        json: Json,
+    },
+
+    /// Show one entry; exit 3 when it is not registered or its owner is dead
+    #[command(after_help = EXIT_NOTE)]
+    Get {
+        /// Namespace
+        #[arg(value_name = "NS")]
+        ns: String,
+        /// Name
+        name: String,
+        #[command(flatten)]
+        json: Json,
+    },
+
+    /// Register NS/NAME for a process (creates the registry when absent)
+    ///
+    /// The owner is --pid, else the process that ran procreg (your shell or
+    /// script: `exec` into the service keeps the registration valid, since the
+    /// pid and its start time stay the same). The entry disappears when the
+    /// owner dies.
+    #[command(after_help = EXIT_NOTE)]
+    Put(PutArgs),
+
+    /// Unregister NS/NAME; exit 3 when it is not registered
+    #[command(after_help = EXIT_NOTE)]
+    Rm {
+        /// Namespace
+        #[arg(value_name = "NS")]
+        ns: String,
+        /// Name
+        name: String,
+        /// Only if this pid owns the entry
+        #[arg(long, value_name = "PID")]
+        pid: Option<u32>,
+    },
+
+    /// Wait until NS/NAME is registered by a live process, then print it
+    ///
+    /// Also waits for the registry itself to appear. Exit 16 on timeout.
+    #[command(after_help = EXIT_NOTE)]
+    Wait {
+        /// Namespace
+        #[arg(value_name = "NS")]
+        ns: String,
+        /// Name
+        name: String,
+        /// Give up after this long (500ms, 5s, 2m, ...) [default: wait forever]
+        #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+        timeout: Option<Duration>,
+        #[command(flatten)]
+        json: Json,
+    },
+
+    /// Print registrations, updates and removals as they happen, until killed
+    ///
+    /// Events: registered, updated, unregistered, reclaimed (the owner died),
+    /// gone (removed; unregistered and reclaimed both happened meanwhile).
+    #[command(after_help = EXIT_NOTE)]
+    Watch {
+        /// Only this namespace
+        #[arg(value_name = "NS")]
+        ns: Option<String>,
+        #[command(flatten)]
+        json: Json,
+    },
+
+    /// Reclaim entries of dead owners and slots of dead writers, once
+    #[command(after_help = EXIT_NOTE)]
+    Sweep,
+
+    /// Sweep periodically in the foreground, printing reclaims, until killed
+    #[command(after_help = EXIT_NOTE)]
+    Reap {
+        /// Time between sweeps (ms, s, m)
+        #[arg(long, default_value = "100ms", value_parser = parse_duration, value_name = "DURATION")]
+        interval: Duration,
+    },
+
+    /// Sizes, limits and counters of the registry
+    #[command(after_help = EXIT_NOTE)]
+    Stats {
+        #[command(flatten)]
+        json: Json,
+    },
+
+    /// Check owners and stuck slots; exit 17 when unhealthy (a container probe)
+    #[command(after_help = EXIT_NOTE)]
+    Health {
+        #[command(flatten)]
+        json: Json,
+    },
+
+    /// Remove the registry's segment file (refused without --yes)
+    #[command(after_help = EXIT_NOTE)]
+    Destroy {
+        /// Really remove it: every process using it loses its entries
+        #[arg(long)]
+        yes: bool,
+    },
+
+    /// (internal) a demo worker process
+    #[command(name = "__worker", hide = true)]
+    Worker {
+        /// Worker number
+        n: usize,
+        /// Registry url
+        url: String,
+    },
+
+    /// (internal) removes the demo's segment when the demo dies
+    #[command(name = "__janitor", hide = true)]
+    Janitor {
+        /// Registry url
+        url: String,
+    },
+}
+
+#[derive(Args, Debug)]
+struct PutArgs {
+    /// Namespace
+    #[arg(value_name = "NS")]
+    ns: String,
+    /// Name
+    name: String,
+    /// Owner pid [default: the parent of procreg]
+    #[arg(long, value_name = "PID")]
+    pid: Option<u32>,
+    /// Metadata: the text itself, @PATH for a file's bytes, or @- for stdin
+    #[arg(long, value_name = "STR|@FILE", allow_hyphen_values = true)]
+    meta: Option<String>,
+    /// Replace the metadata of an existing entry instead of registering
+    #[arg(long, conflicts_with = "pid")]
+    update: bool,
+    /// Slot capacity, if put creates the registry (a power of two)
+    #[arg(long, value_name = "N")]
+    capacity: Option<usize>,
+    /// Longest metadata in bytes, if put creates the registry
+    #[arg(long, value_name = "BYTES")]
+    max_metadata_len: Option<usize>,
+    /// File mode in octal, if put creates the registry [default: 600]
+    #[arg(long, value_name = "OCTAL", value_parser = parse_mode)]
+    mode: Option<u32>,
+}
+
+fn parse_mode(s: &str) -> Result<u32, String> {
+    u32::from_str_radix(s.trim_start_matches("0o"), 8)
+        .map_err(|_| format!("{s:?} is not an octal mode like 600 or 0o640"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let url = cli
+        .registry
+        .clone()
+        .or_else(|| std::env::var("PROCREG_URL").ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| DEFAULT_URL.to_owned());
+    let mut out = std::io::stdout().lock();
+    let result =
+        run(cli.command, &url, &mut out).and_then(|()| out.flush().map_err(CliError::Stdout));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if let Some(msg) = e.message() {
+                eprintln!("procreg: {msg}");
+            }
+            ExitCode::from(e.code().exit())
+        }
+    }
+}
+
+fn run(cmd: Cmd, url: &str, out: &mut impl Write) -> CliResult {
+    let open = || commands::open_existing(url);
+    match cmd {
+        Cmd::Demo => cli::demo::run(out),
+        Cmd::Ls { ns, json } => commands::ls(&open()?, ns.as_deref(), json.json, out),
+        Cmd::Get { ns, name, json } => commands::get(&open()?, &ns, &name, json.json, out),
+        Cmd::Put(a) => {
+            let meta = commands::read_meta(a.meta.as_deref())?;
+            let reg = if a.update {
+                open()?
+            } else {
+                let opts = CreateOptions {
+                    capacity: a.capacity,
+                    max_metadata_len: a.max_metadata_len,
+                    mode: a.mode,
+                };
+                commands::open_or_create(url, &opts)?
+            };
+            let pid = a.pid.unwrap_or_else(std::os::unix::process::parent_id);
+            commands::put(&reg, &a.ns, &a.name, pid, &meta, a.update, out)
+        }
+        Cmd::Rm { ns, name, pid } => commands::rm(&open()?, &ns, &name, pid, out),
+        Cmd::Wait {
+            ns,
+            name,
+            timeout,
+            json,
+        } => {
+            let (e, status) = commands::wait(url, &ns, &name, timeout)?;
+            commands::print_entry(&e, status, json.json, out)
+        }
+        Cmd::Watch { ns, json } => commands::watch(&open()?, ns.as_deref(), json.json, out),
+        Cmd::Sweep => commands::sweep(&open()?, out),
+        Cmd::Reap { interval } => commands::reap(&open()?, interval, out),
+        Cmd::Stats { json } => commands::stats(&open()?, json.json, out),
+        Cmd::Health { json } => commands::health(&open()?, json.json, out),
+        Cmd::Destroy { yes } => commands::destroy(url, yes, out),
+        Cmd::Worker { n, url } => cli::demo::worker(n, &url),
+        Cmd::Janitor { url } => cli::demo::janitor(&url),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cli::error::Code;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_exit_code_is_distinct_and_in_the_help() {
+        let help = exit_code_help();
+        let mut seen = std::collections::BTreeSet::new();
+        for c in Code::ALL {
+            assert!(seen.insert(c.exit()), "{c:?} reuses {}", c.exit());
+            assert!(help.contains(c.describe()));
+        }
+        assert_eq!(Code::Usage.exit(), 2, "clap's usage code");
+    }
+}

@@ -89,6 +89,15 @@ typedef enum procreg_status {
    */
   PROCREG_E_IO = 13,
   /*
+   A wait ended before what it waited for happened.
+   */
+  PROCREG_E_TIMEOUT = 14,
+  /*
+   A watcher fell behind the change history; re-read with procreg_list
+   and keep watching.
+   */
+  PROCREG_E_LAGGED = 15,
+  /*
    A pointer argument was NULL.
    */
   PROCREG_E_NULL_ARGUMENT = 100,

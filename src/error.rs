@@ -97,6 +97,25 @@ pub enum Error {
     /// The segment exists and the call demanded to create it.
     #[error("a registry already exists at {0}; open it, or destroy it first")]
     RegistryExists(String),
+    /// A wait ended before what it waited for happened.
+    #[error("timed out after {waited:?} waiting for {what}")]
+    Timeout {
+        /// What was awaited.
+        what: String,
+        /// How long the call waited.
+        waited: std::time::Duration,
+    },
+    /// A watcher fell more than the change ring's length behind: `missed`
+    /// changes are gone from the ring. Re-read the state with `list`; the
+    /// watcher continues with the changes after it.
+    #[error(
+        "watcher lagged: {missed} changes were overwritten before it read them; \
+         re-read the registry with list() and keep watching"
+    )]
+    Lagged {
+        /// How many changes the watcher skipped.
+        missed: u64,
+    },
     /// An operating system call failed.
     #[error("{context}: {source}")]
     Io {

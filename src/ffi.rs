@@ -60,6 +60,11 @@ pub enum procreg_status {
     PROCREG_E_REGISTRY_EXISTS = 12,
     /// An operating-system call failed (the message names it).
     PROCREG_E_IO = 13,
+    /// A wait ended before what it waited for happened.
+    PROCREG_E_TIMEOUT = 14,
+    /// A watcher fell behind the change history; re-read with procreg_list
+    /// and keep watching.
+    PROCREG_E_LAGGED = 15,
     /// A pointer argument was NULL.
     PROCREG_E_NULL_ARGUMENT = 100,
     /// A string argument is not valid UTF-8.
@@ -313,6 +318,8 @@ fn status_of(e: &Error) -> procreg_status {
         Error::NoSuchRegistry(_) => PROCREG_E_NO_SUCH_REGISTRY,
         Error::RegistryExists(_) => PROCREG_E_REGISTRY_EXISTS,
         Error::Io { .. } => PROCREG_E_IO,
+        Error::Timeout { .. } => PROCREG_E_TIMEOUT,
+        Error::Lagged { .. } => PROCREG_E_LAGGED,
         #[allow(unreachable_patterns)] // Error is non_exhaustive
         _ => PROCREG_E_UNKNOWN,
     }
@@ -526,6 +533,8 @@ pub extern "C" fn procreg_strerror(status: StatusArg) -> *const c_char {
         11 => c"no registry at this url",
         12 => c"a registry already exists at this url",
         13 => c"operating-system error",
+        14 => c"timed out",
+        15 => c"watcher lagged behind the change history",
         100 => c"NULL pointer argument",
         101 => c"string argument is not valid UTF-8",
         102 => c"buffer too small",

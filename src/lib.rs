@@ -36,6 +36,10 @@ mod registry;
 #[cfg(not(loom))]
 mod segment;
 #[cfg(not(loom))]
+mod telemetry;
+#[cfg(not(loom))]
+mod watch;
+#[cfg(not(loom))]
 mod types;
 
 #[cfg(not(loom))]
@@ -47,7 +51,9 @@ pub use registry::{
     DEFAULT_MAX_NAME_LEN, DEFAULT_MAX_NAMESPACE_LEN, DEFAULT_MAX_WRITERS, DEFAULT_MODE, Registry,
 };
 #[cfg(not(loom))]
-pub use types::{Entry, Health, LivenessMode, Stats};
+pub use types::{Entry, Event, EventKind, Health, LivenessMode, ProcessCounters, Stats};
+#[cfg(not(loom))]
+pub use watch::{Reaper, Watcher};
 
 /// Nanoseconds since the Unix epoch.
 #[cfg(not(loom))]

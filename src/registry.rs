@@ -6,7 +6,9 @@ use crate::error::{Error, Liveness, Result};
 use crate::liveness;
 use crate::segment::{self, Config, Explicit, OpenMode, Segment, Trust};
 use crate::table::{Geometry, Owner};
-use crate::types::{Entry, Health, Stats};
+use crate::telemetry::{self, Op};
+use crate::types::{Entry, Event, Health, Stats};
+use crate::watch::{Reaper, Watcher};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -33,6 +35,8 @@ pub struct Registry {
     backend: AnyBackend,
     url: String,
     limits: Limits,
+    /// The options it was opened with (a reaper reopens the url with them).
+    builder: Builder,
 }
 
 impl std::fmt::Debug for Registry {
@@ -241,6 +245,7 @@ impl Builder {
             backend,
             url: url.to_owned(),
             limits,
+            builder: self.clone(),
         })
     }
 }
@@ -394,7 +399,7 @@ impl Registry {
     /// # Errors
     /// `InvalidKey`, `Busy` (a writer kept changing the slot).
     pub fn lookup(&self, ns: &str, name: &str) -> Result<Option<Entry>> {
-        self.backend.lookup(self.key(ns, name)?)
+        counted(self.backend.lookup(self.key(ns, name)?))
     }
 
     /// The owner pid of `(ns, name)`. Allocates nothing; loads only.
@@ -403,7 +408,7 @@ impl Registry {
     /// `InvalidKey`, `Busy`.
     #[inline]
     pub fn lookup_pid(&self, ns: &str, name: &str) -> Result<Option<u32>> {
-        self.backend.lookup_pid(self.key(ns, name)?)
+        counted(self.backend.lookup_pid(self.key(ns, name)?))
     }
 
     /// Whether the owner of `(ns, name)` is alive, judged now (pid + start
@@ -424,7 +429,7 @@ impl Registry {
     /// # Errors
     /// `InvalidKey`, `Busy`.
     pub fn lookup_checked(&self, ns: &str, name: &str) -> Result<Option<Entry>> {
-        self.backend.lookup_checked(self.key(ns, name)?)
+        counted(self.backend.lookup_checked(self.key(ns, name)?))
     }
 
     /// Removes `(ns, name)`; false if it was not registered.
@@ -467,7 +472,7 @@ impl Registry {
     /// C ABI's: a C string ends at its first NUL).
     #[inline]
     pub(crate) fn lookup_pid_nul_free(&self, ns: &str, name: &str) -> Result<Option<u32>> {
-        self.backend.lookup_pid(self.key_of(ns, name, true)?)
+        counted(self.backend.lookup_pid(self.key_of(ns, name, true)?))
     }
 
     /// Like [`lookup`](Self::lookup) without allocating, for the C ABI: the
@@ -478,7 +483,7 @@ impl Registry {
         name: &str,
         meta: &mut [u8],
     ) -> Result<Option<EntryInfo>> {
-        self.backend.lookup_into(self.key(ns, name)?, meta)
+        counted(self.backend.lookup_into(self.key(ns, name)?, meta))
     }
 
     /// Lends every entry of `ns` (or of all namespaces) to `f`, in slot order,
@@ -540,6 +545,95 @@ impl Registry {
         self.backend.stats()
     }
 
+    /// The latest committed revision: every committed change (register,
+    /// unregister, update, reclaim) of any process adds one.
+    pub fn revision(&self) -> u64 {
+        self.backend.revision()
+    }
+
+    /// Waits until `(ns, name)` is registered by a live owner (or one that
+    /// cannot be judged from here) and returns its entry; at once if it
+    /// already is. Sleeps on a futex shared with every process of the
+    /// segment, so a registration anywhere wakes it without polling. An
+    /// entry of a dead owner found on the way is reclaimed.
+    ///
+    /// # Errors
+    /// `Timeout` when `timeout` passes first; `InvalidKey`, `Busy`.
+    pub fn wait_for(&self, ns: &str, name: &str, timeout: Duration) -> Result<Entry> {
+        self.key(ns, name)?;
+        let started = std::time::Instant::now();
+        loop {
+            let seen = self.backend.change_token();
+            if let Some(e) = self.backend.lookup_checked(Key { ns, name })? {
+                return Ok(e);
+            }
+            let left = timeout.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return Err(Error::Timeout {
+                    what: format!("key {name:?} in namespace {ns:?} to be registered"),
+                    waited: started.elapsed(),
+                });
+            }
+            self.backend.wait_change(seen, left);
+        }
+    }
+
+    /// Watches the changes of namespace `ns` (or of all, with `None`) after
+    /// revision `from_revision`: `watch(None, reg.revision())` sees every
+    /// change from now on. Changes are recorded only while a watcher is
+    /// attached, and the history holds the segment's capacity in changes
+    /// (at least 256, at most 65,536); an older `from_revision` first gives
+    /// `Lagged` (then resynchronise with `list`).
+    ///
+    /// # Errors
+    /// `InvalidKey` for a bad namespace.
+    pub fn watch(&self, ns: Option<&str>, from_revision: u64) -> Result<Watcher<'_>> {
+        if let Some(ns) = ns {
+            check_part("namespace", ns, self.limits.max_namespace_len)?;
+        }
+        Ok(Watcher::new(self, ns.map(str::to_owned), from_revision))
+    }
+
+    /// Starts a thread that reclaims the entries of owners soon after they
+    /// die: it holds a pidfd per owner and sweeps when one exits (within
+    /// milliseconds), and sweeps every `interval` anyway (owners in other PID
+    /// namespaces, kernels without pidfds). Several reapers in several
+    /// processes may run at once; each entry is reclaimed (and reported)
+    /// once. The reaper uses its own handle on the same url.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for an anonymous `mem:` registry (use `mem:NAME`)
+    /// or a zero interval; the errors of opening the url; `Io`.
+    pub fn spawn_reaper(&self, interval: Duration) -> Result<Reaper> {
+        if self.url == "mem:" {
+            return Err(Error::InvalidArgument(
+                "a reaper reopens the registry's url, and every mem: is a new registry; \
+                 use mem:NAME"
+                    .into(),
+            ));
+        }
+        if interval.is_zero() {
+            return Err(Error::InvalidArgument(
+                "the reaper's interval must be positive".into(),
+            ));
+        }
+        Reaper::spawn(self.builder.open(&self.url)?, interval)
+    }
+
+    /// Calls `hook` with every change this handle commits (register,
+    /// unregister, update, and reclaims by its sweeps and checked lookups),
+    /// after the operation returns and outside any lock: wire metrics or
+    /// logs here. Replaces an earlier hook. Lookups are counted in
+    /// [`Stats::process`] instead, which costs them no call.
+    pub fn on_event(&mut self, hook: impl Fn(&Event) + Send + Sync + 'static) {
+        self.backend.set_hook(Some(std::sync::Arc::new(hook)));
+    }
+
+    /// The backend, for the watcher and the reaper.
+    pub(crate) fn backend(&self) -> &AnyBackend {
+        &self.backend
+    }
+
     /// Checks owners and leftovers of dead writers.
     ///
     /// # Errors
@@ -547,6 +641,17 @@ impl Registry {
     pub fn health_check(&self) -> Result<Health> {
         self.backend.health()
     }
+}
+
+/// Counts a lookup's outcome in the per-process counters.
+#[inline(always)]
+fn counted<T>(r: Result<Option<T>>) -> Result<Option<T>> {
+    telemetry::count(match &r {
+        Ok(Some(_)) => Op::LookupHit,
+        Ok(None) => Op::LookupMiss,
+        Err(_) => Op::Busy,
+    });
+    r
 }
 
 #[cfg(test)]

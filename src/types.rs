@@ -20,6 +20,80 @@ pub struct Entry {
     pub version: u64,
 }
 
+/// What a change did to an entry (see [`Event`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// The key was registered.
+    Registered,
+    /// The key was unregistered by a process.
+    Unregistered,
+    /// The entry's metadata was replaced.
+    Updated,
+    /// The owner died and the entry was reclaimed (by a sweep, a reaper, a
+    /// checked lookup, or a new registration of the key).
+    Reclaimed,
+    /// The entry's lease ran out and it was reclaimed.
+    Expired,
+    /// A change happened at this revision, but its writer died (or was
+    /// frozen) before recording it: resynchronise with `list` if it matters.
+    Lost,
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            EventKind::Registered => "registered",
+            EventKind::Unregistered => "unregistered",
+            EventKind::Updated => "updated",
+            EventKind::Reclaimed => "reclaimed",
+            EventKind::Expired => "expired",
+            EventKind::Lost => "lost",
+        })
+    }
+}
+
+/// One committed change of the registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// Position of the change in the registry's history: revisions increase
+    /// by one per committed change, across all processes.
+    pub revision: u64,
+    /// What happened.
+    pub kind: EventKind,
+    /// Namespace of the key (empty for `Lost`).
+    pub namespace: String,
+    /// Name of the key (empty for `Lost`).
+    pub name: String,
+    /// Owner of the entry the change concerns (0 for `Lost`).
+    pub pid: u32,
+    /// Version of the entry after the change (for `Unregistered`,
+    /// `Reclaimed` and `Expired`: of the entry that was removed).
+    pub version: u64,
+    /// When the change was committed.
+    pub at: SystemTime,
+}
+
+/// Operations of this process on any registry (all handles, all threads),
+/// since it started. Part of [`Stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProcessCounters {
+    /// Successful registrations.
+    pub registers: u64,
+    /// Lookups (`lookup`, `lookup_pid`, `lookup_checked`) that found the key.
+    pub lookup_hits: u64,
+    /// Lookups that did not.
+    pub lookup_misses: u64,
+    /// Successful unregistrations.
+    pub unregisters: u64,
+    /// Successful metadata updates.
+    pub updates: u64,
+    /// Entries this process reclaimed (dead owner or expired lease).
+    pub reclaimed: u64,
+    /// Operations that gave up with `Busy`.
+    pub busy: u64,
+}
+
 /// Converts nanoseconds since the Unix epoch.
 pub(crate) fn time_from_ns(ns: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_nanos(ns)
@@ -66,6 +140,8 @@ pub struct Stats {
     pub locks_stolen: u64,
     /// Every committed change (all kinds).
     pub changes: u64,
+    /// Operations of the calling process (all registries, all threads).
+    pub process: ProcessCounters,
 }
 
 impl Stats {

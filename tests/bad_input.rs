@@ -292,7 +292,7 @@ fn layout_version_99_is_incompatible_and_the_error_says_version() {
     let f = open_rw(&path);
     let mut old = [0u8; 4];
     f.read_exact_at(&mut old, 8).unwrap();
-    assert_eq!(u32::from_le_bytes(old), 1, "layout version field at 8..12");
+    assert_eq!(u32::from_le_bytes(old), 2, "layout version field at 8..12");
     f.write_all_at(&99u32.to_le_bytes(), 8).unwrap();
     let msg = expect_incompatible(&url, "version 99");
     assert!(msg.contains("version"), "{msg}");

@@ -141,11 +141,14 @@ fn default_segment_size_matches_the_documented_layout() {
     let reg = Registry::open(&url).unwrap();
     let bytes = reg.stats().segment_bytes;
     eprintln!("default segment bytes {bytes}");
-    // header 4 KiB + 1024 owner records of 32 B + table words (see README "Layout").
+    // header 4 KiB + 1024 owner records of 32 B + table words (see README
+    // "Limits"): counters, control words, home words, hot and cold rows, and a
+    // change ring of 4096 records of 4 + 24 words.
     assert_eq!(
         bytes,
-        4096 + 32768 + 8 * (16 + 4096 + 512 + 4096 * 8 + 4096 * 88)
+        4096 + 32768 + 8 * (16 + 4096 + 512 + 4096 * 8 + 4096 * 88 + 4096 * (4 + 24))
     );
+    assert_eq!(bytes, 4_137_088);
     drop(reg);
     Registry::destroy(&url).unwrap();
 }

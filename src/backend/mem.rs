@@ -112,5 +112,6 @@ pub(crate) fn open(
         created_at_ns: shared.created_at_ns,
         bytes,
         lock_timeout,
+        hook: None,
     })
 }

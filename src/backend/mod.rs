@@ -13,8 +13,13 @@ pub(crate) mod shm;
 use crate::error::{Error, Liveness, Result};
 use crate::liveness;
 use crate::sync::AtomicU64;
+use crate::table::ring::{Change, ChangeKind, RawChange, RingRead};
 use crate::table::{self, EntryHead, Env, Owner, RawEntry, Step, Table, TableError, key::KeyWords};
-use crate::types::{Entry, Health, LivenessMode, OwnerCounts, Stats, time_from_ns};
+use crate::telemetry::{self, Op};
+use crate::types::{
+    Entry, Event, EventKind, Health, LivenessMode, OwnerCounts, Stats, time_from_ns,
+};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A validated key.
@@ -89,6 +94,33 @@ pub(crate) trait Backend: Send + Sync {
     fn sweep(&self) -> Result<usize>;
     fn stats(&self) -> Stats;
     fn health(&self) -> Result<Health>;
+    /// The latest committed revision.
+    fn revision(&self) -> u64;
+    /// An opaque value that changes with every committed change, for
+    /// `wait_change`. Read it *before* checking the awaited condition.
+    fn change_token(&self) -> u64;
+    /// Sleeps until a change after `seen` (a `change_token`), at most `timeout`.
+    fn wait_change(&self, seen: u64, timeout: Duration);
+    /// Starts recording changes for a watcher; returns the revision after
+    /// which every change is recorded.
+    fn attach_watcher(&self) -> u64;
+    fn detach_watcher(&self);
+    /// The change of revision `rev`.
+    fn read_change(&self, rev: u64) -> ChangeRead;
+    /// Called with every change this handle commits, after the operation.
+    fn set_hook(&mut self, hook: Option<Hook>);
+}
+
+/// A user's `on_event` callback.
+pub(crate) type Hook = Arc<dyn Fn(&Event) + Send + Sync>;
+
+/// Result of reading one revision of the history.
+#[derive(Debug)]
+pub(crate) enum ChangeRead {
+    Ready(Event),
+    NotYet,
+    /// Gone from the history: overwritten by a newer change.
+    Overwritten,
 }
 
 /// How a table-backed backend knows writers.
@@ -110,6 +142,7 @@ pub(crate) struct TableBackend<S: AsRef<[AtomicU64]>, W: Writers> {
     pub(crate) created_at_ns: u64,
     pub(crate) bytes: usize,
     pub(crate) lock_timeout: Duration,
+    pub(crate) hook: Option<Hook>,
 }
 
 /// The environment of one write operation.
@@ -119,6 +152,38 @@ struct OpEnv<'a, W: Writers> {
     timeout: Duration,
     /// Set on the first wait only: an uncontended write reads no clock.
     deadline: std::cell::Cell<Option<Instant>>,
+    /// Changes committed, kept for the hook (only when one is set).
+    events: Option<std::cell::RefCell<Vec<Event>>>,
+}
+
+fn text(b: Vec<u8>) -> String {
+    // Keys are validated UTF-8 when written; a hostile writer's bytes are replaced.
+    String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+fn event_kind(k: ChangeKind) -> EventKind {
+    match k {
+        ChangeKind::Registered => EventKind::Registered,
+        ChangeKind::Unregistered => EventKind::Unregistered,
+        ChangeKind::Updated => EventKind::Updated,
+        ChangeKind::Reclaimed => EventKind::Reclaimed,
+        ChangeKind::Expired => EventKind::Expired,
+        ChangeKind::Lost => EventKind::Lost,
+    }
+}
+
+fn event_of(c: RawChange) -> Event {
+    let mut ns = c.key;
+    let name = ns.split_off(c.ns_len.min(ns.len()));
+    Event {
+        revision: c.revision,
+        kind: event_kind(c.kind),
+        namespace: text(ns),
+        name: text(name),
+        pid: c.pid,
+        version: u64::from(c.version),
+        at: time_from_ns(c.at),
+    }
 }
 
 impl<W: Writers> Env for OpEnv<'_, W> {
@@ -133,6 +198,29 @@ impl<W: Writers> Env for OpEnv<'_, W> {
     }
     fn crash_at(&self, step: Step) -> bool {
         fault::crash_at(step)
+    }
+    fn now(&self) -> u64 {
+        crate::now_ns()
+    }
+    fn on_commit(&self, revision: u64, ch: &Change<'_>) {
+        telemetry::count(match ch.kind {
+            ChangeKind::Registered => Op::Register,
+            ChangeKind::Unregistered => Op::Unregister,
+            ChangeKind::Updated => Op::Update,
+            ChangeKind::Reclaimed | ChangeKind::Expired | ChangeKind::Lost => Op::Reclaimed,
+        });
+        if let Some(events) = &self.events {
+            let (ns, name) = ch.key.bytes();
+            events.borrow_mut().push(Event {
+                revision,
+                kind: event_kind(ch.kind),
+                namespace: text(ns),
+                name: text(name),
+                pid: ch.pid,
+                version: u64::from(ch.version),
+                at: time_from_ns(ch.at),
+            });
+        }
     }
     fn give_up(&self, spins: u64) -> bool {
         if spins % 32 != 1 {
@@ -219,7 +307,17 @@ impl<S: AsRef<[AtomicU64]>, W: Writers> TableBackend<S, W> {
             token: self.writers.token()?,
             timeout: self.lock_timeout,
             deadline: std::cell::Cell::new(None),
+            events: self.hook.as_ref().map(|_| Default::default()),
         })
+    }
+
+    /// Hands the changes `env` committed to the hook, after the operation.
+    fn fire(&self, env: &OpEnv<'_, W>) {
+        if let (Some(hook), Some(events)) = (&self.hook, &env.events) {
+            for e in events.take() {
+                hook(&e);
+            }
+        }
     }
 
     fn err(&self, e: TableError, key: Key<'_>) -> Error {
@@ -279,10 +377,13 @@ where
 
     fn register(&self, key: Key<'_>, owner: &Owner, metadata: &[u8]) -> Result<u64> {
         let env = self.env()?;
-        self.table
+        let r = self
+            .table
             .insert(&Self::keywords(key), owner, crate::now_ns(), metadata, &env)
             .map(u64::from)
-            .map_err(|e| self.err(e, key))
+            .map_err(|e| self.err(e, key));
+        self.fire(&env);
+        r
     }
 
     fn lookup(&self, key: Key<'_>) -> Result<Option<Entry>> {
@@ -320,23 +421,30 @@ where
         // only if that costs no wait (readers never wait); otherwise sweep will.
         if let Ok(env) = self.env() {
             self.table.try_reclaim(slot, c, &env);
+            self.fire(&env);
         }
         Ok(None)
     }
 
     fn unregister(&self, key: Key<'_>, only_pid: Option<u32>) -> Result<bool> {
         let env = self.env()?;
-        self.table
+        let r = self
+            .table
             .remove(&Self::keywords(key), only_pid, &env)
-            .map_err(|e| self.err(e, key))
+            .map_err(|e| self.err(e, key));
+        self.fire(&env);
+        r
     }
 
     fn update_metadata(&self, key: Key<'_>, metadata: &[u8]) -> Result<u64> {
         let env = self.env()?;
-        self.table
+        let r = self
+            .table
             .update(&Self::keywords(key), metadata, &env)
             .map(u64::from)
-            .map_err(|e| self.err(e, key))
+            .map_err(|e| self.err(e, key));
+        self.fire(&env);
+        r
     }
 
     fn list(&self, ns: Option<&str>) -> Result<Vec<Entry>> {
@@ -391,7 +499,9 @@ where
 
     fn sweep(&self) -> Result<usize> {
         let env = self.env()?;
-        self.table.sweep(&env).map_err(|e| self.scan_err(e))
+        let r = self.table.sweep(&env).map_err(|e| self.scan_err(e));
+        self.fire(&env);
+        r
     }
 
     fn stats(&self) -> Stats {
@@ -417,8 +527,35 @@ where
             reclaimed: self.table.counter(hdr::RECLAIMED),
             stuck_recovered: self.table.counter(hdr::STUCK_RECOVERED),
             locks_stolen: self.table.counter(hdr::LOCKS_STOLEN),
-            changes: self.table.counter(hdr::CHANGES),
+            changes: self.table.revision(),
+            process: telemetry::snapshot(),
         }
+    }
+
+    fn revision(&self) -> u64 {
+        self.table.revision()
+    }
+    fn change_token(&self) -> u64 {
+        self.table.changes_word()
+    }
+    fn wait_change(&self, seen: u64, timeout: Duration) {
+        self.table.sleep_on_changes(seen, timeout);
+    }
+    fn attach_watcher(&self) -> u64 {
+        self.table.attach_watcher()
+    }
+    fn detach_watcher(&self) {
+        self.table.detach_watcher();
+    }
+    fn read_change(&self, rev: u64) -> ChangeRead {
+        match self.table.read_change(rev) {
+            RingRead::Ready(c) => ChangeRead::Ready(event_of(c)),
+            RingRead::NotYet => ChangeRead::NotYet,
+            RingRead::Overwritten { .. } => ChangeRead::Overwritten,
+        }
+    }
+    fn set_hook(&mut self, hook: Option<Hook>) {
+        self.hook = hook;
     }
 
     fn health(&self) -> Result<Health> {
@@ -533,6 +670,27 @@ impl Backend for AnyBackend {
     }
     fn health(&self) -> Result<Health> {
         dispatch!(self, b => b.health())
+    }
+    fn revision(&self) -> u64 {
+        dispatch!(self, b => b.revision())
+    }
+    fn change_token(&self) -> u64 {
+        dispatch!(self, b => b.change_token())
+    }
+    fn wait_change(&self, seen: u64, timeout: Duration) {
+        dispatch!(self, b => b.wait_change(seen, timeout))
+    }
+    fn attach_watcher(&self) -> u64 {
+        dispatch!(self, b => b.attach_watcher())
+    }
+    fn detach_watcher(&self) {
+        dispatch!(self, b => b.detach_watcher())
+    }
+    fn read_change(&self, rev: u64) -> ChangeRead {
+        dispatch!(self, b => b.read_change(rev))
+    }
+    fn set_hook(&mut self, hook: Option<Hook>) {
+        dispatch!(self, b => b.set_hook(hook))
     }
 }
 

@@ -145,5 +145,6 @@ pub(crate) fn from_segment(seg: Segment, lock_timeout: Duration) -> ShmBackend {
             claim: Mutex::new(None),
         },
         lock_timeout,
+        hook: None,
     }
 }

@@ -12,6 +12,7 @@
 
 #[cfg_attr(unix, path = "unix.rs")]
 mod os;
+pub(crate) mod sys;
 
 use crate::error::{Error, Liveness, Result};
 use crate::sync::{AtomicU64, Ordering};
@@ -24,7 +25,7 @@ pub(crate) use os::{FORK_GENERATION, Mapping, fork_generation, unregister_fork_c
 /// `PROCREG` + format byte.
 pub(crate) const MAGIC: [u8; 8] = *b"PROCREG\x01";
 /// Bumped whenever the layout or the hash function changes.
-pub(crate) const LAYOUT_VERSION: u32 = 1;
+pub(crate) const LAYOUT_VERSION: u32 = 2;
 /// Header size in bytes.
 pub(crate) const HEADER_BYTES: usize = 4096;
 const INIT_MAGIC: u64 = 0x5245_4144_595f_4f4b; // "READY_OK"

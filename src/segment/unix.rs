@@ -198,7 +198,7 @@ unsafe impl Sync for Mapping {}
 
 impl Mapping {
     pub(crate) fn new(f: &OwnedFd, len: usize) -> io::Result<Mapping> {
-        assert!(len % 8 == 0 && len > 0);
+        assert!(len.is_multiple_of(8) && len > 0);
         // SAFETY: mapping a descriptor we own, with a length the caller checked
         // against the file size; the kernel picks the address.
         let ptr = unsafe {

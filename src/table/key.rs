@@ -55,6 +55,11 @@ impl<'a> KeyWords<'a> {
         }
     }
 
+    /// The namespace and name bytes.
+    pub(crate) fn parts(&self) -> (&'a [u8], &'a [u8]) {
+        (self.ns, self.name)
+    }
+
     /// Number of packed words.
     #[inline]
     pub(crate) fn word_count(&self) -> usize {

@@ -32,10 +32,12 @@
 //! [`TableError::Busy`].
 
 pub(crate) mod key;
+pub(crate) mod ring;
 
 use crate::error::Liveness;
-use crate::sync::{AtomicU64, Ordering, fence, spin_hint, yield_now};
+use crate::sync::{AtomicU64, Ordering, fence, spin_hint};
 use key::{KeyWords, words_for};
+use ring::{Change, ChangeKey, ChangeKind};
 
 /// Slots per group (one cache line of control words).
 pub(crate) const GROUP: usize = 8;
@@ -59,6 +61,10 @@ pub(crate) mod hdr {
     pub(crate) const RECLAIMED: usize = 4;
     pub(crate) const STUCK_RECOVERED: usize = 5;
     pub(crate) const LOCKS_STOLEN: usize = 6;
+    /// Watchers attached to the change ring (see `ring`).
+    pub(crate) const WATCHERS: usize = 7;
+    /// Token of the writer appending to the change ring.
+    pub(crate) const RING_LOCK: usize = 8;
 }
 
 // ---- control word -------------------------------------------------------
@@ -230,9 +236,12 @@ impl Geometry {
     fn cold_base(&self) -> usize {
         self.hot_base() + self.capacity * HOT_WORDS
     }
-    /// Total words of the table region.
-    pub(crate) fn total_words(&self) -> usize {
+    fn ring_base(&self) -> usize {
         self.cold_base() + self.capacity * self.cold_words()
+    }
+    /// Total words of the table region (change ring included).
+    pub(crate) fn total_words(&self) -> usize {
+        self.ring_base() + self.ring_len() * self.rec_words()
     }
     /// Largest displacement, in groups, an insert may use.
     pub(crate) fn disp_limit(&self) -> usize {
@@ -270,6 +279,8 @@ pub(crate) enum Step {
     UpdateWritten,
     /// Reclaim: home lock taken, entry not yet tombstoned.
     ReclaimLocked,
+    /// Change ring: record written, not yet published (ring lock held).
+    RingWritten,
 }
 
 /// What a writer needs from its surroundings.
@@ -286,6 +297,13 @@ pub(crate) trait Env {
     }
     /// Called while waiting for a home lock; true gives up with `Busy`.
     fn give_up(&self, spins: u64) -> bool;
+    /// Wall-clock time for change records, ns since the Unix epoch.
+    fn now(&self) -> u64 {
+        0
+    }
+    /// Told of every change this writer committed (with its home lock
+    /// still held: record it, do not call out).
+    fn on_commit(&self, _revision: u64, _change: &Change<'_>) {}
 }
 
 /// The table over some storage of atomic words.
@@ -307,6 +325,8 @@ pub(crate) struct Table<S> {
     cold_words: usize,
     /// Row word where the fields after the key start.
     tail: usize,
+    /// First word of the change ring.
+    ring_base: usize,
 }
 
 // SAFETY: `base` only aliases `words`, which is shared through `&[AtomicU64]`
@@ -366,6 +386,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
             cold_base: g.cold_base(),
             cold_words: g.cold_words(),
             tail: g.row_tail(),
+            ring_base: g.ring_base(),
             words,
             g,
         }
@@ -411,10 +432,6 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     }
     fn bump_counter(&self, i: usize) {
         self.w(i).fetch_add(1, Ordering::Relaxed);
-    }
-    fn committed(&self, counter: usize) {
-        self.bump_counter(counter);
-        self.w(hdr::CHANGES).fetch_add(1, Ordering::Release);
     }
 
     /// Group `d` of the probe sequence of `home`: triangular steps (home, +1,
@@ -783,70 +800,19 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     // ---- writers --------------------------------------------------------
 
     fn lock_home<E: Env>(&self, group: usize, env: &E) -> Result<HomeLock<'_, S>, TableError> {
-        let me = env.token() as u64;
-        debug_assert!(me != 0 && me <= MAX_TOKEN as u64);
-        let w = self.home(group);
-        let mut spins = 0u64;
-        loop {
-            // Acquire/AcqRel: whoever reads a token here also sees the owner
-            // record its writer published before using it.
-            let h = w.load(Ordering::Acquire);
-            let holder = h >> 32;
-            if holder == 0 {
-                if w.compare_exchange_weak(
-                    h,
-                    me << 32 | (h & LOW32),
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                )
-                .is_ok()
-                {
-                    return Ok(HomeLock {
-                        t: self,
-                        group,
-                        token: me as u32,
-                        armed: true,
-                    });
-                }
-                continue;
-            }
-            spins += 1;
-            // Another process (or thread) holds it: check now and then whether it died.
-            if holder != me
-                && spins % 64 == 1
-                && env.writer_liveness(holder as u32) == Liveness::Dead
-            {
-                if w.compare_exchange(
-                    h,
-                    me << 32 | (h & LOW32),
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                )
-                .is_ok()
-                {
-                    self.bump_counter(hdr::LOCKS_STOLEN);
-                    let lock = HomeLock {
-                        t: self,
-                        group,
-                        token: me as u32,
-                        armed: true,
-                    };
-                    self.recover_home(group, holder as u32, env);
-                    return Ok(lock);
-                }
-                continue;
-            }
-            if env.give_up(spins) {
-                return Err(TableError::Busy(
-                    "a live writer holds the lock of this key's neighbourhood",
-                ));
-            }
-            if spins < 128 {
-                spin_hint();
-            } else {
-                yield_now();
-            }
+        debug_assert!(env.token() != 0 && env.token() <= MAX_TOKEN);
+        let stolen = self.acquire(self.home(group), env)?;
+        let lock = HomeLock {
+            t: self,
+            group,
+            token: env.token(),
+            armed: true,
+        };
+        if let Some(dead) = stolen {
+            self.bump_counter(hdr::LOCKS_STOLEN);
+            self.recover_home(group, dead, env);
         }
+        Ok(lock)
     }
 
     /// Replaces home word `group` by `new(current)` only while `me` holds its
@@ -997,7 +963,14 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
                             "this writer's neighbourhood lock was revoked",
                         ));
                     }
-                    self.committed(hdr::RECLAIMED);
+                    let ch = Change {
+                        kind: ChangeKind::Reclaimed,
+                        key: ChangeKey::Key(key),
+                        pid: existing.pid,
+                        version: version(c) as u32,
+                        at: env.now(),
+                    };
+                    self.committed(hdr::RECLAIMED, ch, env);
                 }
                 alive => {
                     return Err(TableError::Exists {
@@ -1045,7 +1018,14 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
             // Someone judged us dead and freed the claim; nothing was published.
             return Err(TableError::Busy("this writer's claim was revoked"));
         }
-        self.committed(hdr::REGISTERS);
+        let ch = Change {
+            kind: ChangeKind::Registered,
+            key: ChangeKey::Key(key),
+            pid: owner.pid,
+            version: version(live) as u32,
+            at: registered_at,
+        };
+        self.committed(hdr::REGISTERS, ch, env);
         drop(lock);
         Ok(version(live) as u32)
     }
@@ -1110,10 +1090,9 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         let Some((slot, c)) = self.find_locked(key)? else {
             return Ok(false);
         };
-        if let Some(pid) = only_pid {
-            if self.read_owner(slot).pid != pid {
-                return Ok(false);
-            }
+        let owner = self.read_owner(slot).pid;
+        if only_pid.is_some_and(|pid| pid != owner) {
+            return Ok(false);
         }
         if !self.tombstone(slot, c) {
             return Err(TableError::Busy("the slot changed under its home lock"));
@@ -1122,7 +1101,14 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
             return Err(lock.abandon());
         }
         self.recompute_steps(home, env.token(), false);
-        self.committed(hdr::UNREGISTERS);
+        let ch = Change {
+            kind: ChangeKind::Unregistered,
+            key: ChangeKey::Key(key),
+            pid: owner,
+            version: version(c) as u32,
+            at: env.now(),
+        };
+        self.committed(hdr::UNREGISTERS, ch, env);
         drop(lock);
         Ok(true)
     }
@@ -1167,7 +1153,14 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         {
             return Err(TableError::Busy("the slot changed under its home lock"));
         }
-        self.committed(hdr::UPDATES);
+        let ch = Change {
+            kind: ChangeKind::Updated,
+            key: ChangeKey::Key(key),
+            pid: self.read_owner(slot).pid,
+            version: version(flipped) as u32,
+            at: env.now(),
+        };
+        self.committed(hdr::UPDATES, ch, env);
         drop(lock);
         Ok(version(flipped) as u32)
     }
@@ -1213,11 +1206,21 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         if env.crash_at(Step::ReclaimLocked) {
             return Err(lock.abandon());
         }
+        // The row may be reused as soon as it is tombstoned: copy the key first.
+        let head = self.copy_head(slot, seen);
+        let key = self.row_key(slot, &head);
         if !self.tombstone(slot, seen) {
             return Ok(false);
         }
         self.recompute_steps(home, env.token(), false);
-        self.committed(hdr::RECLAIMED);
+        let ch = Change {
+            kind: ChangeKind::Reclaimed,
+            key,
+            pid: head.owner.pid,
+            version: version(seen) as u32,
+            at: env.now(),
+        };
+        self.committed(hdr::RECLAIMED, ch, env);
         drop(lock);
         Ok(true)
     }

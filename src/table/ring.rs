@@ -1,0 +1,473 @@
+//! The change ring and the change counter: how readers learn of changes
+//! without polling.
+//!
+//! # Change counter (`hdr::CHANGES`)
+//! Every committed change adds 2 to the counter under its home lock, so
+//! `CHANGES >> 1` is the *revision* of the latest change and two changes of
+//! one key get revisions in the order they happened. Bit 0 says "someone
+//! sleeps on this word": a waiter sets it, re-checks its condition, and
+//! sleeps with a shared futex on the low 32 bits; a writer that finds the bit
+//! set clears it and wakes every sleeper. A dead waiter leaves at most one
+//! needless wake behind.
+//!
+//! # Change ring
+//! While at least one watcher is attached (`hdr::WATCHERS` > 0), a writer
+//! also copies its change (kind, key, pid, version, time) into record
+//! `revision % ring_len` of a fixed ring. Records are written under one ring
+//! lock (a writer token, stolen from a dead holder like a home lock) and
+//! published with a seqlock word `revision << 1` (bit 0: being written), so
+//! a reader can tell a record that is not written yet (`< revision`), one
+//! that is ready (`== revision`), and one already overwritten by a newer
+//! change (`> revision`: the reader fell a whole ring behind, *lagged*).
+//!
+//! The attach protocol is Dekker's: a writer adds to `CHANGES` then loads
+//! `WATCHERS`; a watcher adds to `WATCHERS` then loads `CHANGES` (all SeqCst),
+//! so every change after a watcher's starting revision is recorded. A writer
+//! that dies (or is frozen) between its revision and its record leaves a
+//! hole; readers report it as a lost record after a bounded wait.
+
+use super::{
+    EntryHead, Env, Geometry, LOW32, Table, TableError, hdr,
+    key::{KeyWords, words_for},
+};
+use crate::error::Liveness;
+use crate::sync::{AtomicU64, Ordering, fence, spin_hint, yield_now};
+
+/// Fixed words of a ring record before the key words.
+pub(crate) const REC_HEAD: usize = 4;
+mod rec {
+    /// `revision << 1 | writing`.
+    pub(super) const REV: usize = 0;
+    /// `kind | lens << 8` (lens = ns_len | name_len << 16).
+    pub(super) const META: usize = 1;
+    /// `pid | version << 32`.
+    pub(super) const OWNER: usize = 2;
+    /// Time of the change, ns since the Unix epoch.
+    pub(super) const AT: usize = 3;
+}
+
+/// What a change did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum ChangeKind {
+    /// A record whose writer died before writing it (or that a ring-lock
+    /// thief found half-written).
+    Lost = 0,
+    Registered = 1,
+    Unregistered = 2,
+    Updated = 3,
+    /// The owner died; a sweep, a checked lookup or a register replaced it.
+    Reclaimed = 4,
+    /// The entry's lease ran out.
+    Expired = 5,
+}
+
+impl ChangeKind {
+    fn from_u8(k: u8) -> ChangeKind {
+        match k {
+            1 => ChangeKind::Registered,
+            2 => ChangeKind::Unregistered,
+            3 => ChangeKind::Updated,
+            4 => ChangeKind::Reclaimed,
+            5 => ChangeKind::Expired,
+            _ => ChangeKind::Lost,
+        }
+    }
+}
+
+/// The key of a change: the caller's key, or words copied from a row.
+pub(crate) enum ChangeKey<'a> {
+    Key(&'a KeyWords<'a>),
+    Row { lens: u64, words: Vec<u64> },
+}
+
+impl ChangeKey<'_> {
+    /// Namespace and name bytes (clamped to what the words hold).
+    pub(crate) fn bytes(&self) -> (Vec<u8>, Vec<u8>) {
+        match self {
+            ChangeKey::Key(k) => {
+                let (ns, name) = k.parts();
+                (ns.to_vec(), name.to_vec())
+            }
+            ChangeKey::Row { lens, words } => {
+                let mut all: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+                let ns_len = (*lens & 0xFFFF) as usize;
+                let name_len = (*lens >> 16 & 0xFFFF) as usize;
+                all.truncate((ns_len + name_len).min(all.len()));
+                let name = all.split_off(ns_len.min(all.len()));
+                (all, name)
+            }
+        }
+    }
+}
+
+/// One committed change, as handed to [`Table::committed`].
+pub(crate) struct Change<'a> {
+    pub(crate) kind: ChangeKind,
+    pub(crate) key: ChangeKey<'a>,
+    pub(crate) pid: u32,
+    pub(crate) version: u32,
+    pub(crate) at: u64,
+}
+
+/// A change read back from the ring.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RawChange {
+    pub(crate) revision: u64,
+    pub(crate) kind: ChangeKind,
+    pub(crate) ns_len: usize,
+    /// Namespace then name.
+    pub(crate) key: Vec<u8>,
+    pub(crate) pid: u32,
+    pub(crate) version: u32,
+    pub(crate) at: u64,
+}
+
+/// Result of reading one revision from the ring.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RingRead {
+    Ready(RawChange),
+    /// Not written yet (or never will be: its writer died).
+    NotYet,
+    /// Overwritten: the ring's record now holds revision `newer`.
+    Overwritten {
+        newer: u64,
+    },
+}
+
+impl Geometry {
+    /// Records in the change ring: the capacity, within 256..=65536.
+    pub(crate) fn ring_len(&self) -> usize {
+        self.capacity.clamp(256, 1 << 16)
+    }
+    /// Words per ring record.
+    pub(crate) fn rec_words(&self) -> usize {
+        REC_HEAD + self.key_words()
+    }
+}
+
+impl<S: AsRef<[AtomicU64]>> Table<S> {
+    /// The latest committed revision.
+    pub(crate) fn revision(&self) -> u64 {
+        self.w(hdr::CHANGES).load(Ordering::SeqCst) >> 1
+    }
+
+    /// Records a committed change: bumps `counter` and the change counter,
+    /// appends the change to the ring while watchers are attached, and wakes
+    /// sleepers. Called with the key's home lock held. Returns the revision.
+    pub(crate) fn committed<E: Env>(&self, counter: usize, ch: Change<'_>, env: &E) -> u64 {
+        self.bump_counter(counter);
+        let old = self.w(hdr::CHANGES).fetch_add(2, Ordering::SeqCst);
+        let rev = (old >> 1) + 1;
+        if self.w(hdr::WATCHERS).load(Ordering::SeqCst) != 0 {
+            self.append(rev, &ch, env);
+        }
+        if old & 1 != 0 {
+            self.wake_all();
+        }
+        env.on_commit(rev, &ch);
+        rev
+    }
+
+    /// Clears the sleeper bit and wakes every sleeper of the change counter.
+    fn wake_all(&self) {
+        let w = self.w(hdr::CHANGES);
+        w.fetch_and(!1, Ordering::SeqCst);
+        futex::wake(w);
+    }
+
+    fn ring_word(&self, rev: u64, i: usize) -> &AtomicU64 {
+        let rec = rev as usize & (self.g.ring_len() - 1);
+        self.w(self.ring_base + rec * self.g.rec_words() + i)
+    }
+
+    /// Writes the record of `rev` under the ring lock. A record already
+    /// holding a newer revision is left alone (this one was lagging a whole
+    /// ring behind); a ring lock held by a live writer past the lock timeout
+    /// makes the change go unrecorded (readers see a lost record).
+    fn append<E: Env>(&self, rev: u64, ch: &Change<'_>, env: &E) {
+        let Ok(stolen) = self.acquire(self.w(hdr::RING_LOCK), env) else {
+            return;
+        };
+        if let Some(dead) = stolen {
+            self.bump_counter(hdr::LOCKS_STOLEN);
+            self.mark_half_written_lost(dead);
+        }
+        let head = self.ring_word(rev, rec::REV);
+        if head.load(Ordering::Relaxed) >> 1 < rev {
+            head.store(rev << 1 | 1, Ordering::Relaxed);
+            // Seqlock writer: "being written" is ordered before the fields.
+            fence(Ordering::Release);
+            let lens = match &ch.key {
+                ChangeKey::Key(k) => {
+                    for (i, w) in k.words().enumerate() {
+                        self.ring_word(rev, REC_HEAD + i)
+                            .store(w, Ordering::Relaxed);
+                    }
+                    k.lens()
+                }
+                ChangeKey::Row { lens, words } => {
+                    for (i, w) in words.iter().enumerate() {
+                        self.ring_word(rev, REC_HEAD + i)
+                            .store(*w, Ordering::Relaxed);
+                    }
+                    *lens
+                }
+            };
+            self.ring_word(rev, rec::META)
+                .store(ch.kind as u64 | (lens & LOW32) << 8, Ordering::Relaxed);
+            self.ring_word(rev, rec::OWNER)
+                .store(ch.pid as u64 | (ch.version as u64) << 32, Ordering::Relaxed);
+            self.ring_word(rev, rec::AT).store(ch.at, Ordering::Relaxed);
+            if !env.crash_at(super::Step::RingWritten) {
+                head.store(rev << 1, Ordering::Release);
+            } else {
+                // Simulated death: the lock stays held, the record half-written.
+                return;
+            }
+        }
+        self.release(self.w(hdr::RING_LOCK), env.token());
+    }
+
+    /// After stealing the ring lock from a dead writer: a record it left
+    /// half-written is published as lost, so readers need not wait for it.
+    fn mark_half_written_lost(&self, _dead: u32) {
+        for rec in 0..self.g.ring_len() {
+            let base = self.ring_base + rec * self.g.rec_words();
+            let head = self.w(base + rec::REV);
+            let h = head.load(Ordering::Relaxed);
+            if h & 1 == 1 {
+                self.w(base + rec::META)
+                    .store(ChangeKind::Lost as u64, Ordering::Relaxed);
+                head.store(h & !1, Ordering::Release);
+            }
+        }
+    }
+
+    /// Copies the record of revision `rev` if it holds that revision.
+    pub(crate) fn read_change(&self, rev: u64) -> RingRead {
+        let head = self.ring_word(rev, rec::REV);
+        let h = head.load(Ordering::Acquire);
+        if h >> 1 > rev {
+            return RingRead::Overwritten { newer: h >> 1 };
+        }
+        if h != rev << 1 {
+            return RingRead::NotYet;
+        }
+        let meta = self.ring_word(rev, rec::META).load(Ordering::Relaxed);
+        let lens = meta >> 8 & LOW32;
+        let ns_len = ((lens & 0xFFFF) as usize).min(self.g.max_ns_len);
+        let name_len = ((lens >> 16 & 0xFFFF) as usize).min(self.g.max_name_len);
+        let klen = ns_len + name_len;
+        let mut key = Vec::with_capacity(klen);
+        for i in 0..words_for(klen) {
+            let w = self
+                .ring_word(rev, REC_HEAD + i)
+                .load(Ordering::Relaxed)
+                .to_le_bytes();
+            key.extend_from_slice(&w[..(klen - 8 * i).min(8)]);
+        }
+        let owner = self.ring_word(rev, rec::OWNER).load(Ordering::Relaxed);
+        let at = self.ring_word(rev, rec::AT).load(Ordering::Relaxed);
+        fence(Ordering::Acquire);
+        let again = head.load(Ordering::Relaxed);
+        if again != h {
+            return if again >> 1 > rev {
+                RingRead::Overwritten { newer: again >> 1 }
+            } else {
+                RingRead::NotYet
+            };
+        }
+        RingRead::Ready(RawChange {
+            revision: rev,
+            kind: ChangeKind::from_u8(meta as u8),
+            ns_len,
+            key,
+            pid: owner as u32,
+            version: (owner >> 32) as u32,
+            at,
+        })
+    }
+
+    /// Announces a watcher; returns the revision from which every change is
+    /// recorded in the ring (the latest revision at attach time).
+    pub(crate) fn attach_watcher(&self) -> u64 {
+        self.w(hdr::WATCHERS).fetch_add(1, Ordering::SeqCst);
+        self.revision()
+    }
+
+    /// Withdraws a watcher announced by [`attach_watcher`](Self::attach_watcher).
+    pub(crate) fn detach_watcher(&self) {
+        // Never below zero, even if a hostile process zeroed the word.
+        let _ = self
+            .w(hdr::WATCHERS)
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+    }
+
+    /// Sleeps until the change counter moves past `seen` (a value returned
+    /// by [`changes_word`](Self::changes_word)), or `timeout` passes, or a
+    /// spurious wake-up. The caller re-checks its condition after every
+    /// return. `seen` must have been read *before* the caller checked its
+    /// condition.
+    pub(crate) fn sleep_on_changes(&self, seen: u64, timeout: std::time::Duration) {
+        let w = self.w(hdr::CHANGES);
+        let mut cur = w.load(Ordering::SeqCst);
+        // Announce a sleeper; if the word moved meanwhile there is news.
+        loop {
+            if cur >> 1 != seen >> 1 {
+                return;
+            }
+            if cur & 1 == 1 {
+                break;
+            }
+            match w.compare_exchange(cur, cur | 1, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => {
+                    cur |= 1;
+                    break;
+                }
+                Err(now) => cur = now,
+            }
+        }
+        futex::wait(w, cur as u32, timeout);
+    }
+
+    /// The change counter, for [`sleep_on_changes`](Self::sleep_on_changes).
+    pub(crate) fn changes_word(&self) -> u64 {
+        self.w(hdr::CHANGES).load(Ordering::SeqCst)
+    }
+
+    /// Takes a token lock word (`holder token << 32 | low bits`): spins,
+    /// steals it from a dead holder (returned), gives up with `Busy` when
+    /// `env` says so. Shared by the home locks and the ring lock.
+    pub(crate) fn acquire<E: Env>(
+        &self,
+        w: &AtomicU64,
+        env: &E,
+    ) -> Result<Option<u32>, TableError> {
+        let me = env.token() as u64;
+        let mut spins = 0u64;
+        loop {
+            // Acquire/AcqRel: whoever reads a token here also sees the owner
+            // record its writer published before using it.
+            let h = w.load(Ordering::Acquire);
+            let holder = h >> 32;
+            if holder == 0 {
+                if w.compare_exchange_weak(
+                    h,
+                    me << 32 | (h & LOW32),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
+                .is_ok()
+                {
+                    return Ok(None);
+                }
+                continue;
+            }
+            spins += 1;
+            // Another process (or thread) holds it: check now and then whether it died.
+            if holder != me
+                && spins % 64 == 1
+                && env.writer_liveness(holder as u32) == Liveness::Dead
+            {
+                if w.compare_exchange(
+                    h,
+                    me << 32 | (h & LOW32),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
+                .is_ok()
+                {
+                    return Ok(Some(holder as u32));
+                }
+                continue;
+            }
+            if env.give_up(spins) {
+                return Err(TableError::Busy(
+                    "a live writer holds the lock of this key's neighbourhood",
+                ));
+            }
+            if spins < 128 {
+                spin_hint();
+            } else {
+                yield_now();
+            }
+        }
+    }
+
+    /// Releases a token lock word if `me` still holds it.
+    pub(crate) fn release(&self, w: &AtomicU64, me: u32) {
+        let mut h = w.load(Ordering::Relaxed);
+        while h >> 32 == me as u64 {
+            match w.compare_exchange_weak(h, h & LOW32, Ordering::Release, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(now) => h = now,
+            }
+        }
+    }
+
+    /// The key words and lens of the live row in `slot` (read under its
+    /// home lock, before the row may be freed), for a change record.
+    pub(crate) fn row_key(&self, slot: usize, head: &EntryHead) -> ChangeKey<'static> {
+        let klen = head.ns_len + head.name_len;
+        let words = (0..words_for(klen))
+            .map(|i| self.rw(slot, super::row::KEY + i).load(Ordering::Relaxed))
+            .collect();
+        ChangeKey::Row {
+            lens: (head.ns_len | head.name_len << 16) as u64,
+            words,
+        }
+    }
+}
+
+/// Shared futex on the low 32 bits of a word (never FUTEX_PRIVATE: the word
+/// may live in a mapping shared by processes).
+#[cfg(not(loom))]
+mod futex {
+    use crate::sync::AtomicU64;
+    use std::time::Duration;
+
+    /// The address of the low 32 bits of `w` (little-endian: the first 4 bytes).
+    fn low32(w: &AtomicU64) -> *const u32 {
+        #[cfg(target_endian = "big")]
+        compile_error!("procreg's futex word assumes a little-endian target");
+        w.as_ptr().cast::<u32>().cast_const()
+    }
+
+    /// Sleeps while the low 32 bits of `w` equal `expected`, at most `timeout`.
+    pub(super) fn wait(w: &AtomicU64, expected: u32, timeout: Duration) {
+        let ts = libc::timespec {
+            tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
+            tv_nsec: timeout.subsec_nanos() as libc::c_long,
+        };
+        // SAFETY: FUTEX_WAIT only reads the aligned u32 at the address (part
+        // of a live AtomicU64) and the timespec on our stack; it never writes.
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                low32(w),
+                libc::FUTEX_WAIT,
+                expected,
+                &ts as *const libc::timespec,
+            );
+        }
+    }
+
+    /// Wakes every sleeper on `w`.
+    pub(super) fn wake(w: &AtomicU64) {
+        // SAFETY: FUTEX_WAKE takes the address as a key only; nothing is accessed.
+        unsafe {
+            libc::syscall(libc::SYS_futex, low32(w), libc::FUTEX_WAKE, i32::MAX);
+        }
+    }
+}
+
+/// Under loom there are no sleeps: waiters yield and re-check.
+#[cfg(loom)]
+mod futex {
+    use crate::sync::AtomicU64;
+    pub(super) fn wait(_: &AtomicU64, _: u32, _: std::time::Duration) {
+        crate::sync::yield_now();
+    }
+    pub(super) fn wake(_: &AtomicU64) {}
+}

@@ -139,6 +139,36 @@ typedef enum procreg_liveness_mode {
 } procreg_liveness_mode;
 
 /*
+ What a change did (see `procreg_event`).
+ */
+typedef enum procreg_event_kind {
+  /*
+   The key was registered.
+   */
+  PROCREG_EVENT_REGISTERED = 1,
+  /*
+   The key was unregistered by a process.
+   */
+  PROCREG_EVENT_UNREGISTERED = 2,
+  /*
+   The entry's metadata was replaced.
+   */
+  PROCREG_EVENT_UPDATED = 3,
+  /*
+   The owner died and the entry was reclaimed.
+   */
+  PROCREG_EVENT_RECLAIMED = 4,
+  /*
+   The entry's lease ran out and it was reclaimed.
+   */
+  PROCREG_EVENT_EXPIRED = 5,
+  /*
+   A change whose writer died before recording it: resynchronise with procreg_list.
+   */
+  PROCREG_EVENT_LOST = 6,
+} procreg_event_kind;
+
+/*
  How `procreg_open` treats an existing or missing segment.
  */
 typedef enum procreg_create_mode {
@@ -161,6 +191,17 @@ typedef enum procreg_create_mode {
  close it once, after every other call on it has returned.
  */
 typedef struct procreg procreg;
+
+/*
+ A reaper thread from procreg_reaper_start.
+ */
+typedef struct procreg_reaper procreg_reaper;
+
+/*
+ A stream of changes from procreg_watch. Use it from one thread at a time;
+ close it before the registry handle it came from.
+ */
+typedef struct procreg_watcher procreg_watcher;
 
 /*
  Options for `procreg_open`. Fill with `procreg_options_default` first;
@@ -350,6 +391,34 @@ typedef struct procreg_stats_t {
    Committed changes of any kind.
    */
   uint64_t changes;
+  /*
+   This process (all handles, all threads): successful registrations.
+   */
+  uint64_t process_registers;
+  /*
+   This process: lookups that found their key.
+   */
+  uint64_t process_lookup_hits;
+  /*
+   This process: lookups that did not.
+   */
+  uint64_t process_lookup_misses;
+  /*
+   This process: successful unregistrations.
+   */
+  uint64_t process_unregisters;
+  /*
+   This process: successful metadata updates.
+   */
+  uint64_t process_updates;
+  /*
+   This process: entries it reclaimed (dead owner or expired lease).
+   */
+  uint64_t process_reclaimed;
+  /*
+   This process: operations that gave up with PROCREG_E_BUSY.
+   */
+  uint64_t process_busy;
 } procreg_stats_t;
 
 /*
@@ -385,6 +454,10 @@ typedef struct procreg_health_t {
    */
   size_t unknown_owners;
   /*
+   Live entries whose lease ran out (a sweep reclaims them).
+   */
+  size_t expired_leases;
+  /*
    Slots or locks held by writers that died (a sweep frees them).
    */
   size_t stuck_slots;
@@ -397,7 +470,7 @@ typedef struct procreg_health_t {
    */
   size_t problem_count;
   /*
-   The problems, "; "-separated, NUL-terminated.
+   The problems, one per line ("\n"-separated), NUL-terminated.
    */
   char problems[PROCREG_PROBLEMS_CAPACITY];
   /*
@@ -406,6 +479,41 @@ typedef struct procreg_health_t {
    */
   bool problems_truncated;
 } procreg_health_t;
+
+/*
+ One change, filled by procreg_watch_next. `ns` and `name` point into the
+ watcher and stay valid until its next procreg_watch_next or procreg_watch_close.
+ */
+typedef struct procreg_event {
+  /*
+   Position of the change in the registry's history.
+   */
+  uint64_t revision;
+  /*
+   What happened.
+   */
+  enum procreg_event_kind kind;
+  /*
+   Owner of the entry (0 for PROCREG_EVENT_LOST).
+   */
+  uint32_t pid;
+  /*
+   Version of the entry after the change (of the removed entry for removals).
+   */
+  uint64_t version;
+  /*
+   When the change was committed, nanoseconds since the Unix epoch.
+   */
+  uint64_t at_ns;
+  /*
+   Namespace, NUL-terminated ("" for PROCREG_EVENT_LOST).
+   */
+  const char *ns;
+  /*
+   Name, NUL-terminated ("" for PROCREG_EVENT_LOST).
+   */
+  const char *name;
+} procreg_event;
 
 #ifdef __cplusplus
 extern "C" {
@@ -582,6 +690,89 @@ enum procreg_status procreg_stats(const struct procreg *reg, struct procreg_stat
  text is cut to fit, its full text is left in procreg_last_error_message.
  */
 enum procreg_status procreg_health(const struct procreg *reg, struct procreg_health_t *out);
+
+/*
+ The latest committed revision into `*out` (every committed change of any
+ process adds one).
+ */
+enum procreg_status procreg_revision(const struct procreg *reg, uint64_t *out);
+
+/*
+ Waits up to `timeout_ms` until (ns, name) is registered by a live owner
+ and copies its entry into `*out`; returns at once if it already is. Sleeps
+ on a futex (no polling). PROCREG_E_TIMEOUT when the time runs out.
+ */
+enum procreg_status procreg_wait_for(const struct procreg *reg,
+                                     const char *ns,
+                                     const char *name,
+                                     uint64_t timeout_ms,
+                                     struct procreg_entry *out);
+
+/*
+ Registers (ns, name) for `pid` with a lease of `ttl_ms` milliseconds
+ (1..=16777215): the entry expires unless procreg_keepalive renews it in
+ time, even if its owner is alive but hung.
+ */
+enum procreg_status procreg_register_with_lease(const struct procreg *reg,
+                                                const char *ns,
+                                                const char *name,
+                                                uint32_t pid,
+                                                const uint8_t *meta,
+                                                size_t meta_len,
+                                                uint64_t ttl_ms);
+
+/*
+ Renews the lease of (ns, name) for another ttl. PROCREG_E_NOT_FOUND if
+ absent or already expired; PROCREG_E_INVALID_ARGUMENT if it has no lease.
+ */
+enum procreg_status procreg_keepalive(const struct procreg *reg, const char *ns, const char *name);
+
+/*
+ Starts watching the changes of namespace `ns` (NULL: every namespace)
+ after revision `from_revision` (pass procreg_revision's value to see only
+ what happens from now on). Release with procreg_watch_close, before
+ closing `reg`.
+ */
+enum procreg_status procreg_watch(const struct procreg *reg,
+                                  const char *ns,
+                                  uint64_t from_revision,
+                                  struct procreg_watcher **out);
+
+/*
+ Waits up to `timeout_ms` for the next change and fills `*out`.
+ PROCREG_E_TIMEOUT if none came; PROCREG_E_LAGGED if changes were
+ overwritten before they were read (re-read with procreg_list; the watcher
+ continues after the latest revision).
+ */
+enum procreg_status procreg_watch_next(struct procreg_watcher *w,
+                                       uint64_t timeout_ms,
+                                       struct procreg_event *out);
+
+/*
+ Stops a watcher; NULL is a no-op.
+ */
+void procreg_watch_close(struct procreg_watcher *w);
+
+/*
+ Starts a thread in this process that reclaims entries within
+ milliseconds of their owners' death (pidfds), and sweeps every
+ `interval_ms` anyway. It uses its own handle on `reg`'s url. Stop it with
+ procreg_reaper_stop.
+ */
+enum procreg_status procreg_reaper_start(const struct procreg *reg,
+                                         uint64_t interval_ms,
+                                         struct procreg_reaper **out);
+
+/*
+ How many entries the reaper reclaimed so far, into `*out`.
+ */
+enum procreg_status procreg_reaper_reclaimed(const struct procreg_reaper *r, uint64_t *out);
+
+/*
+ Stops and frees a reaper (NULL is a no-op returning PROCREG_OK); returns
+ the error that stopped it early, if any.
+ */
+enum procreg_status procreg_reaper_stop(struct procreg_reaper *r);
 
 #ifdef __cplusplus
 }  // extern "C"

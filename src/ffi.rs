@@ -17,7 +17,8 @@
 use crate::backend::{EntryInfo, EntryRef};
 use crate::error::Error;
 use crate::registry::{Builder, Registry};
-use crate::types::{Entry, LivenessMode};
+use crate::types::{Entry, Event, EventKind, LivenessMode};
+use crate::watch::{Reaper, Watcher};
 use std::cell::RefCell;
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::mem::MaybeUninit;
@@ -237,6 +238,20 @@ pub struct procreg_stats_t {
     pub locks_stolen: u64,
     /// Committed changes of any kind.
     pub changes: u64,
+    /// This process (all handles, all threads): successful registrations.
+    pub process_registers: u64,
+    /// This process: lookups that found their key.
+    pub process_lookup_hits: u64,
+    /// This process: lookups that did not.
+    pub process_lookup_misses: u64,
+    /// This process: successful unregistrations.
+    pub process_unregisters: u64,
+    /// This process: successful metadata updates.
+    pub process_updates: u64,
+    /// This process: entries it reclaimed (dead owner or expired lease).
+    pub process_reclaimed: u64,
+    /// This process: operations that gave up with PROCREG_E_BUSY.
+    pub process_busy: u64,
 }
 
 /// Size of `procreg_health_t.problems`.
@@ -260,13 +275,15 @@ pub struct procreg_health_t {
     pub dead_owners: usize,
     /// Live entries whose owner cannot be judged from here.
     pub unknown_owners: usize,
+    /// Live entries whose lease ran out (a sweep reclaims them).
+    pub expired_leases: usize,
     /// Slots or locks held by writers that died (a sweep frees them).
     pub stuck_slots: usize,
     /// How liveness is judged.
     pub liveness_mode: procreg_liveness_mode,
     /// Number of problems found.
     pub problem_count: usize,
-    /// The problems, "; "-separated, NUL-terminated.
+    /// The problems, one per line ("\n"-separated), NUL-terminated.
     pub problems: [c_char; PROCREG_PROBLEMS_CAPACITY],
     /// True when `problems` was cut to fit (the full text is in
     /// procreg_last_error_message after this call).
@@ -1088,6 +1105,13 @@ pub unsafe extern "C" fn procreg_stats(
             stuck_recovered: s.stuck_recovered,
             locks_stolen: s.locks_stolen,
             changes: s.changes,
+            process_registers: s.process.registers,
+            process_lookup_hits: s.process.lookup_hits,
+            process_lookup_misses: s.process.lookup_misses,
+            process_unregisters: s.process.unregisters,
+            process_updates: s.process.updates,
+            process_reclaimed: s.process.reclaimed,
+            process_busy: s.process.busy,
         };
         // SAFETY: checked non-NULL, writable by contract.
         unsafe { put(out, v) };
@@ -1107,7 +1131,7 @@ pub unsafe extern "C" fn procreg_health(
         let r = unsafe { registry(reg) }?;
         let out = out_ptr(out, "out")?;
         let h = r.health_check()?;
-        let text = h.problems.join("; ");
+        let text = h.problems.join("\n");
         let mut problems = [0 as c_char; PROCREG_PROBLEMS_CAPACITY];
         let problems_truncated = fill_chars(&mut problems, &text);
         if problems_truncated {
@@ -1121,6 +1145,7 @@ pub unsafe extern "C" fn procreg_health(
             alive_owners: h.alive_owners,
             dead_owners: h.dead_owners,
             unknown_owners: h.unknown_owners,
+            expired_leases: h.expired_leases,
             stuck_slots: h.stuck_slots,
             liveness_mode: match h.liveness_mode {
                 LivenessMode::ProcStartTime => {
@@ -1137,6 +1162,275 @@ pub unsafe extern "C" fn procreg_health(
         };
         // SAFETY: checked non-NULL, writable by contract.
         unsafe { put(out, v) };
+        Ok(())
+    })
+}
+
+// ---- waiting, watching, leases, reaping ---------------------------------------
+
+/// The latest committed revision into `*out` (every committed change of any
+/// process adds one).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn procreg_revision(reg: *const procreg, out: *mut u64) -> procreg_status {
+    ffi!({
+        // SAFETY: the exported function's contract.
+        let r = unsafe { registry(reg) }?;
+        let out = out_ptr(out, "out")?;
+        // SAFETY: checked non-NULL, writable by contract.
+        unsafe { put(out, r.revision()) };
+        Ok(())
+    })
+}
+
+/// Waits up to `timeout_ms` until (ns, name) is registered by a live owner
+/// and copies its entry into `*out`; returns at once if it already is. Sleeps
+/// on a futex (no polling). PROCREG_E_TIMEOUT when the time runs out.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn procreg_wait_for(
+    reg: *const procreg,
+    ns: *const c_char,
+    name: *const c_char,
+    timeout_ms: u64,
+    out: *mut procreg_entry,
+) -> procreg_status {
+    ffi!({
+        // SAFETY: the exported function's contract.
+        let (r, ns, name) = unsafe { reg_key(reg, ns, name) }?;
+        let out = out_ptr(out, "out")?;
+        let e = r.wait_for(ns, name, Duration::from_millis(timeout_ms))?;
+        // SAFETY: checked non-NULL, writable by contract.
+        unsafe { put_entry(out, &e) }
+    })
+}
+
+/// Registers (ns, name) for `pid` with a lease of `ttl_ms` milliseconds
+/// (1..=16777215): the entry expires unless procreg_keepalive renews it in
+/// time, even if its owner is alive but hung.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn procreg_register_with_lease(
+    reg: *const procreg,
+    ns: *const c_char,
+    name: *const c_char,
+    pid: u32,
+    meta: *const u8,
+    meta_len: usize,
+    ttl_ms: u64,
+) -> procreg_status {
+    ffi!({
+        // SAFETY: the exported function's contract.
+        let (r, ns, name) = unsafe { reg_key(reg, ns, name) }?;
+        // SAFETY: the exported function's contract.
+        let meta = unsafe { bytes(meta, meta_len, "meta") }?;
+        r.register_with_lease(ns, name, pid, meta, Duration::from_millis(ttl_ms))?;
+        Ok(())
+    })
+}
+
+/// Renews the lease of (ns, name) for another ttl. PROCREG_E_NOT_FOUND if
+/// absent or already expired; PROCREG_E_INVALID_ARGUMENT if it has no lease.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn procreg_keepalive(
+    reg: *const procreg,
+    ns: *const c_char,
+    name: *const c_char,
+) -> procreg_status {
+    ffi!({
+        // SAFETY: the exported function's contract.
+        let (r, ns, name) = unsafe { reg_key(reg, ns, name) }?;
+        r.keepalive(ns, name)?;
+        Ok(())
+    })
+}
+
+/// What a change did (see `procreg_event`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum procreg_event_kind {
+    /// The key was registered.
+    PROCREG_EVENT_REGISTERED = 1,
+    /// The key was unregistered by a process.
+    PROCREG_EVENT_UNREGISTERED = 2,
+    /// The entry's metadata was replaced.
+    PROCREG_EVENT_UPDATED = 3,
+    /// The owner died and the entry was reclaimed.
+    PROCREG_EVENT_RECLAIMED = 4,
+    /// The entry's lease ran out and it was reclaimed.
+    PROCREG_EVENT_EXPIRED = 5,
+    /// A change whose writer died before recording it: resynchronise with procreg_list.
+    PROCREG_EVENT_LOST = 6,
+}
+
+/// One change, filled by procreg_watch_next. `ns` and `name` point into the
+/// watcher and stay valid until its next procreg_watch_next or procreg_watch_close.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct procreg_event {
+    /// Position of the change in the registry's history.
+    pub revision: u64,
+    /// What happened.
+    pub kind: procreg_event_kind,
+    /// Owner of the entry (0 for PROCREG_EVENT_LOST).
+    pub pid: u32,
+    /// Version of the entry after the change (of the removed entry for removals).
+    pub version: u64,
+    /// When the change was committed, nanoseconds since the Unix epoch.
+    pub at_ns: u64,
+    /// Namespace, NUL-terminated ("" for PROCREG_EVENT_LOST).
+    pub ns: *const c_char,
+    /// Name, NUL-terminated ("" for PROCREG_EVENT_LOST).
+    pub name: *const c_char,
+}
+
+/// A stream of changes from procreg_watch. Use it from one thread at a time;
+/// close it before the registry handle it came from.
+pub struct procreg_watcher {
+    w: Watcher<'static>,
+    ns: std::ffi::CString,
+    name: std::ffi::CString,
+}
+
+/// Starts watching the changes of namespace `ns` (NULL: every namespace)
+/// after revision `from_revision` (pass procreg_revision's value to see only
+/// what happens from now on). Release with procreg_watch_close, before
+/// closing `reg`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn procreg_watch(
+    reg: *const procreg,
+    ns: *const c_char,
+    from_revision: u64,
+    out: *mut *mut procreg_watcher,
+) -> procreg_status {
+    ffi!({
+        // SAFETY: the exported function's contract: the handle outlives the
+        // watcher, so extending the borrow to 'static is sound for as long as
+        // the caller keeps that promise.
+        let r: &'static Registry = unsafe { registry(reg) }?;
+        let ns = if ns.is_null() {
+            None
+        } else {
+            // SAFETY: non-NULL, NUL-terminated by contract.
+            Some(unsafe { text(ns, "ns") }?)
+        };
+        let out = out_ptr(out, "out")?;
+        let w = r.watch(ns, from_revision)?;
+        let handle = Box::into_raw(Box::new(procreg_watcher {
+            w,
+            ns: std::ffi::CString::default(),
+            name: std::ffi::CString::default(),
+        }));
+        // SAFETY: checked non-NULL, writable by contract.
+        unsafe { put(out, handle) };
+        Ok(())
+    })
+}
+
+/// Waits up to `timeout_ms` for the next change and fills `*out`.
+/// PROCREG_E_TIMEOUT if none came; PROCREG_E_LAGGED if changes were
+/// overwritten before they were read (re-read with procreg_list; the watcher
+/// continues after the latest revision).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn procreg_watch_next(
+    w: *mut procreg_watcher,
+    timeout_ms: u64,
+    out: *mut procreg_event,
+) -> procreg_status {
+    ffi!({
+        // SAFETY: a live watcher from procreg_watch, used by one thread at a time.
+        let w = unsafe { w.as_mut() }.ok_or(Fail::Null("w"))?;
+        let out = out_ptr(out, "out")?;
+        let e: Event = w.w.next(Duration::from_millis(timeout_ms))?;
+        // Key strings never hold NUL (validated when written).
+        w.ns = std::ffi::CString::new(e.namespace).unwrap_or_default();
+        w.name = std::ffi::CString::new(e.name).unwrap_or_default();
+        let kind = match e.kind {
+            EventKind::Registered => procreg_event_kind::PROCREG_EVENT_REGISTERED,
+            EventKind::Unregistered => procreg_event_kind::PROCREG_EVENT_UNREGISTERED,
+            EventKind::Updated => procreg_event_kind::PROCREG_EVENT_UPDATED,
+            EventKind::Reclaimed => procreg_event_kind::PROCREG_EVENT_RECLAIMED,
+            EventKind::Expired => procreg_event_kind::PROCREG_EVENT_EXPIRED,
+            _ => procreg_event_kind::PROCREG_EVENT_LOST,
+        };
+        let v = procreg_event {
+            revision: e.revision,
+            kind,
+            pid: e.pid,
+            version: e.version,
+            at_ns: nanos(e.at),
+            ns: w.ns.as_ptr(),
+            name: w.name.as_ptr(),
+        };
+        // SAFETY: checked non-NULL, writable by contract.
+        unsafe { put(out, v) };
+        Ok(())
+    })
+}
+
+/// Stops a watcher; NULL is a no-op.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn procreg_watch_close(w: *mut procreg_watcher) {
+    if w.is_null() {
+        return;
+    }
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: a watcher from procreg_watch, closed once (the caller's contract).
+        drop(unsafe { Box::from_raw(w) });
+    }));
+}
+
+/// A reaper thread from procreg_reaper_start.
+pub struct procreg_reaper {
+    r: Reaper,
+}
+
+/// Starts a thread in this process that reclaims entries within
+/// milliseconds of their owners' death (pidfds), and sweeps every
+/// `interval_ms` anyway. It uses its own handle on `reg`'s url. Stop it with
+/// procreg_reaper_stop.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn procreg_reaper_start(
+    reg: *const procreg,
+    interval_ms: u64,
+    out: *mut *mut procreg_reaper,
+) -> procreg_status {
+    ffi!({
+        // SAFETY: the exported function's contract.
+        let r = unsafe { registry(reg) }?;
+        let out = out_ptr(out, "out")?;
+        let reaper = r.spawn_reaper(Duration::from_millis(interval_ms))?;
+        let handle = Box::into_raw(Box::new(procreg_reaper { r: reaper }));
+        // SAFETY: checked non-NULL, writable by contract.
+        unsafe { put(out, handle) };
+        Ok(())
+    })
+}
+
+/// How many entries the reaper reclaimed so far, into `*out`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn procreg_reaper_reclaimed(
+    r: *const procreg_reaper,
+    out: *mut u64,
+) -> procreg_status {
+    ffi!({
+        // SAFETY: a live reaper from procreg_reaper_start.
+        let r = unsafe { non_null(r, "r") }?;
+        let out = out_ptr(out, "out")?;
+        // SAFETY: checked non-NULL, writable by contract.
+        unsafe { put(out, r.r.reclaimed()) };
+        Ok(())
+    })
+}
+
+/// Stops and frees a reaper (NULL is a no-op returning PROCREG_OK); returns
+/// the error that stopped it early, if any.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn procreg_reaper_stop(r: *mut procreg_reaper) -> procreg_status {
+    if r.is_null() {
+        return PROCREG_OK;
+    }
+    ffi!({
+        // SAFETY: a reaper from procreg_reaper_start, stopped once (contract).
+        let r = unsafe { Box::from_raw(r) };
+        r.r.stop()?;
         Ok(())
     })
 }

@@ -366,6 +366,54 @@ impl Registry {
     /// `InvalidKey`, `MetadataTooLarge`, `InvalidArgument` (pid 0),
     /// `ProcessNotAlive`, `AlreadyExists`, `Full`, `Busy`.
     pub fn register(&self, ns: &str, name: &str, pid: u32, metadata: &[u8]) -> Result<u64> {
+        self.register_leased(ns, name, pid, metadata, 0)
+    }
+
+    /// Registers `(ns, name)` for process `pid` with a lease of `ttl`: the
+    /// entry expires (and is reclaimed like one of a dead owner, reported as
+    /// [`EventKind::Expired`](crate::EventKind::Expired)) unless
+    /// [`keepalive`](Self::keepalive) renews it within `ttl`, even if its
+    /// owner is alive but hung. Leases run on the host's boot clock.
+    ///
+    /// # Errors
+    /// As [`register`](Self::register); `InvalidArgument` for a `ttl` outside
+    /// 1 ms..=16,777,215 ms (about 4 h 39 min).
+    pub fn register_with_lease(
+        &self,
+        ns: &str,
+        name: &str,
+        pid: u32,
+        metadata: &[u8],
+        ttl: Duration,
+    ) -> Result<u64> {
+        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        if !(1..=crate::table::lease::MAX_TTL_MS).contains(&ms) {
+            return Err(Error::InvalidArgument(format!(
+                "lease ttl {ttl:?} is outside 1 ms..={} ms",
+                crate::table::lease::MAX_TTL_MS
+            )));
+        }
+        self.register_leased(ns, name, pid, metadata, ms)
+    }
+
+    /// Renews the lease of `(ns, name)` for another ttl (the one it was
+    /// registered with). Any process may renew it.
+    ///
+    /// # Errors
+    /// `NotFound` if the key is absent or its lease already ran out;
+    /// `InvalidArgument` if it has no lease; `InvalidKey`, `Busy`.
+    pub fn keepalive(&self, ns: &str, name: &str) -> Result<()> {
+        self.backend.keepalive(self.key(ns, name)?)
+    }
+
+    fn register_leased(
+        &self,
+        ns: &str,
+        name: &str,
+        pid: u32,
+        metadata: &[u8],
+        lease_ms: u64,
+    ) -> Result<u64> {
         let key = self.key(ns, name)?;
         self.meta(metadata)?;
         if pid == 0 {
@@ -380,7 +428,7 @@ impl Registry {
                 .map_err(|e| Error::io(format!("cannot read /proc/{pid}/stat"), e))?
                 .ok_or(Error::ProcessNotAlive(pid))?
         };
-        self.backend.register(key, &owner, metadata)
+        self.backend.register(key, &owner, metadata, lease_ms)
     }
 
     /// Registers `(ns, name)` for the calling process.
@@ -391,7 +439,7 @@ impl Registry {
         let key = self.key(ns, name)?;
         self.meta(metadata)?;
         let owner: Owner = liveness::current();
-        self.backend.register(key, &owner, metadata)
+        self.backend.register(key, &owner, metadata, 0)
     }
 
     /// The entry of `(ns, name)`, whatever its owner's liveness.

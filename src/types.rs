@@ -180,6 +180,9 @@ pub struct Health {
     pub dead_owners: usize,
     /// Live entries whose owner cannot be judged from here.
     pub unknown_owners: usize,
+    /// Live entries whose lease ran out (a `sweep` reclaims them); counted
+    /// here instead of by their owner's liveness.
+    pub expired_leases: usize,
     /// Slots or locks held by writers that died (a `sweep` frees them).
     pub stuck_slots: usize,
     /// How liveness is judged.

@@ -355,3 +355,54 @@ fn on_event_sees_this_handles_changes_and_stats_count_this_process() {
     assert!(after.lookup_hits > before.lookup_hits);
     assert!(after.lookup_misses > before.lookup_misses);
 }
+
+#[test]
+fn an_unrenewed_lease_expires_even_though_its_owner_lives() {
+    let reg = Registry::open("mem:").unwrap();
+    let me = std::process::id();
+    let mut w = reg.watch(Some("lease"), reg.revision()).unwrap();
+    reg.register_with_lease("lease", "hung", me, b"", Duration::from_millis(100))
+        .unwrap();
+    reg.register_with_lease("lease", "kept", me, b"", Duration::from_millis(100))
+        .unwrap();
+    reg.register_self("lease", "plain", b"").unwrap();
+    for _ in 0..4 {
+        std::thread::sleep(Duration::from_millis(50));
+        reg.keepalive("lease", "kept").unwrap();
+    }
+    // 200 ms later: "hung" ran out, "kept" was renewed, "plain" has no lease.
+    let h = reg.health_check().unwrap();
+    assert_eq!((h.expired_leases, h.alive_owners, h.healthy), (1, 2, false));
+    assert!(reg.lookup_checked("lease", "hung").unwrap().is_none());
+    assert!(reg.lookup_checked("lease", "kept").unwrap().is_some());
+    assert!(matches!(
+        reg.keepalive("lease", "hung"),
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        reg.keepalive("lease", "plain"),
+        Err(Error::InvalidArgument(_))
+    ));
+    let kinds: Vec<(EventKind, String)> = (0..4)
+        .map(|_| w.next(Duration::from_secs(1)).unwrap())
+        .map(|e| (e.kind, e.name))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (EventKind::Registered, "hung".to_string()),
+            (EventKind::Registered, "kept".to_string()),
+            (EventKind::Registered, "plain".to_string()),
+            (EventKind::Expired, "hung".to_string()),
+        ]
+    );
+    // A sweep leaves the renewed one; an expired key can be registered anew.
+    assert_eq!(reg.sweep().unwrap(), 0);
+    reg.register_self("lease", "hung", b"again").unwrap();
+    for bad in [Duration::ZERO, Duration::from_secs(5 * 3600)] {
+        assert!(matches!(
+            reg.register_with_lease("lease", "x", me, b"", bad),
+            Err(Error::InvalidArgument(_))
+        ));
+    }
+}

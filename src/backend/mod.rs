@@ -69,7 +69,10 @@ pub(crate) trait Backend: Send + Sync {
     fn limits(&self) -> Limits;
     /// Registers `key` for `owner` (already known alive). An entry whose owner
     /// is dead is replaced.
-    fn register(&self, key: Key<'_>, owner: &Owner, metadata: &[u8]) -> Result<u64>;
+    /// `lease_ms` > 0: the entry expires unless renewed within that time.
+    fn register(&self, key: Key<'_>, owner: &Owner, metadata: &[u8], lease_ms: u64) -> Result<u64>;
+    /// Renews the lease of `key`.
+    fn keepalive(&self, key: Key<'_>) -> Result<()>;
     fn lookup(&self, key: Key<'_>) -> Result<Option<Entry>>;
     /// Must not allocate.
     fn lookup_pid(&self, key: Key<'_>) -> Result<Option<u32>>;
@@ -202,6 +205,9 @@ impl<W: Writers> Env for OpEnv<'_, W> {
     fn now(&self) -> u64 {
         crate::now_ns()
     }
+    fn now_ms(&self) -> u64 {
+        crate::segment::sys::boot_ms()
+    }
     fn on_commit(&self, revision: u64, ch: &Change<'_>) {
         telemetry::count(match ch.kind {
             ChangeKind::Registered => Op::Register,
@@ -291,6 +297,12 @@ fn entry_of(e: RawEntry) -> Entry {
     }
 }
 
+/// Whether an entry is gone: its lease ran out or its owner is dead.
+fn gone(e: &RawEntry) -> bool {
+    table::lease::expired(e.lease, crate::segment::sys::boot_ms())
+        || liveness::check(&e.owner) == Liveness::Dead
+}
+
 fn info_of(h: &EntryHead) -> EntryInfo {
     EntryInfo {
         pid: h.owner.pid,
@@ -375,15 +387,40 @@ where
         }
     }
 
-    fn register(&self, key: Key<'_>, owner: &Owner, metadata: &[u8]) -> Result<u64> {
+    fn register(&self, key: Key<'_>, owner: &Owner, metadata: &[u8], lease_ms: u64) -> Result<u64> {
         let env = self.env()?;
+        let lease = if lease_ms == 0 {
+            0
+        } else {
+            table::lease::new(env.now_ms(), lease_ms)
+        };
         let r = self
             .table
-            .insert(&Self::keywords(key), owner, crate::now_ns(), metadata, &env)
+            .insert_with_lease(
+                &Self::keywords(key),
+                owner,
+                crate::now_ns(),
+                metadata,
+                lease,
+                &env,
+            )
             .map(u64::from)
             .map_err(|e| self.err(e, key));
         self.fire(&env);
         r
+    }
+
+    fn keepalive(&self, key: Key<'_>) -> Result<()> {
+        let env = self.env()?;
+        match self.table.renew(&Self::keywords(key), &env) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Error::InvalidArgument(format!(
+                "key {:?} in namespace {:?} was registered without a lease; \
+                 register it with register_with_lease to keep it alive",
+                key.name, key.ns
+            ))),
+            Err(e) => Err(self.err(e, key)),
+        }
     }
 
     fn lookup(&self, key: Key<'_>) -> Result<Option<Entry>> {
@@ -414,7 +451,7 @@ where
         let Some((slot, c, e)) = self.table.lookup_at(&kw).map_err(|e| self.err(e, key))? else {
             return Ok(None);
         };
-        if liveness::check(&e.owner) != Liveness::Dead {
+        if !gone(&e) {
             return Ok(Some(entry_of(e)));
         }
         // A dead owner's entry is a miss whatever happens next. Reclaim it
@@ -561,9 +598,15 @@ where
     fn health(&self) -> Result<Health> {
         let stats = self.stats();
         let mut owners = OwnerCounts::default();
+        let mut expired = 0;
+        let now = crate::segment::sys::boot_ms();
         self.table
             .for_each_live(|_, _, e| {
-                owners.add(liveness::check(&e.owner));
+                if table::lease::expired(e.lease, now) {
+                    expired += 1;
+                } else {
+                    owners.add(liveness::check(&e.owner));
+                }
                 true
             })
             .map_err(|e| self.scan_err(e))?;
@@ -576,6 +619,11 @@ where
             problems.push(format!(
                 "{} entries have dead owners; run sweep",
                 owners.dead
+            ));
+        }
+        if expired > 0 {
+            problems.push(format!(
+                "{expired} entries have expired leases; run sweep (or a reaper)"
             ));
         }
         if stuck > 0 {
@@ -597,6 +645,7 @@ where
             alive_owners: owners.alive,
             dead_owners: owners.dead,
             unknown_owners: owners.unknown,
+            expired_leases: expired,
             stuck_slots: stuck,
             liveness_mode: self.writers.mode(),
             problems,
@@ -628,8 +677,11 @@ impl Backend for AnyBackend {
     fn limits(&self) -> Limits {
         dispatch!(self, b => b.limits())
     }
-    fn register(&self, key: Key<'_>, owner: &Owner, metadata: &[u8]) -> Result<u64> {
-        dispatch!(self, b => b.register(key, owner, metadata))
+    fn register(&self, key: Key<'_>, owner: &Owner, metadata: &[u8], lease_ms: u64) -> Result<u64> {
+        dispatch!(self, b => b.register(key, owner, metadata, lease_ms))
+    }
+    fn keepalive(&self, key: Key<'_>) -> Result<()> {
+        dispatch!(self, b => b.keepalive(key))
     }
     fn lookup(&self, key: Key<'_>) -> Result<Option<Entry>> {
         dispatch!(self, b => b.lookup(key))
@@ -727,7 +779,7 @@ mod tests {
             ns: "ns",
             name: "k",
         };
-        b.register(key, &owner, b"").unwrap();
+        b.register(key, &owner, b"", 0).unwrap();
         child.kill().unwrap();
         child.wait().unwrap();
         // A live writer (token 2, alive in the mem backend) holds the lock.

@@ -585,6 +585,7 @@ pub fn health(reg: &Registry, json: bool, out: &mut impl Write) -> CliResult {
             "alive_owners": h.alive_owners,
             "dead_owners": h.dead_owners,
             "unknown_owners": h.unknown_owners,
+            "expired_leases": h.expired_leases,
             "stuck_slots": h.stuck_slots,
             "liveness_mode": mode,
             "problems": h.problems,
@@ -599,11 +600,12 @@ pub fn health(reg: &Registry, json: bool, out: &mut impl Write) -> CliResult {
         )?;
         outln!(
             out,
-            "entries     {} live: {} alive, {} dead, {} unknown owners",
+            "entries     {} live: {} alive, {} dead, {} unknown owners, {} expired leases",
             h.live,
             h.alive_owners,
             h.dead_owners,
-            h.unknown_owners
+            h.unknown_owners,
+            h.expired_leases
         )?;
         outln!(
             out,

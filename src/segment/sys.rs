@@ -70,3 +70,16 @@ pub(crate) fn wait_readable(fds: &[BorrowedFd<'_>], timeout: Duration) -> io::Re
         .map(|(i, _)| i)
         .collect())
 }
+
+/// Milliseconds on the boot clock (`CLOCK_BOOTTIME`): one clock for every
+/// process of the host, never set back, counting suspend. Leases use it.
+pub(crate) fn boot_ms() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into `ts`, which we own.
+    let r = unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    debug_assert_eq!(r, 0, "CLOCK_BOOTTIME is always available on Linux");
+    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+}

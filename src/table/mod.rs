@@ -148,8 +148,7 @@ mod row {
     pub(super) const START_TIME: usize = 1;
     pub(super) const PIDNS: usize = 2;
     pub(super) const REGISTERED_AT: usize = 3;
-    /// Reserved for leases (0 = none).
-    #[allow(dead_code)]
+    /// The lease word (see `lease`; 0 = none).
     pub(super) const LEASE: usize = 4;
     /// `len_a:32 | len_b:32`
     pub(super) const META_LENS: usize = 5;
@@ -176,6 +175,29 @@ pub(crate) struct RawEntry {
     pub(crate) metadata: Vec<u8>,
     pub(crate) registered_at: u64,
     pub(crate) version: u32,
+    /// The lease word (see [`lease`]); 0 = no lease.
+    pub(crate) lease: u64,
+}
+
+/// Lease words: `deadline:40 | ttl:24`, both in milliseconds, the deadline
+/// on the host's boot clock (shared by every process). 0 = no lease.
+pub(crate) mod lease {
+    /// Longest lease TTL in milliseconds (24 bits: about 4 h 39 min).
+    pub(crate) const MAX_TTL_MS: u64 = (1 << 24) - 1;
+    const DEADLINE_MASK: u64 = (1 << 40) - 1;
+    /// A lease of `ttl_ms` starting at `now_ms`.
+    pub(crate) fn new(now_ms: u64, ttl_ms: u64) -> u64 {
+        debug_assert!((1..=MAX_TTL_MS).contains(&ttl_ms));
+        ((now_ms + ttl_ms) & DEADLINE_MASK) | ttl_ms << 40
+    }
+    /// The same lease renewed at `now_ms`.
+    pub(crate) fn renewed(lease: u64, now_ms: u64) -> u64 {
+        new(now_ms, (lease >> 40).max(1))
+    }
+    /// Whether `lease` (non-zero) ran out before `now_ms`.
+    pub(crate) fn expired(lease: u64, now_ms: u64) -> bool {
+        lease != 0 && lease & DEADLINE_MASK < now_ms & DEADLINE_MASK
+    }
 }
 
 /// The fixed-size part of an entry, copied out of a slot; its key and
@@ -304,6 +326,15 @@ pub(crate) trait Env {
     /// Told of every change this writer committed (with its home lock
     /// still held: record it, do not call out).
     fn on_commit(&self, _revision: u64, _change: &Change<'_>) {}
+    /// Now on the boot clock, in milliseconds, for leases (0: leases never expire).
+    fn now_ms(&self) -> u64 {
+        0
+    }
+    /// Whether an entry with owner `owner` and lease word `lease` is gone:
+    /// its owner is dead or its lease ran out.
+    fn is_gone(&self, owner: &Owner, lease: u64) -> bool {
+        lease::expired(lease, self.now_ms()) || self.owner_liveness(owner) == Liveness::Dead
+    }
 }
 
 /// The table over some storage of atomic words.
@@ -581,6 +612,11 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         self.find(key, |t, s, c| t.copy_entry(s, c))
     }
 
+    fn read_lease(&self, slot: usize) -> u64 {
+        self.rw(slot, self.tail + row::LEASE)
+            .load(Ordering::Relaxed)
+    }
+
     fn read_owner(&self, slot: usize) -> Owner {
         Owner {
             pid: self.rw(slot, row::PID).load(Ordering::Relaxed) as u32,
@@ -633,6 +669,9 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
             metadata,
             registered_at: h.registered_at,
             version: h.version,
+            lease: self
+                .rw(slot, self.tail + row::LEASE)
+                .load(Ordering::Relaxed),
         }
     }
 
@@ -935,12 +974,26 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
 
     /// Registers `key`. An existing entry whose owner is dead is replaced; any
     /// other existing entry gives `Exists`. Returns the new entry's version.
+    #[cfg_attr(not(any(test, loom)), allow(dead_code))] // the backend passes a lease word
     pub(crate) fn insert<E: Env>(
         &self,
         key: &KeyWords,
         owner: &Owner,
         registered_at: u64,
         metadata: &[u8],
+        env: &E,
+    ) -> Result<u32, TableError> {
+        self.insert_with_lease(key, owner, registered_at, metadata, 0, env)
+    }
+
+    /// [`insert`](Self::insert) with a lease word (see [`lease`]; 0 = none).
+    pub(crate) fn insert_with_lease<E: Env>(
+        &self,
+        key: &KeyWords,
+        owner: &Owner,
+        registered_at: u64,
+        metadata: &[u8],
+        lease: u64,
         env: &E,
     ) -> Result<u32, TableError> {
         // Checked before anything is locked or claimed (a panic later would leak a claim).
@@ -955,8 +1008,9 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         }
         if let Some((slot, c)) = self.find_locked(key)? {
             let existing = self.read_owner(slot);
+            let old_lease = self.read_lease(slot);
             match env.owner_liveness(&existing) {
-                Liveness::Dead => {
+                _ if env.is_gone(&existing, old_lease) => {
                     if !self.tombstone(slot, c) {
                         // Only possible if our lock was taken over: stop here.
                         return Err(TableError::Busy(
@@ -964,7 +1018,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
                         ));
                     }
                     let ch = Change {
-                        kind: ChangeKind::Reclaimed,
+                        kind: gone_kind(old_lease, env),
                         key: ChangeKey::Key(key),
                         pid: existing.pid,
                         version: version(c) as u32,
@@ -1001,7 +1055,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         if env.crash_at(Step::InsertClaimed) {
             return Err(lock.abandon());
         }
-        self.write_row(slot, key, owner, registered_at, metadata);
+        self.write_row(slot, key, owner, registered_at, metadata, lease);
         if env.crash_at(Step::InsertWritten) {
             return Err(lock.abandon());
         }
@@ -1049,7 +1103,15 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         None
     }
 
-    fn write_row(&self, slot: usize, key: &KeyWords, owner: &Owner, at: u64, metadata: &[u8]) {
+    fn write_row(
+        &self,
+        slot: usize,
+        key: &KeyWords,
+        owner: &Owner,
+        at: u64,
+        metadata: &[u8],
+        lease: u64,
+    ) {
         let st = |i: usize, v: u64| self.rw(slot, i).store(v, Ordering::Relaxed);
         st(self.tail + row::HASH, key.hash());
         st(row::LENS, key.lens());
@@ -1060,6 +1122,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         st(self.tail + row::START_TIME, owner.start_time);
         st(self.tail + row::PIDNS, owner.pidns);
         st(self.tail + row::REGISTERED_AT, at);
+        st(self.tail + row::LEASE, lease);
         st(self.tail + row::META_LENS, metadata.len() as u64);
         self.write_meta(slot, 0, metadata);
     }
@@ -1165,6 +1228,27 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         Ok(version(flipped) as u32)
     }
 
+    /// Renews the lease of `key` (writes its deadline again; no new version,
+    /// no change record). `Ok(false)`: the entry has no lease. `NotFound`:
+    /// absent, or its lease already ran out (a sweep reclaims it).
+    pub(crate) fn renew<E: Env>(&self, key: &KeyWords, env: &E) -> Result<bool, TableError> {
+        let (home, _) = self.place(key.hash());
+        let _lock = self.lock_home(home, env)?;
+        let Some((slot, _)) = self.find_locked(key)? else {
+            return Err(TableError::NotFound);
+        };
+        let l = self.read_lease(slot);
+        if l == 0 {
+            return Ok(false);
+        }
+        if lease::expired(l, env.now_ms()) {
+            return Err(TableError::NotFound);
+        }
+        self.rw(slot, self.tail + row::LEASE)
+            .store(lease::renewed(l, env.now_ms()), Ordering::Relaxed);
+        Ok(true)
+    }
+
     /// Removes the entry in `slot` if it still is exactly what `seen` says (a
     /// control word observed by a reader that judged its owner dead).
     pub(crate) fn reclaim<E: Env>(
@@ -1214,7 +1298,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         }
         self.recompute_steps(home, env.token(), false);
         let ch = Change {
-            kind: ChangeKind::Reclaimed,
+            kind: gone_kind(self.read_lease(slot), env),
             key,
             pid: head.owner.pid,
             version: version(seen) as u32,
@@ -1262,7 +1346,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         // writer, is skipped: the rest is still swept (the next sweep retries).
         let mut dead = Vec::new();
         let scanned = self.for_each_live(|slot, c, e| {
-            if env.owner_liveness(&e.owner) == Liveness::Dead {
+            if env.is_gone(&e.owner, e.lease) {
                 dead.push((slot, c));
             }
             true
@@ -1271,6 +1355,15 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
             n += self.reclaim(slot, c, env).unwrap_or(false) as usize;
         }
         scanned.map(|()| n)
+    }
+}
+
+/// The kind of a reclaim: `Expired` when the lease ran out, else `Reclaimed`.
+fn gone_kind<E: Env>(lease: u64, env: &E) -> ChangeKind {
+    if lease::expired(lease, env.now_ms()) {
+        ChangeKind::Expired
+    } else {
+        ChangeKind::Reclaimed
     }
 }
 

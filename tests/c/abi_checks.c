@@ -236,6 +236,62 @@ int main(int argc, char **argv) {
     count = 0;
     CHECK(procreg_list(reg, "threads", visit_count, &count) == PROCREG_OK && count == 800);
 
+    /* ---- revisions, waiting, watching, leases, reaping */
+    {
+        uint64_t rev = 0, rev2 = 0, reclaimed = 7;
+        procreg_watcher *w = NULL;
+        procreg_reaper *rp = NULL;
+        procreg_event ev;
+        NULL_ARG(procreg_revision(NULL, &rev));
+        NULL_ARG(procreg_revision(reg, NULL));
+        CHECK(procreg_revision(reg, &rev) == PROCREG_OK && rev > 0);
+        NULL_ARG(procreg_wait_for(NULL, "ns", "a", 10, &e));
+        NULL_ARG(procreg_wait_for(reg, NULL, "a", 10, &e));
+        NULL_ARG(procreg_wait_for(reg, "ns", NULL, 10, &e));
+        NULL_ARG(procreg_wait_for(reg, "ns", "a", 10, NULL));
+        e.pid = 4242;
+        CHECK(procreg_wait_for(reg, "ns", "never", 50, &e) == PROCREG_E_TIMEOUT && e.pid == 4242);
+        CHECK(procreg_wait_for(reg, "ns", "a", 50, &e) == PROCREG_OK && e.pid == (uint32_t)getpid());
+        NULL_ARG(procreg_watch(NULL, "ns", rev, &w));
+        NULL_ARG(procreg_watch(reg, "ns", rev, NULL));
+        CHECK(procreg_watch(reg, long_ns, rev, &w) == PROCREG_E_INVALID_KEY && w == NULL);
+        CHECK(procreg_watch(reg, "ns", rev, &w) == PROCREG_OK && w != NULL);
+        NULL_ARG(procreg_watch_next(NULL, 10, &ev));
+        NULL_ARG(procreg_watch_next(w, 10, NULL));
+        CHECK(procreg_watch_next(w, 20, &ev) == PROCREG_E_TIMEOUT);
+        NULL_ARG(procreg_register_with_lease(NULL, "ns", "l", (uint32_t)getpid(), NULL, 0, 50));
+        NULL_ARG(procreg_register_with_lease(reg, NULL, "l", (uint32_t)getpid(), NULL, 0, 50));
+        NULL_ARG(procreg_register_with_lease(reg, "ns", NULL, (uint32_t)getpid(), NULL, 0, 50));
+        NULL_ARG(procreg_register_with_lease(reg, "ns", "l", (uint32_t)getpid(), NULL, 3, 50));
+        CHECK(procreg_register_with_lease(reg, "ns", "l", (uint32_t)getpid(), NULL, 0, 0) ==
+              PROCREG_E_INVALID_ARGUMENT);
+        CHECK(procreg_register_with_lease(reg, "ns", "l", (uint32_t)getpid(), meta, 3, 60000) == PROCREG_OK);
+        NULL_ARG(procreg_keepalive(NULL, "ns", "l"));
+        NULL_ARG(procreg_keepalive(reg, NULL, "l"));
+        NULL_ARG(procreg_keepalive(reg, "ns", NULL));
+        CHECK(procreg_keepalive(reg, "ns", "l") == PROCREG_OK);
+        CHECK(procreg_keepalive(reg, "ns", "a") == PROCREG_E_INVALID_ARGUMENT); /* no lease */
+        CHECK(procreg_keepalive(reg, "ns", "missing") == PROCREG_E_NOT_FOUND);
+        CHECK(procreg_watch_next(w, 1000, &ev) == PROCREG_OK);
+        CHECK(ev.kind == PROCREG_EVENT_REGISTERED && ev.revision == rev + 1);
+        CHECK(strcmp(ev.ns, "ns") == 0 && strcmp(ev.name, "l") == 0 && ev.pid == (uint32_t)getpid());
+        CHECK(procreg_unregister(reg, "ns", "l") == PROCREG_OK);
+        CHECK(procreg_watch_next(w, 1000, &ev) == PROCREG_OK && ev.kind == PROCREG_EVENT_UNREGISTERED);
+        CHECK(procreg_revision(reg, &rev2) == PROCREG_OK && rev2 == ev.revision);
+        procreg_watch_close(w);
+        procreg_watch_close(NULL);
+        NULL_ARG(procreg_reaper_start(NULL, 1000, &rp));
+        NULL_ARG(procreg_reaper_start(reg, 1000, NULL));
+        CHECK(procreg_reaper_start(reg, 0, &rp) == PROCREG_E_INVALID_ARGUMENT && rp == NULL);
+        CHECK(procreg_reaper_start(reg, 1000, &rp) == PROCREG_OK && rp != NULL);
+        NULL_ARG(procreg_reaper_reclaimed(NULL, &reclaimed));
+        NULL_ARG(procreg_reaper_reclaimed(rp, NULL));
+        CHECK(procreg_reaper_reclaimed(rp, &reclaimed) == PROCREG_OK && reclaimed == 0);
+        CHECK(procreg_reaper_stop(rp) == PROCREG_OK);
+        CHECK(procreg_reaper_stop(NULL) == PROCREG_OK);
+        CHECK(procreg_stats(reg, &s) == PROCREG_OK && s.process_registers >= 3 && s.process_lookup_hits > 0);
+    }
+
     /* ---- removal */
     NULL_ARG(procreg_unregister(NULL, "ns", "a"));
     NULL_ARG(procreg_unregister(reg, NULL, "a"));

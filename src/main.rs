@@ -102,7 +102,8 @@ enum Cmd {
 
     /// Wait until NS/NAME is registered by a live process, then print it
     ///
-    /// Also waits for the registry itself to appear. Exit 16 on timeout.
+    /// Sleeps on the registry's futex: a registration in any process wakes it
+    /// at once. Also waits for the registry itself to appear. Exit 16 on timeout.
     #[command(after_help = EXIT_NOTE)]
     Wait {
         /// Namespace
@@ -119,8 +120,10 @@ enum Cmd {
 
     /// Print registrations, updates and removals as they happen, until killed
     ///
-    /// Events: registered, updated, unregistered, reclaimed (the owner died),
-    /// gone (removed; unregistered and reclaimed both happened meanwhile).
+    /// Events come from the registry's change history in revision order, as
+    /// they are committed: registered, updated, unregistered, reclaimed (the
+    /// owner died, or its lease expired), gone (a change whose writer died
+    /// before recording it). --json adds "revision" and "kind".
     #[command(after_help = EXIT_NOTE)]
     Watch {
         /// Only this namespace
@@ -134,10 +137,13 @@ enum Cmd {
     #[command(after_help = EXIT_NOTE)]
     Sweep,
 
-    /// Sweep periodically in the foreground, printing reclaims, until killed
+    /// Reclaim entries as their owners die, printing reclaims, until killed
+    ///
+    /// Watches every owner with a pidfd (reclaims within milliseconds of a
+    /// death) and sweeps every --interval as well.
     #[command(after_help = EXIT_NOTE)]
     Reap {
-        /// Time between sweeps (ms, s, m)
+        /// Time between full sweeps (ms, s, m)
         #[arg(long, default_value = "100ms", value_parser = parse_duration, value_name = "DURATION")]
         interval: Duration,
     },

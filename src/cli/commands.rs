@@ -206,46 +206,53 @@ pub fn rm(
     )
 }
 
-/// `procreg wait`: polls until `(ns, name)` has a live owner. The registry may
-/// not exist yet: it is waited for too.
-// TODO(issue 5): switch to Registry::wait_for (futex on the change counter) instead of polling.
+/// `procreg wait`: blocks until `(ns, name)` has a live owner, sleeping on
+/// the registry's futex ([`Registry::wait_for`]): a registration in any
+/// process wakes it at once. The registry may not exist yet: its file is
+/// checked for every 5 ms until it appears.
 pub fn wait(
     url: &str,
     ns: &str,
     name: &str,
     timeout: Option<Duration>,
 ) -> CliResult<(Entry, Liveness)> {
-    const POLL: Duration = Duration::from_millis(5);
-    let deadline = timeout.map(|t| Instant::now() + t);
-    let mut reg = None;
+    const APPEAR_POLL: Duration = Duration::from_millis(5);
+    /// `wait_for` slices when there is no timeout (it then waits forever).
+    const SLICE: Duration = Duration::from_secs(3600);
+    let started = Instant::now();
+    let left = || timeout.map(|t| t.saturating_sub(started.elapsed()));
+    let timed_out = |what: String| {
+        CliError::Timeout(format!(
+            "{what} within {}",
+            human_duration(timeout.unwrap_or_default())
+        ))
+    };
+    let reg = loop {
+        match open_existing(url) {
+            Ok(r) => break r,
+            Err(CliError::Lib(Error::NoSuchRegistry(_))) => {}
+            Err(e) => return Err(e),
+        }
+        if left().is_some_and(|l| l.is_zero()) {
+            return Err(timed_out(format!("no registry appeared at {url}")));
+        }
+        std::thread::sleep(APPEAR_POLL);
+    };
     loop {
-        if reg.is_none() {
-            match open_existing(url) {
-                Ok(r) => reg = Some(r),
-                Err(CliError::Lib(Error::NoSuchRegistry(_))) => {}
-                Err(e) => return Err(e),
+        match reg.wait_for(ns, name, left().unwrap_or(SLICE)) {
+            Ok(e) => {
+                let status = Judge::new(&reg)?.status(&reg, &e)?;
+                return Ok((e, status));
             }
-        }
-        if let Some(r) = &reg {
-            match r.lookup_checked(ns, name) {
-                Ok(Some(e)) => {
-                    let status = Judge::new(r)?.status(r, &e)?;
-                    return Ok((e, status));
-                }
-                Ok(None) | Err(Error::Busy(_)) => {}
-                Err(e) => return Err(e.into()),
+            Err(Error::Timeout { .. }) if timeout.is_none() => {}
+            Err(Error::Timeout { .. }) => {
+                return Err(timed_out(format!(
+                    "key {name:?} in namespace {ns:?} was not registered"
+                )));
             }
+            Err(Error::Busy(_)) => std::thread::sleep(APPEAR_POLL),
+            Err(e) => return Err(e.into()),
         }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            let t = human_duration(timeout.unwrap_or_default());
-            return Err(CliError::Timeout(match reg {
-                Some(_) => {
-                    format!("key {name:?} in namespace {ns:?} was not registered within {t}")
-                }
-                None => format!("no registry appeared at {url} within {t}"),
-            }));
-        }
-        std::thread::sleep(POLL);
     }
 }
 
@@ -342,11 +349,6 @@ impl Watcher {
         })
     }
 
-    /// Entries in the last snapshot.
-    pub fn count(&self) -> usize {
-        self.prev.len()
-    }
-
     /// Takes a snapshot and returns what changed since the previous one.
     ///
     /// # Errors
@@ -393,32 +395,71 @@ pub fn event_line(kind: EventKind, e: &Entry, json: bool) -> String {
     s
 }
 
-/// `procreg watch`: diffs successive snapshots every 20 ms and prints the
-/// events, until killed.
-// TODO(issue 5): switch to Registry::watch (futex on the change counter) instead of polling.
+/// An event of the library's watcher as the entry it concerns. For a
+/// registration or update the metadata is looked up (shown only if the entry
+/// still has that version).
+fn event_entry(reg: &Registry, e: &procreg::Event) -> (EventKind, Entry) {
+    let kind = match e.kind {
+        procreg::EventKind::Registered => EventKind::Registered,
+        procreg::EventKind::Updated => EventKind::Updated,
+        procreg::EventKind::Unregistered => EventKind::Unregistered,
+        procreg::EventKind::Reclaimed | procreg::EventKind::Expired => EventKind::Reclaimed,
+        // Lost: a change whose writer died before recording it.
+        _ => EventKind::Gone,
+    };
+    let metadata = match kind {
+        EventKind::Registered | EventKind::Updated => reg
+            .lookup(&e.namespace, &e.name)
+            .ok()
+            .flatten()
+            .filter(|now| now.version == e.version)
+            .map(|now| now.metadata)
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    let entry = Entry {
+        namespace: e.namespace.clone(),
+        name: e.name.clone(),
+        pid: e.pid,
+        metadata,
+        registered_at: e.at,
+        version: e.version,
+    };
+    (kind, entry)
+}
+
+/// `procreg watch`: streams the registry's changes as they are committed
+/// ([`Registry::watch`], woken by a futex), until killed. A watcher that
+/// falls behind the registry's history says so on stderr and goes on.
 pub fn watch(reg: &Registry, ns: Option<&str>, json: bool, out: &mut impl Write) -> CliResult {
-    const POLL: Duration = Duration::from_millis(20);
-    let mut watcher = Watcher::new(reg, ns)?;
+    let mut watcher = reg.watch(ns, reg.revision())?;
+    let count = snapshot(reg, ns)?.len();
     let scope = ns.map_or("all namespaces".to_owned(), |n| format!("namespace {n:?}"));
     eprintln!(
-        "procreg: watching {scope} of {} ({} entries now); Ctrl-C stops",
-        reg.url(),
-        watcher.count()
+        "procreg: watching {scope} of {} ({count} entries now); Ctrl-C stops",
+        reg.url()
     );
     loop {
-        std::thread::sleep(POLL);
-        let events = match watcher.poll(reg) {
-            Err(Error::Busy(_)) => continue, // a writer kept a slot busy: next round
-            other => other?,
-        };
-        for (kind, e) in events {
-            let line = event_line(kind, &e, json);
-            if json {
-                outln!(out, "{line}")?;
-            } else {
-                let t = utc(SystemTime::now());
-                outln!(out, "{}  {line}", &t[11..19])?;
+        let e = match watcher.next(Duration::from_secs(3600)) {
+            Ok(e) => e,
+            Err(Error::Timeout { .. }) => continue,
+            Err(e @ Error::Lagged { .. }) => {
+                eprintln!("procreg: {e}");
+                continue;
             }
+            Err(e) => return Err(e.into()),
+        };
+        let (kind, entry) = event_entry(reg, &e);
+        let line = event_line(kind, &entry, json);
+        if json {
+            let mut v: serde_json::Value =
+                serde_json::from_str(&line).map_err(|e| CliError::Failed(e.to_string()))?;
+            v["revision"] = json!(e.revision);
+            v["kind"] = json!(e.kind.to_string());
+            outln!(out, "{v}")?;
+        } else {
+            let t = utc(e.at);
+            outln!(out, "{}  {line}", &t[11..19])?;
         }
         out.flush().map_err(CliError::Stdout)?;
     }
@@ -472,25 +513,35 @@ pub fn sweep(reg: &Registry, out: &mut impl Write) -> CliResult {
     print_reclaimed(n, &vanished, out)
 }
 
-/// `procreg reap`: sweeps every `interval` until killed; prints reclaims.
+/// `procreg reap`: runs a reaper ([`Registry::spawn_reaper`]: pidfds, and a
+/// sweep every `interval`) in the foreground and prints each reclaim as it is
+/// committed, until killed.
 pub fn reap(reg: &Registry, interval: Duration, out: &mut impl Write) -> CliResult {
+    let mut watcher = reg.watch(None, reg.revision())?;
+    // Runs until this process ends (or an error returns and drops it).
+    let _reaper = reg.spawn_reaper(interval)?;
     eprintln!(
-        "procreg: reaping {} every {}; Ctrl-C stops",
+        "procreg: reaping {} (owners watched with pidfds, a sweep every {}); Ctrl-C stops",
         reg.url(),
         human_duration(interval)
     );
     loop {
-        match sweep_once(reg) {
-            Ok((0, _)) | Err(CliError::Lib(Error::Busy(_))) => {}
-            Ok((n, vanished)) => {
-                let t = utc(SystemTime::now());
-                write!(out, "{}  ", &t[11..19]).map_err(CliError::Stdout)?;
-                print_reclaimed(n, &vanished, out)?;
-                out.flush().map_err(CliError::Stdout)?;
-            }
-            Err(e) => return Err(e),
+        let e = match watcher.next(Duration::from_secs(1)) {
+            Ok(e) => e,
+            Err(Error::Timeout { .. } | Error::Lagged { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if !matches!(
+            e.kind,
+            procreg::EventKind::Reclaimed | procreg::EventKind::Expired
+        ) {
+            continue;
         }
-        std::thread::sleep(interval);
+        let (_, entry) = event_entry(reg, &e);
+        let t = utc(e.at);
+        write!(out, "{}  ", &t[11..19]).map_err(CliError::Stdout)?;
+        print_reclaimed(1, &[entry], out)?;
+        out.flush().map_err(CliError::Stdout)?;
     }
 }
 

@@ -168,6 +168,7 @@ impl CliError {
                 E::NoSuchRegistry(_) => Code::NoSuchRegistry,
                 E::RegistryExists(_) => Code::RegistryExists,
                 E::Io { .. } => Code::Io,
+                E::Timeout { .. } => Code::Timeout,
                 _ => Code::Failed,
             },
             CliError::Timeout(_) => Code::Timeout,

@@ -224,7 +224,7 @@ impl<W: Writers> Env for OpEnv<'_, W> {
                 name: text(name),
                 pid: ch.pid,
                 version: u64::from(ch.version),
-                at: time_from_ns(ch.at),
+                at: time_from_ns(if ch.at != 0 { ch.at } else { crate::now_ns() }),
             });
         }
     }

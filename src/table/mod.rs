@@ -1022,7 +1022,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
                         key: ChangeKey::Key(key),
                         pid: existing.pid,
                         version: version(c) as u32,
-                        at: env.now(),
+                        at: 0, // taken only if recorded
                     };
                     self.committed(hdr::RECLAIMED, ch, env);
                 }
@@ -1169,7 +1169,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
             key: ChangeKey::Key(key),
             pid: owner,
             version: version(c) as u32,
-            at: env.now(),
+            at: 0, // taken only if recorded
         };
         self.committed(hdr::UNREGISTERS, ch, env);
         drop(lock);
@@ -1221,7 +1221,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
             key: ChangeKey::Key(key),
             pid: self.read_owner(slot).pid,
             version: version(flipped) as u32,
-            at: env.now(),
+            at: 0, // taken only if recorded
         };
         self.committed(hdr::UPDATES, ch, env);
         drop(lock);
@@ -1302,7 +1302,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
             key,
             pid: head.owner.pid,
             version: version(seen) as u32,
-            at: env.now(),
+            at: 0, // taken only if recorded
         };
         self.committed(hdr::RECLAIMED, ch, env);
         drop(lock);

@@ -1,0 +1,207 @@
+"""The exception hierarchy: one class per ``procreg_status``."""
+
+from __future__ import annotations
+
+from typing import Dict, Optional, Type
+
+
+class RegistryError(Exception):
+    """Base of every error procreg raises.
+
+    ``status`` is the library's ``procreg_status`` number (``None`` only for
+    :class:`RegistryClosed`, which the binding raises without calling the
+    library); ``message`` is the library's detailed message.
+    """
+
+    #: The ``procreg_status`` this class stands for.
+    STATUS: Optional[int] = None
+
+    def __init__(self, message: str, status: Optional[int] = None) -> None:
+        super().__init__(message)
+        self.message: str = message
+        self.status: Optional[int] = self.STATUS if status is None else status
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class AlreadyExists(RegistryError):
+    """The key is registered already by a live process (``.pid`` tells which)."""
+
+    STATUS = 1
+
+    def __init__(self, message: str, status: Optional[int] = None, pid: int = 0) -> None:
+        super().__init__(message, status)
+        #: Owner of the existing entry (0 if the library did not say).
+        self.pid: int = pid
+
+
+class InvalidKey(RegistryError, ValueError):
+    """The namespace or name is empty, too long for this registry, or holds a NUL."""
+
+    STATUS = 2
+
+
+class MetadataTooLarge(RegistryError):
+    """The metadata is larger than this registry allows."""
+
+    STATUS = 3
+
+
+class ProcessNotAlive(RegistryError):
+    """The pid given as owner is not a running process."""
+
+    STATUS = 4
+
+
+class NotFound(RegistryError):
+    """The key is not registered."""
+
+    STATUS = 5
+
+
+class RegistryFull(RegistryError):
+    """No free slot near the key's home: sweep, unregister, or use a larger capacity."""
+
+    STATUS = 6
+
+
+class Busy(RegistryError):
+    """A concurrent writer kept the slot or its neighbourhood busy; retry."""
+
+    STATUS = 7
+
+
+class IncompatibleSegment(RegistryError):
+    """The segment is not one this library can use, or its limits differ from those asked for."""
+
+    STATUS = 8
+
+
+class PermissionDenied(RegistryError):
+    """The segment's owner, mode or permissions forbid using it."""
+
+    STATUS = 9
+
+
+class InvalidArgument(RegistryError, ValueError):
+    """An argument other than the key is out of range (an option, a url, pid 0)."""
+
+    STATUS = 10
+
+
+class NoSuchRegistry(RegistryError):
+    """No registry exists at the url and the call does not create one."""
+
+    STATUS = 11
+
+
+class RegistryExists(RegistryError):
+    """A registry exists at the url and the call demanded to create it."""
+
+    STATUS = 12
+
+
+class IoError(RegistryError):
+    """An operating-system call failed (the message names it)."""
+
+    STATUS = 13
+
+
+class Timeout(RegistryError):
+    """A wait ended before what it waited for happened."""
+
+    STATUS = 14
+
+
+class Lagged(RegistryError):
+    """A watcher fell behind the change history; re-read with
+    :meth:`Registry.list` and keep watching (the watcher continues after the
+    latest revision).
+
+    ``missed`` is how many changes were lost, when known. The C ABI does not
+    report it (``procreg_watch_next`` returns only the status), so through this
+    binding it is always ``None``.
+    """
+
+    STATUS = 15
+
+    def __init__(self, message: str, status: Optional[int] = None, missed: Optional[int] = None) -> None:
+        super().__init__(message, status)
+        #: Changes lost, or None when the library did not say (always, via the C ABI).
+        self.missed: Optional[int] = missed
+
+
+class NullArgument(RegistryError):
+    """A pointer argument was NULL (a binding bug if it ever shows)."""
+
+    STATUS = 100
+
+
+class InvalidUtf8(RegistryError, ValueError):
+    """A string argument is not valid UTF-8."""
+
+    STATUS = 101
+
+
+class BufferTooSmall(RegistryError):
+    """The caller's buffer cannot hold the result."""
+
+    STATUS = 102
+
+
+class InternalPanic(RegistryError):
+    """procreg panicked: a bug. The registry stays consistent; please report it."""
+
+    STATUS = 103
+
+
+class UnknownError(RegistryError):
+    """A status this binding does not know (a newer library)."""
+
+    STATUS = 199
+
+
+class RegistryClosed(RegistryError):
+    """The :class:`~procreg.Registry` was used after ``close()``."""
+
+    STATUS = None
+
+
+#: ``procreg_status`` number -> exception class.
+STATUS_CLASSES: Dict[int, Type[RegistryError]] = {
+    cls.STATUS: cls
+    for cls in (
+        AlreadyExists,
+        InvalidKey,
+        MetadataTooLarge,
+        ProcessNotAlive,
+        NotFound,
+        RegistryFull,
+        Busy,
+        IncompatibleSegment,
+        PermissionDenied,
+        InvalidArgument,
+        NoSuchRegistry,
+        RegistryExists,
+        IoError,
+        Timeout,
+        Lagged,
+        NullArgument,
+        InvalidUtf8,
+        BufferTooSmall,
+        InternalPanic,
+        UnknownError,
+    )
+    if cls.STATUS is not None
+}
+
+
+def error_for(status: int, message: str, pid: int = 0) -> RegistryError:
+    """The exception for a failed call's status and message."""
+    cls = STATUS_CLASSES.get(status)
+    if cls is None:
+        return UnknownError(f"{message} (status {status})", status)
+    if cls is AlreadyExists:
+        return AlreadyExists(message, status, pid)
+    return cls(message, status)

@@ -118,6 +118,7 @@ int main(int argc, char **argv) {
     o.capacity = 1000; /* not a power of two */
     CHECK(procreg_open(url, &o, &reg) == PROCREG_E_INVALID_ARGUMENT);
     CHECK(procreg_last_error_message(NULL, 0) > 0);
+    CHECK(procreg_last_error_message(NULL, 10) > 0); /* NULL buffer: length only */
     CHECK(procreg_last_error_message(msg, sizeof msg) > sizeof msg); /* cut, like snprintf */
     CHECK(strlen(msg) == sizeof msg - 1);
     procreg_options_default(&o);

@@ -256,7 +256,7 @@ pub fn wait(
     }
 }
 
-/// What changed between two snapshots.
+/// What a change did, as the command prints it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
     /// A key appeared (or was registered again).
@@ -265,11 +265,11 @@ pub enum EventKind {
     Updated,
     /// A key was unregistered.
     Unregistered,
-    /// The entry of a dead owner was reclaimed (by a sweep, a checked lookup,
-    /// or a new registration of the key).
+    /// The entry of a dead owner (or an expired lease) was reclaimed (by a
+    /// sweep, a reaper, a checked lookup, or a new registration of the key).
     Reclaimed,
-    /// A key disappeared, and both unregistrations and reclaims happened
-    /// meanwhile, so which one removed it cannot be told.
+    /// A change whose writer died before recording it (the library's
+    /// `EventKind::Lost`): list the registry to see the state.
     Gone,
 }
 
@@ -289,86 +289,12 @@ impl EventKind {
 /// A snapshot of entries by key.
 pub type Snapshot = BTreeMap<(String, String), Entry>;
 
-/// Entries of `ns` (or all) keyed for [`diff`].
+/// Entries of `ns` (or all), keyed by (namespace, name).
 pub fn take_snapshot(reg: &Registry, ns: Option<&str>) -> procreg::Result<Snapshot> {
     Ok(snapshot(reg, ns)?
         .into_iter()
         .map(|e| ((e.namespace.clone(), e.name.clone()), e))
         .collect())
-}
-
-/// The events that turn `old` into `new`: removals (reported as `removal`)
-/// first, then registrations and updates.
-pub fn diff(old: &Snapshot, new: &Snapshot, removal: EventKind) -> Vec<(EventKind, Entry)> {
-    let replaced = |a: &Entry, b: &Entry| a.pid != b.pid || a.registered_at != b.registered_at;
-    let mut events = Vec::new();
-    for (k, e) in old {
-        match new.get(k) {
-            Some(n) if !replaced(e, n) => {}
-            _ => events.push((removal, e.clone())),
-        }
-    }
-    for (k, n) in new {
-        match old.get(k) {
-            Some(e) if replaced(e, n) => events.push((EventKind::Registered, n.clone())),
-            Some(e) if n.version != e.version => events.push((EventKind::Updated, n.clone())),
-            Some(_) => {}
-            None => events.push((EventKind::Registered, n.clone())),
-        }
-    }
-    events
-}
-
-/// Successive snapshots of a registry, turned into events.
-///
-/// Which kind of removal happened is read from the registry's counters
-/// (unregistrations, reclaims) around the snapshots.
-pub struct Watcher {
-    ns: Option<String>,
-    prev: Snapshot,
-    /// `(unregisters, reclaimed)` read before the previous snapshot.
-    prev_counts: (u64, u64),
-}
-
-fn removal_counts(reg: &Registry) -> (u64, u64) {
-    let s = reg.stats();
-    (s.unregisters, s.reclaimed)
-}
-
-impl Watcher {
-    /// Takes the first snapshot.
-    ///
-    /// # Errors
-    /// `InvalidKey` for a bad namespace, `Busy`.
-    pub fn new(reg: &Registry, ns: Option<&str>) -> procreg::Result<Watcher> {
-        let prev_counts = removal_counts(reg);
-        Ok(Watcher {
-            ns: ns.map(str::to_owned),
-            prev: take_snapshot(reg, ns)?,
-            prev_counts,
-        })
-    }
-
-    /// Takes a snapshot and returns what changed since the previous one.
-    ///
-    /// # Errors
-    /// `Busy` (the previous snapshot is kept).
-    pub fn poll(&mut self, reg: &Registry) -> procreg::Result<Vec<(EventKind, Entry)>> {
-        let before = removal_counts(reg);
-        let next = take_snapshot(reg, self.ns.as_deref())?;
-        let after = removal_counts(reg);
-        let unregs = after.0.saturating_sub(self.prev_counts.0);
-        let reclaims = after.1.saturating_sub(self.prev_counts.1);
-        let removal = match (unregs > 0, reclaims > 0) {
-            (true, false) => EventKind::Unregistered,
-            (false, true) => EventKind::Reclaimed,
-            _ => EventKind::Gone,
-        };
-        let events = diff(&self.prev, &next, removal);
-        self.prev = next;
-        self.prev_counts = before;
-        Ok(events)
-    }
 }
 
 /// One event as a line (human or JSON).
@@ -398,7 +324,7 @@ pub fn event_line(kind: EventKind, e: &Entry, json: bool) -> String {
 /// An event of the library's watcher as the entry it concerns. For a
 /// registration or update the metadata is looked up (shown only if the entry
 /// still has that version).
-fn event_entry(reg: &Registry, e: &procreg::Event) -> (EventKind, Entry) {
+pub fn event_entry(reg: &Registry, e: &procreg::Event) -> (EventKind, Entry) {
     let kind = match e.kind {
         procreg::EventKind::Registered => EventKind::Registered,
         procreg::EventKind::Updated => EventKind::Updated,

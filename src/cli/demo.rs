@@ -8,7 +8,7 @@
 //! left in /dev/shm even after Ctrl-C or SIGKILL. On a normal end, an error
 //! or a panic the demo destroys the segment itself.
 
-use super::commands::{EventKind, Judge, Watcher, event_line};
+use super::commands::{EventKind, Judge, event_entry, event_line};
 use super::error::{CliError, CliResult};
 use super::fmt::{ENTRY_HEADER, entry_row, escape, table, thousands};
 use crate::outln;
@@ -170,17 +170,31 @@ fn show_registry(reg: &Registry, out: &mut impl Write) -> CliResult {
     Ok(())
 }
 
-/// Prints the events the watcher sees now, stamped with the time since `t0`.
+/// Prints the changes the registry's watcher reports, stamped with the time
+/// since `t0`: sleeps (on the registry's futex) up to `wait` for the first,
+/// then takes whatever else is already there.
 fn show_events(
     reg: &Registry,
-    watcher: &mut Watcher,
+    watcher: &mut procreg::Watcher<'_>,
+    wait: Duration,
     t0: Instant,
     out: &mut impl Write,
 ) -> CliResult<Vec<(EventKind, Entry)>> {
-    let events = watcher.poll(reg)?;
-    let at = t0.elapsed().as_secs_f64() * 1e3;
-    for (kind, e) in &events {
-        outln!(out, "   +{at:7.1} ms  {}", event_line(*kind, e, false))?;
+    let mut events = Vec::new();
+    let mut timeout = wait;
+    loop {
+        match watcher.next(timeout) {
+            Ok(e) => {
+                let at = t0.elapsed().as_secs_f64() * 1e3;
+                let (kind, entry) = event_entry(reg, &e);
+                outln!(out, "   +{at:7.1} ms  {}", event_line(kind, &entry, false))?;
+                events.push((kind, entry));
+            }
+            Err(procreg::Error::Timeout { .. }) => break,
+            Err(procreg::Error::Lagged { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        timeout = Duration::ZERO;
     }
     out.flush().map_err(CliError::Stdout)?;
     Ok(events)
@@ -227,7 +241,7 @@ pub fn run(out: &mut impl Write) -> CliResult {
         out,
         &format!("1. spawn {WORKERS} workers (`procreg __worker N {url}`) and watch the registry"),
     )?;
-    let mut watcher = Watcher::new(&reg, Some(NAMESPACE))?;
+    let mut watcher = reg.watch(Some(NAMESPACE), reg.revision())?;
     let mut workers = Workers(Vec::new());
     let spawned = Instant::now();
     let expected = WORKERS * SERVICES.len();
@@ -270,7 +284,14 @@ pub fn run(out: &mut impl Write) -> CliResult {
             started.push(t_spawn);
             latency.push(Duration::ZERO);
         }
-        for (kind, e) in show_events(&reg, &mut watcher, t0, out)? {
+        // Sleep until a change arrives or the next worker is due.
+        let due = (SPAWN_GAP * workers.0.len() as u32).saturating_sub(spawned.elapsed());
+        let wait = if workers.0.len() < WORKERS {
+            due
+        } else {
+            Duration::from_millis(50)
+        };
+        for (kind, e) in show_events(&reg, &mut watcher, wait, t0, out)? {
             if kind == EventKind::Registered {
                 registered += 1;
                 if let Some(i) = workers.0.iter().position(|w| w.child.id() == e.pid) {
@@ -377,7 +398,7 @@ pub fn run(out: &mut impl Write) -> CliResult {
     )?;
     let new_meta = format!("role=api port={} worker=1 state=draining", 8080 + 1);
     let v = reg.update_metadata(NAMESPACE, &target, new_meta.as_bytes())?;
-    show_events(&reg, &mut watcher, t0, out)?;
+    show_events(&reg, &mut watcher, Duration::from_secs(1), t0, out)?;
     outln!(out, "   new version {v}; the owner pid is unchanged")?;
     pause(out)?;
 
@@ -424,7 +445,7 @@ pub fn run(out: &mut impl Write) -> CliResult {
         "   sweep() reclaimed {reclaimed} entries in {:.2} ms:",
         sweep_time.as_secs_f64() * 1e3
     )?;
-    show_events(&reg, &mut watcher, t0, out)?;
+    show_events(&reg, &mut watcher, Duration::from_secs(1), t0, out)?;
     let h = reg.health_check()?;
     outln!(
         out,
@@ -466,7 +487,7 @@ pub fn run(out: &mut impl Write) -> CliResult {
             return Err(failed(format!("worker {} failed ({status})", w.n)));
         }
     }
-    let unregistered = show_events(&reg, &mut watcher, t0, out)?
+    let unregistered = show_events(&reg, &mut watcher, Duration::from_secs(1), t0, out)?
         .iter()
         .filter(|(k, _)| *k == EventKind::Unregistered)
         .count();
@@ -489,6 +510,7 @@ pub fn run(out: &mut impl Write) -> CliResult {
     }
 
     // Summary.
+    drop(watcher);
     drop(reg);
     drop(workers);
     drop(_segment);

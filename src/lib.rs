@@ -38,9 +38,9 @@ mod segment;
 #[cfg(not(loom))]
 mod telemetry;
 #[cfg(not(loom))]
-mod watch;
-#[cfg(not(loom))]
 mod types;
+#[cfg(not(loom))]
+mod watch;
 
 #[cfg(not(loom))]
 pub use backend::Limits;
@@ -55,12 +55,11 @@ pub use types::{Entry, Event, EventKind, Health, LivenessMode, ProcessCounters, 
 #[cfg(not(loom))]
 pub use watch::{Reaper, Watcher};
 
-/// Nanoseconds since the Unix epoch.
+/// Nanoseconds since the Unix epoch (one `clock_gettime`, without
+/// `SystemTime`'s conversions: this stamps every registration and change).
 #[cfg(not(loom))]
 pub(crate) fn now_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
+    segment::sys::realtime_ns()
 }
 
 #[cfg(test)]

@@ -83,3 +83,15 @@ pub(crate) fn boot_ms() -> u64 {
     debug_assert_eq!(r, 0, "CLOCK_BOOTTIME is always available on Linux");
     ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
 }
+
+/// Nanoseconds since the Unix epoch (`CLOCK_REALTIME`; 0 before 1970).
+pub(crate) fn realtime_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into `ts`, which we own.
+    let r = unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+    debug_assert_eq!(r, 0, "CLOCK_REALTIME is always available");
+    u64::try_from(ts.tv_sec).map_or(0, |s| s * 1_000_000_000 + ts.tv_nsec as u64)
+}

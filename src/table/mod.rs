@@ -358,6 +358,10 @@ pub(crate) struct Table<S> {
     tail: usize,
     /// First word of the change ring.
     ring_base: usize,
+    /// Records in the ring minus one (a power of two minus one).
+    ring_mask: usize,
+    /// Words per ring record.
+    rec_words: usize,
 }
 
 // SAFETY: `base` only aliases `words`, which is shared through `&[AtomicU64]`
@@ -418,6 +422,8 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
             cold_words: g.cold_words(),
             tail: g.row_tail(),
             ring_base: g.ring_base(),
+            ring_mask: g.ring_len() - 1,
+            rec_words: g.rec_words(),
             words,
             g,
         }
@@ -1115,9 +1121,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         let st = |i: usize, v: u64| self.rw(slot, i).store(v, Ordering::Relaxed);
         st(self.tail + row::HASH, key.hash());
         st(row::LENS, key.lens());
-        for (i, w) in key.words().enumerate() {
-            st(row::KEY + i, w);
-        }
+        key.for_each_word(|i, w| st(row::KEY + i, w));
         st(row::PID, owner.pid as u64);
         st(self.tail + row::START_TIME, owner.start_time);
         st(self.tail + row::PIDNS, owner.pidns);

@@ -183,9 +183,10 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         futex::wake(w);
     }
 
-    fn ring_word(&self, rev: u64, i: usize) -> &AtomicU64 {
-        let rec = rev as usize & (self.g.ring_len() - 1);
-        self.w(self.ring_base + rec * self.g.rec_words() + i)
+    /// First word of the record of `rev`.
+    #[inline]
+    fn rec_base(&self, rev: u64) -> usize {
+        self.ring_base + (rev as usize & self.ring_mask) * self.rec_words
     }
 
     /// Writes the record of `rev` under the ring lock. A record already
@@ -200,39 +201,36 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
             self.bump_counter(hdr::LOCKS_STOLEN);
             self.mark_half_written_lost(dead);
         }
-        let head = self.ring_word(rev, rec::REV);
+        let base = self.rec_base(rev);
+        let head = self.w(base + rec::REV);
         if head.load(Ordering::Relaxed) >> 1 < rev {
             head.store(rev << 1 | 1, Ordering::Relaxed);
             // Seqlock writer: "being written" is ordered before the fields.
             fence(Ordering::Release);
+            let key = base + REC_HEAD;
             let lens = match &ch.key {
                 ChangeKey::Key(k) => {
-                    for (i, w) in k.words().enumerate() {
-                        self.ring_word(rev, REC_HEAD + i)
-                            .store(w, Ordering::Relaxed);
-                    }
+                    k.for_each_word(|i, w| self.w(key + i).store(w, Ordering::Relaxed));
                     k.lens()
                 }
                 ChangeKey::Row { lens, words } => {
                     for (i, w) in words.iter().enumerate() {
-                        self.ring_word(rev, REC_HEAD + i)
-                            .store(*w, Ordering::Relaxed);
+                        self.w(key + i).store(*w, Ordering::Relaxed);
                     }
                     *lens
                 }
             };
-            self.ring_word(rev, rec::META)
+            self.w(base + rec::META)
                 .store(ch.kind as u64 | (lens & LOW32) << 8, Ordering::Relaxed);
-            self.ring_word(rev, rec::OWNER)
+            self.w(base + rec::OWNER)
                 .store(ch.pid as u64 | (ch.version as u64) << 32, Ordering::Relaxed);
             let at = if ch.at != 0 { ch.at } else { env.now() };
-            self.ring_word(rev, rec::AT).store(at, Ordering::Relaxed);
-            if !env.crash_at(super::Step::RingWritten) {
-                head.store(rev << 1, Ordering::Release);
-            } else {
+            self.w(base + rec::AT).store(at, Ordering::Relaxed);
+            if env.crash_at(super::Step::RingWritten) {
                 // Simulated death: the lock stays held, the record half-written.
                 return;
             }
+            head.store(rev << 1, Ordering::Release);
         }
         self.release(self.w(hdr::RING_LOCK), env.token());
     }
@@ -254,7 +252,8 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
 
     /// Copies the record of revision `rev` if it holds that revision.
     pub(crate) fn read_change(&self, rev: u64) -> RingRead {
-        let head = self.ring_word(rev, rec::REV);
+        let base = self.rec_base(rev);
+        let head = self.w(base + rec::REV);
         let h = head.load(Ordering::Acquire);
         if h >> 1 > rev {
             return RingRead::Overwritten { newer: h >> 1 };
@@ -262,7 +261,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         if h != rev << 1 {
             return RingRead::NotYet;
         }
-        let meta = self.ring_word(rev, rec::META).load(Ordering::Relaxed);
+        let meta = self.w(base + rec::META).load(Ordering::Relaxed);
         let lens = meta >> 8 & LOW32;
         let ns_len = ((lens & 0xFFFF) as usize).min(self.g.max_ns_len);
         let name_len = ((lens >> 16 & 0xFFFF) as usize).min(self.g.max_name_len);
@@ -270,13 +269,13 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         let mut key = Vec::with_capacity(klen);
         for i in 0..words_for(klen) {
             let w = self
-                .ring_word(rev, REC_HEAD + i)
+                .w(base + REC_HEAD + i)
                 .load(Ordering::Relaxed)
                 .to_le_bytes();
             key.extend_from_slice(&w[..(klen - 8 * i).min(8)]);
         }
-        let owner = self.ring_word(rev, rec::OWNER).load(Ordering::Relaxed);
-        let at = self.ring_word(rev, rec::AT).load(Ordering::Relaxed);
+        let owner = self.w(base + rec::OWNER).load(Ordering::Relaxed);
+        let at = self.w(base + rec::AT).load(Ordering::Relaxed);
         fence(Ordering::Acquire);
         let again = head.load(Ordering::Relaxed);
         if again != h {

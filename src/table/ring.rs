@@ -147,9 +147,10 @@ impl Geometry {
             self.capacity.clamp(256, 1 << 16)
         }
     }
-    /// Words per ring record.
+    /// Words per ring record, in whole cache lines: a record starts a line,
+    /// so recording a change with a key of up to 32 bytes writes one line.
     pub(crate) fn rec_words(&self) -> usize {
-        REC_HEAD + self.key_words()
+        (REC_HEAD + self.key_words()).next_multiple_of(8)
     }
 }
 

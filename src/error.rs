@@ -92,7 +92,9 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
     /// The segment does not exist and the call does not create it.
-    #[error("no registry at {0}; create it first (Registry::open creates, Builder::open does not)")]
+    #[error(
+        "no registry at {0}; create it first (opening in open-or-create or create mode creates it)"
+    )]
     NoSuchRegistry(String),
     /// The segment exists and the call demanded to create it.
     #[error("a registry already exists at {0}; open it, or destroy it first")]

@@ -243,6 +243,15 @@ typedef struct procreg_options {
    Create, open, or open-or-create (default).
    */
   procreg_create_mode create;
+  /*
+   Accept a segment owned by another user (refused by default: a
+   squatter could pre-create the name).
+   */
+  bool allow_foreign_owner;
+  /*
+   Accept a world-writable segment (refused by default).
+   */
+  bool allow_world_writable;
 } procreg_options;
 
 /*

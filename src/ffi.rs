@@ -148,6 +148,11 @@ pub struct procreg_options {
     pub lock_timeout_ms: u32,
     /// Create, open, or open-or-create (default).
     pub create: CreateModeArg,
+    /// Accept a segment owned by another user (refused by default: a
+    /// squatter could pre-create the name).
+    pub allow_foreign_owner: bool,
+    /// Accept a world-writable segment (refused by default).
+    pub allow_world_writable: bool,
 }
 
 /// Size of the inline metadata buffer of `procreg_entry`. An entry with longer
@@ -611,6 +616,8 @@ pub unsafe extern "C" fn procreg_options_default(out: *mut procreg_options) -> p
             mode: crate::DEFAULT_MODE,
             lock_timeout_ms: 0,
             create: CreateModeArg(procreg_create_mode::PROCREG_OPEN_OR_CREATE as c_int),
+            allow_foreign_owner: false,
+            allow_world_writable: false,
         };
         // SAFETY: checked non-NULL; the caller gives a writable procreg_options.
         unsafe { put(out, d) };
@@ -619,7 +626,10 @@ pub unsafe extern "C" fn procreg_options_default(out: *mut procreg_options) -> p
 }
 
 fn builder_of(o: &procreg_options) -> Result<Builder, Fail> {
-    let mut b = Registry::builder().mode(o.mode);
+    let mut b = Registry::builder()
+        .mode(o.mode)
+        .allow_foreign_owner(o.allow_foreign_owner)
+        .allow_world_writable(o.allow_world_writable);
     if o.capacity != 0 {
         b = b.capacity(o.capacity);
     }

@@ -104,6 +104,7 @@ int main(int argc, char **argv) {
     NULL_ARG(procreg_options_default(NULL));
     CHECK(procreg_options_default(&o) == PROCREG_OK);
     CHECK(o.mode == 0600 && o.create == PROCREG_OPEN_OR_CREATE && o.capacity == 0);
+    CHECK(!o.allow_foreign_owner && !o.allow_world_writable);
     NULL_ARG(procreg_open(NULL, NULL, &reg));
     NULL_ARG(procreg_open(url, NULL, NULL));
     CHECK(procreg_open(bad_utf8, NULL, &reg) == PROCREG_E_INVALID_UTF8);

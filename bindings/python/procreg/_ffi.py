@@ -61,6 +61,8 @@ class ProcregOptions(Structure):
         ("mode", c_uint32),
         ("lock_timeout_ms", c_uint32),
         ("create", c_int),  # enum procreg_create_mode
+        ("allow_foreign_owner", c_bool),
+        ("allow_world_writable", c_bool),
     ]
 
 

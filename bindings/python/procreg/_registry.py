@@ -382,6 +382,8 @@ class Registry:
         max_namespace_len: Optional[int] = None,
         max_writers: Optional[int] = None,
         lock_timeout_ms: Optional[int] = None,
+        allow_foreign_owner: bool = False,
+        allow_world_writable: bool = False,
     ) -> None:
         # Set first so that close()/__del__ work whatever fails below.
         self._h: Optional[_Handle] = None
@@ -416,6 +418,10 @@ class Registry:
                 raise InvalidArgument(f"mode={mode:#o} is out of range; give a file mode such as 0o600", 10)
             opts.mode = mode
         opts.create = _CREATE_MODES[create]
+        for flag, value in (("allow_foreign_owner", allow_foreign_owner), ("allow_world_writable", allow_world_writable)):
+            if not isinstance(value, bool):
+                raise TypeError(f"{flag} must be bool, not {type(value).__name__}")
+            setattr(opts, flag, value)
         handle = _Handle()
         st = _ffi.lib.procreg_open(url.encode("utf-8", "surrogateescape"), byref(opts), byref(handle))
         if st != 0:

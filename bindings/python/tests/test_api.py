@@ -440,6 +440,10 @@ def test_permission_denied(tmp_path):
     procreg.Registry(f"file:{path}", mode=0o666).close()
     e = _raises(procreg.PermissionDenied, lambda: procreg.Registry(f"file:{path}"))
     assert "world-writable" in str(e)
+    # The caller may opt in (procreg_options.allow_world_writable).
+    procreg.Registry(f"file:{path}", allow_world_writable=True).close()
+    with pytest.raises(TypeError):
+        procreg.Registry(f"file:{path}", allow_world_writable=1)  # type: ignore[arg-type]
 
 
 def test_invalid_argument(reg, ns):

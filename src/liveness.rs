@@ -117,6 +117,10 @@ pub(crate) fn check(owner: &Owner) -> Liveness {
     if owner.pid == 0 {
         return Liveness::Dead;
     }
+    if *owner == current() {
+        // This very process (same pid, start time and namespace): no /proc read.
+        return Liveness::Alive;
+    }
     if owner.pidns == 0 || my_pidns() == 0 || owner.pidns != my_pidns() {
         // The pid means another process here, or nothing: cannot tell.
         return Liveness::Unknown;

@@ -157,7 +157,7 @@ mod row {
 }
 
 /// The process that owns an entry, as recorded at registration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub(crate) struct Owner {
     pub(crate) pid: u32,
     /// Start time of the process in clock ticks since boot (0 = unknown).
@@ -1348,9 +1348,18 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         // 3. Entries of dead owners.
         // A slot that keeps changing, or a neighbourhood held by a live
         // writer, is skipped: the rest is still swept (the next sweep retries).
+        // Each owner is judged once per sweep (a /proc read each), however
+        // many entries it holds.
         let mut dead = Vec::new();
+        let mut judged: std::collections::HashMap<Owner, Liveness> = Default::default();
+        let now = env.now_ms();
         let scanned = self.for_each_live(|slot, c, e| {
-            if env.is_gone(&e.owner, e.lease) {
+            let gone = lease::expired(e.lease, now)
+                || *judged
+                    .entry(e.owner)
+                    .or_insert_with(|| env.owner_liveness(&e.owner))
+                    == Liveness::Dead;
+            if gone {
                 dead.push((slot, c));
             }
             true

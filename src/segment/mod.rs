@@ -20,6 +20,8 @@ use crate::table::{self, Geometry, key::hash_bytes};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+#[cfg(feature = "fault-injection")]
+pub(crate) use os::stop_self;
 pub(crate) use os::{FORK_GENERATION, Mapping, fork_generation, unregister_fork_close};
 
 /// `PROCREG` + format byte.

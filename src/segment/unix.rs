@@ -179,6 +179,14 @@ pub(crate) fn ofd_is_locked(f: &OwnedFd, at: i64) -> io::Result<bool> {
     Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
 }
 
+/// Fault injection: stops the calling process with SIGSTOP (it resumes on SIGCONT).
+#[cfg(feature = "fault-injection")]
+pub(crate) fn stop_self() {
+    // SAFETY: raise has no memory preconditions; SIGSTOP cannot be caught, it
+    // only suspends this process until someone sends SIGCONT.
+    unsafe { libc::raise(libc::SIGSTOP) };
+}
+
 pub(crate) fn euid() -> u32 {
     // SAFETY: geteuid cannot fail and has no preconditions.
     unsafe { libc::geteuid() }

@@ -45,7 +45,7 @@ impl Env for LEnv {
     }
 }
 
-type T = Table<Box<[AtomicU64]>>;
+type T = Table<Vec<AtomicU64>>;
 
 fn setup() -> (Arc<T>, Arc<[AtomicBool; 4]>) {
     let dead = Arc::new([
@@ -54,7 +54,7 @@ fn setup() -> (Arc<T>, Arc<[AtomicBool; 4]>) {
         AtomicBool::new(false),
         AtomicBool::new(false),
     ]);
-    (Arc::new(Table::new(heap_storage(&G), G)), dead)
+    (Arc::new(Table::new(heap_storage(&G).into_vec(), G)), dead)
 }
 
 fn env(token: u32, dead: &Arc<[AtomicBool; 4]>) -> LEnv {

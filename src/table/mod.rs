@@ -406,7 +406,9 @@ impl<S: AsRef<[AtomicU64]>> Drop for HomeLock<'_, S> {
 impl<S: AsRef<[AtomicU64]>> Table<S> {
     /// Wraps storage of exactly `g.total_words()` words (zeroed = empty table).
     /// `words.as_ref()` must return the same slice for as long as `words`
-    /// lives (true of boxed slices and of mappings).
+    /// lives (true of a `Vec`, an `Arc<Box<[_]>>` and a mapping). Not a bare
+    /// `Box`: moving a `Box` re-asserts unique access to its contents, which
+    /// invalidates the cached pointer under Stacked Borrows (found by Miri).
     pub(crate) fn new(words: S, g: Geometry) -> Self {
         assert!(g.capacity.is_power_of_two() && g.capacity >= 2 * GROUP);
         assert_eq!(words.as_ref().len(), g.total_words(), "storage size");

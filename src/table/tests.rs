@@ -57,9 +57,14 @@ fn geom(capacity: usize) -> Geometry {
     }
 }
 
-fn table(capacity: usize) -> Table<Box<[AtomicU64]>> {
+/// Over a `Vec`, not the `Box` itself: the table caches a raw pointer to its
+/// words, and moving a `Box` re-asserts unique access to them (a Stacked
+/// Borrows violation Miri reports: `Table<Box<[AtomicU64]>>` is moved out of
+/// `Table::new`). The `mem` backend holds its `Box` behind an `Arc`, which
+/// moves without touching the words.
+fn table(capacity: usize) -> Table<Vec<AtomicU64>> {
     let g = geom(capacity);
-    Table::new(heap_storage(&g), g)
+    Table::new(heap_storage(&g).into_vec(), g)
 }
 
 fn owner(pid: u32) -> Owner {

@@ -10,7 +10,11 @@
 //!   change ring (the watcher never reads, so the ring wraps, as it would
 //!   for a slow watcher: writers never wait for watchers).
 //!
-//! Run: `cargo bench --bench events` (about 40 s on 2 cores).
+//! * **the same, paired**: 15 alternating rounds in one process; the median
+//!   ratio is the figure BENCHMARKS.md quotes (criterion's two separate
+//!   groups are exposed to different noise).
+//!
+//! Run: `cargo bench --bench events` (about a minute on 2 cores).
 
 // `criterion_group!` generates an undocumented `pub fn`.
 #![allow(missing_docs)]
@@ -87,6 +91,49 @@ fn wake_latency() {
     );
 }
 
+/// `register_self` + `unregister` cycles without and with a watcher
+/// attached, alternating 15 rounds of 200,000 cycles in one process, so
+/// that machine noise hits both alike; prints the median per-round ratio.
+fn ring_cost_paired() {
+    let f = Fresh::new("ring-paired", 4096);
+    for i in 0..3072 {
+        f.0.register_self("bg", &format!("{i:016}"), b"port=5432")
+            .unwrap();
+    }
+    let cycles = |n: usize| {
+        let t = Instant::now();
+        for _ in 0..n {
+            let r = black_box(&f.0);
+            r.register_self("bench-ns", black_box("0123456789abcdef"), b"port=5432")
+                .unwrap();
+            r.unregister("bench-ns", black_box("0123456789abcdef"))
+                .unwrap();
+        }
+        t.elapsed().as_nanos() as f64 / n as f64
+    };
+    let (mut plain, mut watched, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..15 {
+        let a = cycles(200_000);
+        let w = f.0.watch(None, f.0.revision()).unwrap();
+        let b = cycles(200_000);
+        drop(w);
+        plain.push(a);
+        watched.push(b);
+        ratio.push(b / a);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!(
+        "ring_cost/paired: register_self+unregister median {:.1} ns without a watcher, \
+         {:.1} ns with one attached; median ratio of 15 alternating rounds {:.3}",
+        median(&mut plain),
+        median(&mut watched),
+        median(&mut ratio)
+    );
+}
+
 fn register_with_and_without_watcher(c: &mut Criterion) {
     let mut g = c.benchmark_group("register_unregister");
     let f = Fresh::new("ring", 4096);
@@ -139,6 +186,7 @@ fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing.
     if std::env::args().any(|a| a == "--bench") {
         wake_latency();
+        ring_cost_paired();
     }
     benches();
     Criterion::default().configure_from_args().final_summary();

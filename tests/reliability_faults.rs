@@ -261,10 +261,10 @@ const FNS: &str = "frozen";
 const HOT: usize = 64;
 
 /// A writer that `PROCREG_PAUSE_AT` stops (SIGSTOP) inside one write.
-/// A writer killed while recording its change in the change ring (ring lock
-/// held, record half-written): its registration stands, the next writer
-/// takes the ring lock over and publishes the half-written record as `Lost`,
-/// and a watcher sees `Lost` then the next change, with no gap.
+/// A writer killed while recording its change in the change ring (record
+/// half-written): its registration stands, the next writer records its own
+/// change without waiting, and a watcher reports the half-written revision
+/// as `Lost` (after a bounded wait) and then the next change, with no gap.
 #[test]
 fn writer_killed_mid_change_record_leaves_a_lost_event_and_blocks_nothing() {
     let me = std::process::id();
@@ -299,8 +299,13 @@ fn writer_killed_mid_change_record_leaves_a_lost_event_and_blocks_nothing() {
         (next.revision, next.kind, next.name.as_str()),
         (start + 2, procreg::EventKind::Registered, "after")
     );
-    assert!(reg.stats().locks_stolen >= 1);
-    println!("ring lock of a killed writer taken over in {took:?}; its record reported as Lost");
+    assert!(
+        took < Duration::from_millis(100),
+        "the next write waited {took:?}"
+    );
+    println!(
+        "next write after a writer killed mid-record took {took:?}; its record reported as Lost"
+    );
 }
 
 #[test]

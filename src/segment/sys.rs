@@ -95,3 +95,19 @@ pub(crate) fn realtime_ns() -> u64 {
     debug_assert_eq!(r, 0, "CLOCK_REALTIME is always available");
     u64::try_from(ts.tv_sec).map_or(0, |s| s * 1_000_000_000 + ts.tv_nsec as u64)
 }
+
+/// Nanoseconds since the Unix epoch from `CLOCK_REALTIME_COARSE`: the time of
+/// the last tick (a few milliseconds of resolution), for a fraction of the
+/// cost of [`realtime_ns`]. Change records use it.
+pub(crate) fn coarse_realtime_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into `ts`, which we own.
+    let r = unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) };
+    if r != 0 {
+        return realtime_ns();
+    }
+    u64::try_from(ts.tv_sec).map_or(0, |s| s * 1_000_000_000 + ts.tv_nsec as u64)
+}

@@ -63,8 +63,6 @@ pub(crate) mod hdr {
     pub(crate) const LOCKS_STOLEN: usize = 6;
     /// Watchers attached to the change ring (see `ring`).
     pub(crate) const WATCHERS: usize = 7;
-    /// Token of the writer appending to the change ring.
-    pub(crate) const RING_LOCK: usize = 8;
 }
 
 // ---- control word -------------------------------------------------------

@@ -13,18 +13,23 @@
 //! # Change ring
 //! While at least one watcher is attached (`hdr::WATCHERS` > 0), a writer
 //! also copies its change (kind, key, pid, version, time) into record
-//! `revision % ring_len` of a fixed ring. Records are written under one ring
-//! lock (a writer token, stolen from a dead holder like a home lock) and
-//! published with a seqlock word `revision << 1` (bit 0: being written), so
-//! a reader can tell a record that is not written yet (`< revision`), one
-//! that is ready (`== revision`), and one already overwritten by a newer
-//! change (`> revision`: the reader fell a whole ring behind, *lagged*).
+//! `revision % ring_len` of a fixed ring, with no lock and no
+//! read-modify-write: each record has a seqlock word `revision << 1` (bit 0:
+//! being written) and a checksum of its revision and fields. A reader can
+//! tell a record that is not written yet (`< revision`), one that is ready
+//! (`== revision` and the checksum matches), and one already overwritten by
+//! a newer change (`> revision`: the reader fell a whole ring behind,
+//! *lagged*). Two writers meet on one record only if one of them lags a
+//! whole ring behind; their mixed stores then fail the checksum and the
+//! record reads as not written (reported lost), never as a wrong change. A
+//! writer killed mid-record leaves it "being written"; the next change for
+//! that record simply overwrites it.
 //!
 //! The attach protocol is Dekker's: a writer adds to `CHANGES` then loads
 //! `WATCHERS`; a watcher adds to `WATCHERS` then loads `CHANGES` (all SeqCst),
 //! so every change after a watcher's starting revision is recorded. A writer
 //! that dies (or is frozen) between its revision and its record leaves a
-//! hole; readers report it as a lost record after a bounded wait.
+//! hole; watchers report it as a lost change after a bounded wait.
 
 use super::{
     EntryHead, Env, Geometry, LOW32, Table, TableError, hdr,
@@ -34,7 +39,7 @@ use crate::error::Liveness;
 use crate::sync::{AtomicU64, Ordering, fence, spin_hint, yield_now};
 
 /// Fixed words of a ring record before the key words.
-pub(crate) const REC_HEAD: usize = 4;
+pub(crate) const REC_HEAD: usize = 5;
 mod rec {
     /// `revision << 1 | writing`.
     pub(super) const REV: usize = 0;
@@ -44,6 +49,31 @@ mod rec {
     pub(super) const OWNER: usize = 2;
     /// Time of the change, ns since the Unix epoch.
     pub(super) const AT: usize = 3;
+    /// Checksum of the revision and every other word of the record.
+    pub(super) const SUM: usize = 4;
+}
+
+/// The checksum of a record: `Σ word_i × c_i` (mod 2^64) with a distinct odd
+/// multiplier per position, seeded by the revision. The multiplies are
+/// independent (no dependency chain through the sum), so it costs a few
+/// cycles; a mix of two writers' words matches only if their differences
+/// cancel exactly under these multipliers.
+struct Sum {
+    acc: u64,
+    c: u64,
+}
+impl Sum {
+    fn new(rev: u64) -> Sum {
+        Sum {
+            acc: rev.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5851_F42D_4C95_7F2D,
+            c: 0xBF58_476D_1CE4_E5B9,
+        }
+    }
+    #[inline(always)]
+    fn add(&mut self, w: u64) {
+        self.acc = self.acc.wrapping_add(w.wrapping_mul(self.c));
+        self.c = self.c.wrapping_add(0x94D0_49BB_1331_11EA); // stays odd
+    }
 }
 
 /// What a change did.
@@ -190,65 +220,50 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         self.ring_base + (rev as usize & self.ring_mask) * self.rec_words
     }
 
-    /// Writes the record of `rev` under the ring lock. A record already
-    /// holding a newer revision is left alone (this one was lagging a whole
-    /// ring behind); a ring lock held by a live writer past the lock timeout
-    /// makes the change go unrecorded (readers see a lost record).
+    /// Writes the record of `rev` (no lock, no read-modify-write). A record
+    /// already holding a newer revision is left alone: this writer lagged a
+    /// whole ring behind and its change goes unrecorded (reported lost).
     fn append<E: Env>(&self, rev: u64, ch: &Change<'_>, env: &E) {
-        let Ok(stolen) = self.acquire(self.w(hdr::RING_LOCK), env) else {
-            return;
-        };
-        if let Some(dead) = stolen {
-            self.bump_counter(hdr::LOCKS_STOLEN);
-            self.mark_half_written_lost(dead);
-        }
         let base = self.rec_base(rev);
         let head = self.w(base + rec::REV);
-        if head.load(Ordering::Relaxed) >> 1 < rev {
-            head.store(rev << 1 | 1, Ordering::Relaxed);
-            // Seqlock writer: "being written" is ordered before the fields.
-            fence(Ordering::Release);
-            let key = base + REC_HEAD;
-            let lens = match &ch.key {
-                ChangeKey::Key(k) => {
-                    k.for_each_word(|i, w| self.w(key + i).store(w, Ordering::Relaxed));
-                    k.lens()
-                }
-                ChangeKey::Row { lens, words } => {
-                    for (i, w) in words.iter().enumerate() {
-                        self.w(key + i).store(*w, Ordering::Relaxed);
-                    }
-                    *lens
-                }
-            };
-            self.w(base + rec::META)
-                .store(ch.kind as u64 | (lens & LOW32) << 8, Ordering::Relaxed);
-            self.w(base + rec::OWNER)
-                .store(ch.pid as u64 | (ch.version as u64) << 32, Ordering::Relaxed);
-            let at = if ch.at != 0 { ch.at } else { env.now() };
-            self.w(base + rec::AT).store(at, Ordering::Relaxed);
-            if env.crash_at(super::Step::RingWritten) {
-                // Simulated death: the lock stays held, the record half-written.
-                return;
-            }
-            head.store(rev << 1, Ordering::Release);
+        if head.load(Ordering::Relaxed) >> 1 > rev {
+            return;
         }
-        self.release(self.w(hdr::RING_LOCK), env.token());
-    }
-
-    /// After stealing the ring lock from a dead writer: a record it left
-    /// half-written is published as lost, so readers need not wait for it.
-    fn mark_half_written_lost(&self, _dead: u32) {
-        for rec in 0..self.g.ring_len() {
-            let base = self.ring_base + rec * self.g.rec_words();
-            let head = self.w(base + rec::REV);
-            let h = head.load(Ordering::Relaxed);
-            if h & 1 == 1 {
-                self.w(base + rec::META)
-                    .store(ChangeKind::Lost as u64, Ordering::Relaxed);
-                head.store(h & !1, Ordering::Release);
+        head.store(rev << 1 | 1, Ordering::Relaxed);
+        // Seqlock writer: "being written" is ordered before the fields.
+        fence(Ordering::Release);
+        let mut sum = Sum::new(rev);
+        let key = base + REC_HEAD;
+        let lens = match &ch.key {
+            ChangeKey::Key(k) => {
+                k.for_each_word(|i, w| {
+                    sum.add(w);
+                    self.w(key + i).store(w, Ordering::Relaxed);
+                });
+                k.lens()
             }
+            ChangeKey::Row { lens, words } => {
+                for (i, w) in words.iter().enumerate() {
+                    sum.add(*w);
+                    self.w(key + i).store(*w, Ordering::Relaxed);
+                }
+                *lens
+            }
+        };
+        let meta = ch.kind as u64 | (lens & LOW32) << 8;
+        let owner = ch.pid as u64 | (ch.version as u64) << 32;
+        let at = if ch.at != 0 { ch.at } else { env.now() };
+        for w in [meta, owner, at] {
+            sum.add(w);
         }
+        self.w(base + rec::META).store(meta, Ordering::Relaxed);
+        self.w(base + rec::OWNER).store(owner, Ordering::Relaxed);
+        self.w(base + rec::AT).store(at, Ordering::Relaxed);
+        self.w(base + rec::SUM).store(sum.acc, Ordering::Relaxed);
+        if env.crash_at(super::Step::RingWritten) {
+            return; // simulated death: the record stays "being written"
+        }
+        head.store(rev << 1, Ordering::Release);
     }
 
     /// Copies the record of revision `rev` if it holds that revision.
@@ -267,16 +282,19 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         let ns_len = ((lens & 0xFFFF) as usize).min(self.g.max_ns_len);
         let name_len = ((lens >> 16 & 0xFFFF) as usize).min(self.g.max_name_len);
         let klen = ns_len + name_len;
+        let mut sum = Sum::new(rev);
         let mut key = Vec::with_capacity(klen);
         for i in 0..words_for(klen) {
-            let w = self
-                .w(base + REC_HEAD + i)
-                .load(Ordering::Relaxed)
-                .to_le_bytes();
-            key.extend_from_slice(&w[..(klen - 8 * i).min(8)]);
+            let w = self.w(base + REC_HEAD + i).load(Ordering::Relaxed);
+            sum.add(w);
+            key.extend_from_slice(&w.to_le_bytes()[..(klen - 8 * i).min(8)]);
         }
         let owner = self.w(base + rec::OWNER).load(Ordering::Relaxed);
         let at = self.w(base + rec::AT).load(Ordering::Relaxed);
+        let stored_sum = self.w(base + rec::SUM).load(Ordering::Relaxed);
+        for w in [meta, owner, at] {
+            sum.add(w);
+        }
         fence(Ordering::Acquire);
         let again = head.load(Ordering::Relaxed);
         if again != h {
@@ -285,6 +303,11 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
             } else {
                 RingRead::NotYet
             };
+        }
+        if sum.acc != stored_sum {
+            // Two writers met on this record (one lagged a whole ring): its
+            // words are a mix; report it as not written, never as a change.
+            return RingRead::NotYet;
         }
         RingRead::Ready(RawChange {
             revision: rev,
@@ -346,7 +369,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
 
     /// Takes a token lock word (`holder token << 32 | low bits`): spins,
     /// steals it from a dead holder (returned), gives up with `Busy` when
-    /// `env` says so. Shared by the home locks and the ring lock.
+    /// `env` says so. The home locks use it.
     pub(crate) fn acquire<E: Env>(
         &self,
         w: &AtomicU64,
@@ -399,17 +422,6 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
                 spin_hint();
             } else {
                 yield_now();
-            }
-        }
-    }
-
-    /// Releases a token lock word if `me` still holds it.
-    pub(crate) fn release(&self, w: &AtomicU64, me: u32) {
-        let mut h = w.load(Ordering::Relaxed);
-        while h >> 32 == me as u64 {
-            match w.compare_exchange_weak(h, h & LOW32, Ordering::Release, Ordering::Relaxed) {
-                Ok(_) => return,
-                Err(now) => h = now,
             }
         }
     }

@@ -933,6 +933,23 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     /// Sets the home word's step bits to exactly the steps that hold live keys
     /// of `group` (`full`: look at every step, not only those marked). Caller
     /// holds the group's lock.
+    /// After a key of home `group` at probe step `d` was removed: only bit
+    /// `d` of the home's steps can have changed, so only that step's group is
+    /// scanned (steps 31 and beyond share a bit: those rescan as before).
+    fn recompute_step(&self, group: usize, d: usize, me: u32) {
+        if d >= 31 {
+            return self.recompute_steps(group, me, false);
+        }
+        let grp = self.probe_group(group, d);
+        let still = (0..GROUP).any(|j| {
+            let c = self.ctrl(grp * GROUP + j).load(Ordering::Relaxed);
+            state_of(c) == SlotState::Live && disp_of(c) == d
+        });
+        if !still && self.home(group).load(Ordering::Relaxed) & step_bit(d) != 0 {
+            self.update_home_if_held(group, me, |h| h & !step_bit(d));
+        }
+    }
+
     fn recompute_steps(&self, group: usize, me: u32, full: bool) {
         let old = self.home(group).load(Ordering::Relaxed) & STEP_BITS;
         let limit = self.g.disp_limit();
@@ -1167,7 +1184,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         if env.crash_at(Step::RemoveTombstoned) {
             return Err(lock.abandon());
         }
-        self.recompute_steps(home, env.token(), false);
+        self.recompute_step(home, disp_of(c), env.token());
         let ch = Change {
             kind: ChangeKind::Unregistered,
             key: ChangeKey::Key(key),
@@ -1300,7 +1317,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         if !self.tombstone(slot, seen) {
             return Ok(false);
         }
-        self.recompute_steps(home, env.token(), false);
+        self.recompute_step(home, d, env.token());
         let ch = Change {
             kind: gone_kind(self.read_lease(slot), env),
             key,

@@ -447,7 +447,8 @@ impl Registry {
     /// # Errors
     /// `InvalidKey`, `Busy` (a writer kept changing the slot).
     pub fn lookup(&self, ns: &str, name: &str) -> Result<Option<Entry>> {
-        counted(self.backend.lookup(self.key(ns, name)?))
+        let r = counted(self.backend.lookup(self.key_of(ns, name, true)?));
+        nul_checked(r, ns, name)
     }
 
     /// The owner pid of `(ns, name)`. Allocates nothing; loads only.
@@ -456,7 +457,8 @@ impl Registry {
     /// `InvalidKey`, `Busy`.
     #[inline]
     pub fn lookup_pid(&self, ns: &str, name: &str) -> Result<Option<u32>> {
-        counted(self.backend.lookup_pid(self.key(ns, name)?))
+        let r = counted(self.backend.lookup_pid(self.key_of(ns, name, true)?));
+        nul_checked(r, ns, name)
     }
 
     /// Whether the owner of `(ns, name)` is alive, judged now (pid + start
@@ -689,6 +691,19 @@ impl Registry {
     pub fn health_check(&self) -> Result<Health> {
         self.backend.health()
     }
+}
+
+/// A lookup's result with the NUL check done after the fact: a key holding a
+/// NUL byte can never have been registered (registration refuses it), so it
+/// cannot hit, and a hit needs no NUL scan. A miss scans, and reports such a
+/// key as `InvalidKey`, as every other operation does.
+#[inline(always)]
+fn nul_checked<T>(r: Result<Option<T>>, ns: &str, name: &str) -> Result<Option<T>> {
+    if matches!(r, Ok(None)) && (has_nul(ns.as_bytes()) || has_nul(name.as_bytes())) {
+        check_part("namespace", ns, usize::MAX)?;
+        check_part("name", name, usize::MAX)?;
+    }
+    r
 }
 
 /// Counts a lookup's outcome in the per-process counters.

@@ -468,6 +468,14 @@ fn nanos(t: std::time::SystemTime) -> u64 {
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
+/// `PROCREG_E_NOT_FOUND` for a key.
+fn not_found(ns: &str, name: &str) -> Fail {
+    Fail::from(Error::NotFound {
+        namespace: ns.into(),
+        name: name.into(),
+    })
+}
+
 fn entry_too_large(len: usize) -> Fail {
     Fail::Buffer(format!(
         "the entry's metadata is {len} bytes but procreg_entry holds {PROCREG_METADATA_CAPACITY}; \
@@ -798,10 +806,7 @@ pub unsafe extern "C" fn procreg_unregister(
         if r.unregister(ns, name)? {
             Ok(())
         } else {
-            Err(Fail::from(Error::NotFound {
-                namespace: ns.into(),
-                name: name.into(),
-            }))
+            Err(not_found(ns, name))
         }
     })
 }
@@ -892,10 +897,7 @@ pub unsafe extern "C" fn procreg_lookup(
             std::slice::from_raw_parts_mut(base, cap)
         };
         let Some(info) = r.lookup_into(ns, name, buf)? else {
-            return Err(Fail::from(Error::NotFound {
-                namespace: ns.into(),
-                name: name.into(),
-            }));
+            return Err(not_found(ns, name));
         };
         if info.metadata_len > buf.len() {
             return Err(entry_too_large(info.metadata_len));
@@ -928,10 +930,7 @@ pub unsafe extern "C" fn procreg_lookup_metadata(
             return Err(Fail::Null("buf"));
         }
         let Some(e) = r.lookup(ns, name)? else {
-            return Err(Fail::from(Error::NotFound {
-                namespace: ns.into(),
-                name: name.into(),
-            }));
+            return Err(not_found(ns, name));
         };
         if e.metadata.len() > buf_len {
             return Err(Fail::Buffer(format!(
@@ -968,10 +967,7 @@ pub unsafe extern "C" fn procreg_lookup_pid(
             // SAFETY: checked non-NULL, writable by contract.
             Some(p) => unsafe { put(out, p) },
             None => {
-                return Err(Fail::from(Error::NotFound {
-                    namespace: ns.into(),
-                    name: name.into(),
-                }));
+                return Err(not_found(ns, name));
             }
         }
         Ok(())
@@ -995,10 +991,7 @@ pub unsafe extern "C" fn procreg_lookup_checked(
         match r.lookup_checked(ns, name)? {
             // SAFETY: checked non-NULL, writable by contract.
             Some(e) => unsafe { put_entry(out, &e) },
-            None => Err(Fail::from(Error::NotFound {
-                namespace: ns.into(),
-                name: name.into(),
-            })),
+            None => Err(not_found(ns, name)),
         }
     })
 }

@@ -123,13 +123,8 @@ impl<'r> Watcher<'r> {
                         waited: started.elapsed(),
                     });
                 }
+                // The next round reports the change, or the timeout.
                 b.wait_change(seen, left);
-            }
-            if started.elapsed() > timeout && self.stalled_since.is_none() {
-                return Err(Error::Timeout {
-                    what: format!("a change after revision {}", self.next - 1),
-                    waited: started.elapsed(),
-                });
             }
         }
     }

@@ -406,3 +406,23 @@ fn an_unrenewed_lease_expires_even_though_its_owner_lives() {
         ));
     }
 }
+
+#[test]
+fn registering_over_an_expired_lease_replaces_it_though_its_owner_lives() {
+    let reg = Registry::open("mem:").unwrap();
+    let me = std::process::id();
+    reg.register_with_lease("lease2", "k", me, b"old", Duration::from_millis(50))
+        .unwrap();
+    assert!(matches!(
+        reg.register_self("lease2", "k", b"new"),
+        Err(Error::AlreadyExists { .. })
+    ));
+    let mut w = reg.watch(Some("lease2"), reg.revision()).unwrap();
+    std::thread::sleep(Duration::from_millis(80));
+    reg.register_self("lease2", "k", b"new").unwrap();
+    assert_eq!(reg.lookup("lease2", "k").unwrap().unwrap().metadata, b"new");
+    let kinds: Vec<EventKind> = (0..2)
+        .map(|_| w.next(Duration::from_secs(1)).unwrap().kind)
+        .collect();
+    assert_eq!(kinds, [EventKind::Expired, EventKind::Registered]);
+}

@@ -1,157 +1,17 @@
 //! Multi-process tests with real processes. The test binary re-executes itself
-//! (`--exact child_… --nocapture`) with `PROCREG_CHILD_ROLE` set; a `child_…`
-//! test returns at once when that variable is absent. Parent and children talk
-//! over pipes: a child prints `PROCREG:<tag> <data>` lines on stdout and reads
-//! commands (barriers) from stdin.
+//! (`--exact child_… --nocapture`); the harness (`Kid`, `child_role`, `say`,
+//! `hear`) is the reliability suite's, in `tests/reliability_support`. Parent
+//! and children talk over pipes: a child prints `PROCREG:<tag> <data>` lines on
+//! stdout and reads commands (barriers) from stdin.
 
 mod common;
+mod reliability_support;
 
 use common::{SegGuard, shm_url};
 use procreg::{Error, Registry};
+use reliability_support::{Kid, child_role, hear, say};
 use std::collections::{BTreeSet, HashMap};
-use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{Receiver, channel};
-use std::time::{Duration, Instant};
-
-const ROLE: &str = "PROCREG_CHILD_ROLE";
-const URL: &str = "PROCREG_CHILD_URL";
-const ARGS: &str = "PROCREG_CHILD_ARGS";
-const MARK: &str = "PROCREG:";
-/// How long the parent waits for any one message or exit of a child.
-const TIMEOUT: Duration = Duration::from_secs(60);
-
-// ---- parent side --------------------------------------------------------
-
-/// A child process running one `child_…` test of this binary.
-struct Kid {
-    what: String,
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Receiver<String>,
-}
-
-impl Kid {
-    fn spawn(child_test: &str, role: &str, url: &str, args: &str, env: &[(&str, &str)]) -> Kid {
-        let mut cmd = Command::new(std::env::current_exe().unwrap());
-        cmd.args(["--exact", child_test, "--nocapture"])
-            .env(ROLE, role)
-            .env(URL, url)
-            .env(ARGS, args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("spawn the test binary as a child");
-        let out = child.stdout.take().unwrap();
-        let (tx, lines) = channel();
-        // Forward only our marked lines; the harness prints its own lines too.
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                if let Some(at) = line.find(MARK) {
-                    if tx.send(line[at + MARK.len()..].to_owned()).is_err() {
-                        break;
-                    }
-                }
-            }
-        });
-        Kid {
-            what: format!("{role}[{args}] pid {}", child.id()),
-            stdin: child.stdin.take(),
-            child,
-            lines,
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Waits for the child's next message, which must carry `tag`; returns its data.
-    fn expect(&mut self, tag: &str) -> String {
-        match self.lines.recv_timeout(TIMEOUT) {
-            Ok(line) => {
-                let (t, rest) = line.split_once(' ').unwrap_or((line.as_str(), ""));
-                assert_eq!(t, tag, "child {} said {line:?}", self.what);
-                rest.to_owned()
-            }
-            Err(e) => panic!(
-                "child {} did not say {tag:?} ({e}); exit status {:?}",
-                self.what,
-                self.child.try_wait()
-            ),
-        }
-    }
-
-    fn send(&mut self, line: &str) {
-        let w = self.stdin.as_mut().expect("stdin open");
-        writeln!(w, "{line}").unwrap();
-        w.flush().unwrap();
-    }
-
-    /// Waits (bounded) for the child to exit.
-    fn wait_exit(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                return st;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "child {} did not exit",
-                self.what
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-
-    fn assert_success(&mut self) {
-        let st = self.wait_exit();
-        assert!(st.success(), "child {} failed: {st:?}", self.what);
-    }
-}
-
-impl Drop for Kid {
-    fn drop(&mut self) {
-        // A test that fails half-way must not leave children behind.
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
-}
-
-// ---- child side ---------------------------------------------------------
-
-/// `(url, args)` when this process is a child started for `role`.
-fn child_role(role: &str) -> Option<(String, String)> {
-    if std::env::var(ROLE).ok()? != role {
-        return None;
-    }
-    Some((
-        std::env::var(URL).expect("child needs a url"),
-        std::env::var(ARGS).unwrap_or_default(),
-    ))
-}
-
-fn say(msg: &str) {
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "\n{MARK}{msg}").unwrap();
-    out.flush().unwrap();
-}
-
-/// The next command from the parent; `None` when the parent closed the pipe.
-fn hear() -> Option<String> {
-    let mut s = String::new();
-    match std::io::stdin().read_line(&mut s) {
-        Ok(0) | Err(_) => None,
-        Ok(_) => Some(s.trim_end().to_owned()),
-    }
-}
 
 // ---- (a) every process sees every key ------------------------------------
 
@@ -474,13 +334,13 @@ fn writer_aborted_mid_insert_does_not_block_its_neighbourhood() {
     assert_eq!(reg.lookup("crash", "k0").unwrap(), None);
 
     // The same key (same neighbourhood) and many others register at once.
-    let t = Instant::now();
+    let t = std::time::Instant::now();
     for i in 0..CRASH_KEYS {
         reg.register_self("crash", &format!("k{i}"), b"parent")
             .unwrap_or_else(|e| panic!("k{i} after the crash: {e}"));
     }
     assert!(
-        t.elapsed() < Duration::from_secs(5),
+        t.elapsed() < std::time::Duration::from_secs(5),
         "registering took {:?}",
         t.elapsed()
     );

@@ -71,43 +71,38 @@ pub(crate) fn wait_readable(fds: &[BorrowedFd<'_>], timeout: Duration) -> io::Re
         .collect())
 }
 
-/// Milliseconds on the boot clock (`CLOCK_BOOTTIME`): one clock for every
-/// process of the host, never set back, counting suspend. Leases use it.
-pub(crate) fn boot_ms() -> u64 {
+/// Nanoseconds on clock `id` (0 for a time before its epoch), or `None` if
+/// the kernel refuses the clock.
+fn clock_ns(id: libc::clockid_t) -> Option<u64> {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: clock_gettime writes one timespec into `ts`, which we own.
-    let r = unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
-    debug_assert_eq!(r, 0, "CLOCK_BOOTTIME is always available on Linux");
-    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+    if unsafe { libc::clock_gettime(id, &mut ts) } != 0 {
+        return None;
+    }
+    Some(u64::try_from(ts.tv_sec).map_or(0, |s| s * 1_000_000_000 + ts.tv_nsec as u64))
+}
+
+/// Milliseconds on the boot clock (`CLOCK_BOOTTIME`): one clock for every
+/// process of the host, never set back, counting suspend. Leases use it.
+pub(crate) fn boot_ms() -> u64 {
+    let ns = clock_ns(libc::CLOCK_BOOTTIME);
+    debug_assert!(ns.is_some(), "CLOCK_BOOTTIME is always available on Linux");
+    ns.unwrap_or(0) / 1_000_000
 }
 
 /// Nanoseconds since the Unix epoch (`CLOCK_REALTIME`; 0 before 1970).
 pub(crate) fn realtime_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec into `ts`, which we own.
-    let r = unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
-    debug_assert_eq!(r, 0, "CLOCK_REALTIME is always available");
-    u64::try_from(ts.tv_sec).map_or(0, |s| s * 1_000_000_000 + ts.tv_nsec as u64)
+    let ns = clock_ns(libc::CLOCK_REALTIME);
+    debug_assert!(ns.is_some(), "CLOCK_REALTIME is always available");
+    ns.unwrap_or(0)
 }
 
 /// Nanoseconds since the Unix epoch from `CLOCK_REALTIME_COARSE`: the time of
 /// the last tick (a few milliseconds of resolution), for a fraction of the
 /// cost of [`realtime_ns`]. Change records use it.
 pub(crate) fn coarse_realtime_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec into `ts`, which we own.
-    let r = unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) };
-    if r != 0 {
-        return realtime_ns();
-    }
-    u64::try_from(ts.tv_sec).map_or(0, |s| s * 1_000_000_000 + ts.tv_nsec as u64)
+    clock_ns(libc::CLOCK_REALTIME_COARSE).unwrap_or_else(realtime_ns)
 }

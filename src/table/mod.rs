@@ -35,7 +35,7 @@ pub(crate) mod key;
 pub(crate) mod ring;
 
 use crate::error::Liveness;
-use crate::sync::{AtomicU64, Ordering, fence, spin_hint};
+use crate::sync::{AtomicU64, Ordering, fence, spin_hint, yield_now};
 use key::{KeyWords, words_for};
 use ring::{Change, ChangeKey, ChangeKind};
 
@@ -327,11 +327,6 @@ pub(crate) trait Env {
     /// Now on the boot clock, in milliseconds, for leases (0: leases never expire).
     fn now_ms(&self) -> u64 {
         0
-    }
-    /// Whether an entry with owner `owner` and lease word `lease` is gone:
-    /// its owner is dead or its lease ran out.
-    fn is_gone(&self, owner: &Owner, lease: u64) -> bool {
-        lease::expired(lease, self.now_ms()) || self.owner_liveness(owner) == Liveness::Dead
     }
 }
 
@@ -844,6 +839,61 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
 
     // ---- writers --------------------------------------------------------
 
+    /// Takes a token lock word (`holder token << 32 | low bits`): spins,
+    /// steals it from a dead holder (returned), gives up with `Busy` when
+    /// `env` says so. The home locks use it.
+    fn acquire<E: Env>(&self, w: &AtomicU64, env: &E) -> Result<Option<u32>, TableError> {
+        let me = env.token() as u64;
+        let mut spins = 0u64;
+        loop {
+            // Acquire/AcqRel: whoever reads a token here also sees the owner
+            // record its writer published before using it.
+            let h = w.load(Ordering::Acquire);
+            let holder = h >> 32;
+            if holder == 0 {
+                if w.compare_exchange_weak(
+                    h,
+                    me << 32 | (h & LOW32),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
+                .is_ok()
+                {
+                    return Ok(None);
+                }
+                continue;
+            }
+            spins += 1;
+            // Another process (or thread) holds it: check now and then whether it died.
+            if holder != me
+                && spins % 64 == 1
+                && env.writer_liveness(holder as u32) == Liveness::Dead
+            {
+                if w.compare_exchange(
+                    h,
+                    me << 32 | (h & LOW32),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
+                .is_ok()
+                {
+                    return Ok(Some(holder as u32));
+                }
+                continue;
+            }
+            if env.give_up(spins) {
+                return Err(TableError::Busy(
+                    "a live writer holds the lock of this key's neighbourhood",
+                ));
+            }
+            if spins < 128 {
+                spin_hint();
+            } else {
+                yield_now();
+            }
+        }
+    }
+
     fn lock_home<E: Env>(&self, group: usize, env: &E) -> Result<HomeLock<'_, S>, TableError> {
         debug_assert!(env.token() != 0 && env.token() <= MAX_TOKEN);
         let stolen = self.acquire(self.home(group), env)?;
@@ -1031,31 +1081,31 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         }
         if let Some((slot, c)) = self.find_locked(key)? {
             let existing = self.read_owner(slot);
-            let old_lease = self.read_lease(slot);
-            match env.owner_liveness(&existing) {
-                _ if env.is_gone(&existing, old_lease) => {
-                    if !self.tombstone(slot, c) {
-                        // Only possible if our lock was taken over: stop here.
-                        return Err(TableError::Busy(
-                            "this writer's neighbourhood lock was revoked",
-                        ));
-                    }
-                    let ch = Change {
-                        kind: gone_kind(old_lease, env),
-                        key: ChangeKey::Key(key),
-                        pid: existing.pid,
-                        version: version(c) as u32,
-                        at: 0, // taken only if recorded
-                    };
-                    self.committed(hdr::RECLAIMED, ch, env);
-                }
-                alive => {
+            // An expired lease makes the entry gone whatever its owner does.
+            let kind = gone_kind(self.read_lease(slot), env);
+            if kind != ChangeKind::Expired {
+                let alive = env.owner_liveness(&existing);
+                if alive != Liveness::Dead {
                     return Err(TableError::Exists {
                         pid: existing.pid,
                         alive,
                     });
                 }
             }
+            if !self.tombstone(slot, c) {
+                // Only possible if our lock was taken over: stop here.
+                return Err(TableError::Busy(
+                    "this writer's neighbourhood lock was revoked",
+                ));
+            }
+            let ch = Change {
+                kind,
+                key: ChangeKey::Key(key),
+                pid: existing.pid,
+                version: version(c) as u32,
+                at: 0, // taken only if recorded
+            };
+            self.committed(hdr::RECLAIMED, ch, env);
         }
         // Claim a free slot: first in a step that misses of this home scan
         // already (the home group, or a step marked in the home word), else

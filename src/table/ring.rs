@@ -32,11 +32,10 @@
 //! hole; watchers report it as a lost change after a bounded wait.
 
 use super::{
-    EntryHead, Env, Geometry, LOW32, Table, TableError, hdr,
+    EntryHead, Env, Geometry, LOW32, Table, hdr,
     key::{KeyWords, words_for},
 };
-use crate::error::Liveness;
-use crate::sync::{AtomicU64, Ordering, fence, spin_hint, yield_now};
+use crate::sync::{AtomicU64, Ordering, fence};
 
 /// Fixed words of a ring record before the key words.
 pub(crate) const REC_HEAD: usize = 5;
@@ -365,65 +364,6 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     /// The change counter, for [`sleep_on_changes`](Self::sleep_on_changes).
     pub(crate) fn changes_word(&self) -> u64 {
         self.w(hdr::CHANGES).load(Ordering::SeqCst)
-    }
-
-    /// Takes a token lock word (`holder token << 32 | low bits`): spins,
-    /// steals it from a dead holder (returned), gives up with `Busy` when
-    /// `env` says so. The home locks use it.
-    pub(crate) fn acquire<E: Env>(
-        &self,
-        w: &AtomicU64,
-        env: &E,
-    ) -> Result<Option<u32>, TableError> {
-        let me = env.token() as u64;
-        let mut spins = 0u64;
-        loop {
-            // Acquire/AcqRel: whoever reads a token here also sees the owner
-            // record its writer published before using it.
-            let h = w.load(Ordering::Acquire);
-            let holder = h >> 32;
-            if holder == 0 {
-                if w.compare_exchange_weak(
-                    h,
-                    me << 32 | (h & LOW32),
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                )
-                .is_ok()
-                {
-                    return Ok(None);
-                }
-                continue;
-            }
-            spins += 1;
-            // Another process (or thread) holds it: check now and then whether it died.
-            if holder != me
-                && spins % 64 == 1
-                && env.writer_liveness(holder as u32) == Liveness::Dead
-            {
-                if w.compare_exchange(
-                    h,
-                    me << 32 | (h & LOW32),
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                )
-                .is_ok()
-                {
-                    return Ok(Some(holder as u32));
-                }
-                continue;
-            }
-            if env.give_up(spins) {
-                return Err(TableError::Busy(
-                    "a live writer holds the lock of this key's neighbourhood",
-                ));
-            }
-            if spins < 128 {
-                spin_hint();
-            } else {
-                yield_now();
-            }
-        }
     }
 
     /// The key words and lens of the live row in `slot` (read under its

@@ -7,9 +7,17 @@
 //! The hash must never change between builds: it places keys in persistent
 //! segments (a change needs a new layout version).
 
-/// A key as packed words, computed on demand from the two byte slices (a
-/// word inside one slice is a single unaligned load), with its hash. Small and
-/// borrowed, so building and passing it never copies or allocates.
+/// Packed words kept inline in a [`KeyWords`]: as many as a row's hot line
+/// holds (keys of up to 48 bytes are compared from them alone). Even, so the
+/// hash's word pairs never straddle it.
+pub(crate) const HEAD_WORDS: usize = 6;
+const _: () = assert!(HEAD_WORDS.is_multiple_of(2));
+
+/// A key as packed words with its hash. The first [`HEAD_WORDS`] words are
+/// packed once, when the key is built, and reused by the hash, the compare
+/// and the row write; words past them are computed on demand from the two
+/// byte slices (a word inside one slice is a single unaligned load). Borrowed,
+/// so building it never allocates.
 #[derive(Clone, Copy)]
 pub(crate) struct KeyWords<'a> {
     ns: &'a [u8],
@@ -17,6 +25,7 @@ pub(crate) struct KeyWords<'a> {
     lens: u64,
     len: usize,
     hash: u64,
+    head: [u64; HEAD_WORDS],
 }
 
 /// Number of packed words for `bytes` key bytes.
@@ -32,19 +41,49 @@ impl<'a> KeyWords<'a> {
         debug_assert!(ns.len() <= u16::MAX as usize && name.len() <= u16::MAX as usize);
         let lens = ns.len() as u64 | (name.len() as u64) << 16;
         let len = words_for(ns.len() + name.len());
-        // Two words per multiply (wyhash style): the hash is on the critical
-        // path before the first load of a lookup, so its chain is kept short.
+        // The first HEAD_WORDS words are packed once and kept. When the
+        // namespace ends inside a word, every name word straddles two slices
+        // and packing word by word is a byte loop: two copies into a zeroed
+        // buffer are cheaper then (and dearer otherwise).
+        let mut head = [0u64; HEAD_WORDS];
+        let (n, m) = (ns.len(), name.len());
         let mut h = SEED ^ lens.wrapping_mul(K1);
-        let mut i = 0;
-        while i + 1 < len {
-            h = fold_mul(
-                packed_word(ns, name, i) ^ h ^ K2,
-                packed_word(ns, name, i + 1) ^ K1,
-            );
-            i += 2;
-        }
-        if i < len {
-            h = mix(h, packed_word(ns, name, i));
+        if n % 8 != 0 && n + m <= HEAD_WORDS * 8 {
+            let mut b = [0u8; HEAD_WORDS * 8];
+            b[..n].copy_from_slice(ns);
+            b[n..n + m].copy_from_slice(name);
+            for (w, c) in head.iter_mut().zip(b.chunks_exact(8)) {
+                *w = u64::from_le_bytes(c.try_into().unwrap());
+            }
+            let mut i = 0;
+            while i + 1 < len {
+                h = fold_mul(head[i] ^ h ^ K2, head[i + 1] ^ K1);
+                i += 2;
+            }
+            if i < len {
+                h = mix(h, head[i]);
+            }
+        } else {
+            // Two words per multiply (wyhash style): the hash is on the
+            // critical path before the first load of a lookup, so its chain
+            // is kept short. (The same sequence as above.)
+            let mut i = 0;
+            while i + 1 < len {
+                let (a, b) = (packed_word(ns, name, i), packed_word(ns, name, i + 1));
+                if i + 1 < HEAD_WORDS {
+                    head[i] = a;
+                    head[i + 1] = b;
+                }
+                h = fold_mul(a ^ h ^ K2, b ^ K1);
+                i += 2;
+            }
+            if i < len {
+                let a = packed_word(ns, name, i);
+                if i < HEAD_WORDS {
+                    head[i] = a;
+                }
+                h = mix(h, a);
+            }
         }
         KeyWords {
             ns,
@@ -52,6 +91,23 @@ impl<'a> KeyWords<'a> {
             lens,
             len,
             hash: finish(h),
+            head,
+        }
+    }
+
+    /// The first `min(word_count, HEAD_WORDS)` packed words (zero after them).
+    #[inline(always)]
+    pub(crate) fn head(&self) -> &[u64; HEAD_WORDS] {
+        &self.head
+    }
+
+    /// Packed word `i` (`i < word_count`).
+    #[inline(always)]
+    pub(crate) fn word(&self, i: usize) -> u64 {
+        if i < HEAD_WORDS {
+            self.head[i]
+        } else {
+            packed_word(self.ns, self.name, i)
         }
     }
 
@@ -79,28 +135,19 @@ impl<'a> KeyWords<'a> {
     }
 
     /// The packed key words, in order.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn words(&self) -> impl Iterator<Item = u64> + '_ {
-        (0..self.len).map(|i| packed_word(self.ns, self.name, i))
+        (0..self.len).map(|i| self.word(i))
     }
 
-    /// Calls `f(i, word)` for every packed word: for keys of up to 64 bytes
-    /// through one stack buffer (two copies, then plain loads), which is
-    /// cheaper than packing word by word when all words are wanted.
+    /// Calls `f(i, word)` for every packed word.
     #[inline]
     pub(crate) fn for_each_word(&self, mut f: impl FnMut(usize, u64)) {
-        let (n, m) = (self.ns.len(), self.name.len());
-        if n + m <= 64 {
-            let mut b = [0u8; 64];
-            b[..n].copy_from_slice(self.ns);
-            b[n..n + m].copy_from_slice(self.name);
-            for (i, c) in b.chunks_exact(8).take(self.len).enumerate() {
-                f(i, u64::from_le_bytes(c.try_into().unwrap()));
-            }
-        } else {
-            for i in 0..self.len {
-                f(i, packed_word(self.ns, self.name, i));
-            }
+        for (i, &w) in self.head.iter().enumerate().take(self.len) {
+            f(i, w);
+        }
+        for i in HEAD_WORDS..self.len {
+            f(i, packed_word(self.ns, self.name, i));
         }
     }
 }

@@ -36,7 +36,12 @@ pub(crate) mod ring;
 
 use crate::error::Liveness;
 use crate::sync::{AtomicU64, Ordering, fence, spin_hint, yield_now};
-use key::{KeyWords, words_for};
+use key::{HEAD_WORDS, KeyWords, words_for};
+
+const _: () = assert!(
+    row::KEY + HEAD_WORDS == HOT_WORDS,
+    "a key's head words fill the hot line"
+);
 use ring::{Change, ChangeKey, ChangeKind};
 
 /// Slots per group (one cache line of control words).
@@ -108,6 +113,49 @@ fn disp_of(c: u64) -> usize {
 #[inline]
 fn token_of(c: u64) -> u32 {
     (c & MAX_TOKEN as u64) as u32
+}
+
+/// Bit `j` set when control word `cs[j]` matches `want` under [`MATCH_MASK`].
+/// Every matched bit lies in the low 32 bits, so on x86-64 the 8 words are
+/// compared as 32-bit lanes of two SSE2 registers (the words were loaded
+/// atomically one by one; only the copies are compared).
+#[cfg(all(target_arch = "x86_64", not(loom)))]
+#[inline(always)]
+fn match_group(cs: &[u64; GROUP], want: u64) -> u32 {
+    use core::arch::x86_64::*;
+    const _: () = assert!(MATCH_MASK >> 32 == 0 && GROUP == 8);
+    let lane = |j: usize| cs[j] as u32 as i32;
+    // SAFETY: SSE2 is part of the x86-64 baseline, so these intrinsics are
+    // available on every CPU this code can run on; they only compute on
+    // values (no memory access).
+    unsafe {
+        let lo = _mm_set_epi32(lane(3), lane(2), lane(1), lane(0));
+        let hi = _mm_set_epi32(lane(7), lane(6), lane(5), lane(4));
+        let mask = _mm_set1_epi32(MATCH_MASK as u32 as i32);
+        let want = _mm_set1_epi32(want as u32 as i32);
+        let a = _mm_cmpeq_epi32(_mm_and_si128(lo, mask), want);
+        let b = _mm_cmpeq_epi32(_mm_and_si128(hi, mask), want);
+        (_mm_movemask_ps(_mm_castsi128_ps(a)) | _mm_movemask_ps(_mm_castsi128_ps(b)) << 4) as u32
+    }
+}
+
+/// Bit `j` set when control word `cs[j]` matches `want` under [`MATCH_MASK`].
+#[cfg(not(all(target_arch = "x86_64", not(loom))))]
+#[inline(always)]
+fn match_group(cs: &[u64; GROUP], want: u64) -> u32 {
+    match_group_scalar(cs, want)
+}
+
+/// The portable [`match_group`] (loom builds and other architectures; the
+/// reference the SSE2 version is tested against).
+#[cfg_attr(all(target_arch = "x86_64", not(loom), not(test)), allow(dead_code))]
+#[inline(always)]
+fn match_group_scalar(cs: &[u64; GROUP], want: u64) -> u32 {
+    let mut hits = 0u32;
+    for (j, &c) in cs.iter().enumerate() {
+        hits |= ((c & MATCH_MASK == want) as u32) << j;
+    }
+    hits
 }
 
 /// State of a slot as seen by a scan.
@@ -505,11 +553,11 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
             let grp = self.probe_group(home, d);
             let want = LIVE | (d as u64) << DISP_SHIFT | tag;
             // Match the whole group without branches, then probe the matches.
-            let mut hits = 0u32;
-            for j in 0..GROUP {
-                let c = self.ctrl(grp * GROUP + j).load(Ordering::Acquire);
-                hits |= ((c & MATCH_MASK == want) as u32) << j;
+            let mut cs = [0u64; GROUP];
+            for (j, c) in cs.iter_mut().enumerate() {
+                *c = self.ctrl(grp * GROUP + j).load(Ordering::Acquire);
             }
+            let mut hits = match_group(&cs, want);
             while hits != 0 {
                 let slot = grp * GROUP + hits.trailing_zeros() as usize;
                 hits &= hits - 1;
@@ -561,14 +609,19 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         key: &KeyWords,
         f: &mut impl FnMut(&Self, usize, u64) -> R,
     ) -> Probe<R> {
-        let mut same = self.rw(slot, row::LENS).load(Ordering::Relaxed) == key.lens();
+        // The lens word and the key's first words sit in the slot's hot line;
+        // they are compared against the words packed when the key was built.
+        let hot = self.hot_base + slot * HOT_WORDS;
+        let mut same = self.w(hot + row::LENS).load(Ordering::Relaxed) == key.lens();
         if same {
-            for (i, kw) in key.words().enumerate() {
-                if self.rw(slot, row::KEY + i).load(Ordering::Relaxed) != kw {
-                    same = false;
-                    break;
-                }
+            let n = key.word_count();
+            let mut diff = 0u64;
+            for (i, &kw) in key.head().iter().enumerate().take(n) {
+                diff |= self.w(hot + row::KEY + i).load(Ordering::Relaxed) ^ kw;
             }
+            same = diff == 0
+                && (HEAD_WORDS..n)
+                    .all(|i| self.rw(slot, row::KEY + i).load(Ordering::Relaxed) == key.word(i));
         }
         let r = if same { Some(f(self, slot, c)) } else { None };
         fence(Ordering::Acquire);
@@ -987,6 +1040,10 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     /// `d` of the home's steps can have changed, so only that step's group is
     /// scanned (steps 31 and beyond share a bit: those rescan as before).
     fn recompute_step(&self, group: usize, d: usize, me: u32) {
+        if d == 0 {
+            // Readers always scan the home group; its bit is never consulted.
+            return;
+        }
         if d >= 31 {
             return self.recompute_steps(group, me, false);
         }
@@ -1113,13 +1170,20 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         let me = env.token() as u64;
         let marked = (self.home(home).load(Ordering::Relaxed) & STEP_BITS) | 1;
         let limit = self.g.disp_limit();
-        let claimed = (0..=limit.min(30))
-            .filter(|&d| marked & step_bit(d) != 0)
-            .chain(0..=limit)
-            .find_map(|d| {
-                self.claim_in(self.probe_group(home, d), me)
-                    .map(|(s, cl)| (s, d, cl))
-            });
+        let try_step = |d: usize| {
+            self.claim_in(self.probe_group(home, d), me)
+                .map(|(s, cl)| (s, d, cl))
+        };
+        // Walk the marked steps by their bits (testing each of the 31 steps
+        // cost ~150 instructions per insert).
+        let mut rest = marked & ((1u64 << (limit.min(30) + 1)) - 1);
+        let mut claimed = None;
+        while rest != 0 && claimed.is_none() {
+            let d = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            claimed = try_step(d);
+        }
+        let claimed = claimed.or_else(|| (0..=limit).find_map(try_step));
         let Some((slot, d, cl)) = claimed else {
             return Err(TableError::Full);
         };
@@ -1204,10 +1268,18 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
             "metadata longer than the segment's limit"
         );
         let base = self.tail + row::META + buf * self.g.meta_words();
-        for (i, chunk) in metadata.chunks(8).enumerate() {
-            let mut b = [0u8; 8];
-            b[..chunk.len()].copy_from_slice(chunk);
+        // Whole words as single loads; only the last partial word is copied.
+        let words = metadata.chunks_exact(8);
+        let rest = words.remainder();
+        let full = metadata.len() / 8;
+        for (i, w) in words.enumerate() {
             self.rw(slot, base + i)
+                .store(u64::from_le_bytes(w.try_into().unwrap()), Ordering::Relaxed);
+        }
+        if !rest.is_empty() {
+            let mut b = [0u8; 8];
+            b[..rest.len()].copy_from_slice(rest);
+            self.rw(slot, base + full)
                 .store(u64::from_le_bytes(b), Ordering::Relaxed);
         }
     }

@@ -341,3 +341,35 @@ fn report_miss_cost_fresh_vs_churned() {
         }
     }
 }
+
+#[test]
+fn group_match_agrees_with_the_scalar_reference() {
+    // Control words that differ from `want` in one matched field, in the
+    // version or active bit only (must still match), or not at all.
+    let mut seed = 0x1234_5678_9abc_def0u64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for _ in 0..20_000 {
+        let want = LIVE | (next() % 256) << DISP_SHIFT | (next() & TAG_MASK);
+        let mut cs = [0u64; GROUP];
+        for c in cs.iter_mut() {
+            *c = match next() % 6 {
+                0 => want,
+                1 => want | (next() << 32) | ACTIVE_BIT,
+                2 => want ^ (1 << (next() % 21)),
+                3 => want ^ (1 << (DISP_SHIFT as u64 + next() % 8)),
+                4 => (want & !STATE_MASK) | [EMPTY, CLAIMED, TOMB][next() as usize % 3],
+                _ => next(),
+            };
+        }
+        assert_eq!(
+            match_group(&cs, want),
+            match_group_scalar(&cs, want),
+            "{cs:x?} want {want:x}"
+        );
+    }
+}

@@ -457,8 +457,15 @@ impl Registry {
     /// `InvalidKey`, `Busy`.
     #[inline]
     pub fn lookup_pid(&self, ns: &str, name: &str) -> Result<Option<u32>> {
-        let r = counted(self.backend.lookup_pid(self.key_of(ns, name, true)?));
-        nul_checked(r, ns, name)
+        // A hit returns straight from the match (folding it through
+        // `counted`/`nul_checked` copied the whole `Result` twice).
+        match self.backend.lookup_pid(self.key_of(ns, name, true)?) {
+            Ok(Some(pid)) => {
+                telemetry::count(Op::LookupHit);
+                Ok(Some(pid))
+            }
+            r => nul_checked(counted(r), ns, name),
+        }
     }
 
     /// Whether the owner of `(ns, name)` is alive, judged now (pid + start
@@ -487,7 +494,15 @@ impl Registry {
     /// # Errors
     /// `InvalidKey`, `Busy`.
     pub fn unregister(&self, ns: &str, name: &str) -> Result<bool> {
-        self.backend.unregister(self.key(ns, name)?, None)
+        // A key with a NUL byte can never have been registered: it is looked
+        // for like any other and refused only when nothing was removed.
+        let removed = self
+            .backend
+            .unregister(self.key_of(ns, name, true)?, None)?;
+        if !removed {
+            nul_checked(Ok(None::<()>), ns, name)?;
+        }
+        Ok(removed)
     }
 
     /// Removes `(ns, name)` only if `pid` owns it; false otherwise.

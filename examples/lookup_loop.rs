@@ -2,7 +2,9 @@
 //! same loop over the same keys, so the two figures differ only by the C ABI
 //! (argument checks, C strings, status codes). Run both with `scripts/bench-c`.
 //!
-//! Usage: `cargo run --release --example lookup_loop -- URL`
+//! Usage: `cargo run --release --example lookup_loop -- URL [NAMESPACE]`
+//! (namespace `bench-ns` by default; a length that is not a multiple of 8
+//! exercises the packing of key words that straddle namespace and name).
 use procreg::Registry;
 use std::hint::black_box;
 use std::time::Instant;
@@ -21,11 +23,17 @@ fn splitmix(s: &mut u64) -> u64 {
 }
 
 fn main() -> Result<(), procreg::Error> {
-    let url = std::env::args().nth(1).expect("usage: lookup_loop URL");
+    let url = std::env::args()
+        .nth(1)
+        .expect("usage: lookup_loop URL [NAMESPACE]");
+    let ns = std::env::args()
+        .nth(2)
+        .unwrap_or_else(|| "bench-ns".to_owned());
+    let ns = ns.as_str();
     let reg = Registry::builder().capacity(CAPACITY).create(&url)?;
     let names: Vec<String> = (0..KEYS).map(|i| format!("h{i:015}")).collect();
     for n in &names {
-        reg.register_self("bench-ns", n, b"port=5432")?;
+        reg.register_self(ns, n, b"port=5432")?;
     }
     let mut order: Vec<usize> = (0..KEYS).collect();
     let mut seed = 42;
@@ -42,7 +50,7 @@ fn main() -> Result<(), procreg::Error> {
         let t0 = Instant::now();
         for _ in 0..PASSES {
             for p in &probes {
-                let pid = black_box(&reg).lookup_pid(black_box("bench-ns"), black_box(p))?;
+                let pid = black_box(&reg).lookup_pid(black_box(ns), black_box(p))?;
                 sink += u64::from(pid.expect("registered"));
             }
         }

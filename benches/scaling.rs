@@ -16,7 +16,8 @@
 //!   `RwLock<HashMap>` insert + remove).
 //! * `write_contended_same_key`: one attempt = `register_self` of one key,
 //!   then `unregister` if it was won; alone, and with a second process doing
-//!   the same on the same key. Per-attempt p50/p99 printed.
+//!   the same on the same key; the peer is dashmap (`entry` + `remove`),
+//!   alone and with a second thread. Per-attempt p50/p99 printed.
 //! * `metadata`: `update_metadata` alone and while another process reads the
 //!   entry (`lookup`); `lookup` alone and while another process updates it.
 //! * `liveness`: `lookup_pid` vs `lookup` vs `lookup_checked` (hits).
@@ -28,7 +29,8 @@
 //!   between two marker writes to stderr, so `strace -f` shows the syscalls
 //!   of the loop (used by `scripts/bench-report`). With
 //!   `PROCREG_BENCH_COUNT=<op>,<n>` it runs `n` operations for callgrind
-//!   (see `count_ops`).
+//!   (see `count_ops`); with `PROCREG_BENCH_PAIRED=<rounds>` it measures
+//!   the target ratios in paired rounds (see `paired`).
 //!
 //! `PROCREG_BENCH_QUICK=1` shortens every measurement.
 //!
@@ -534,6 +536,19 @@ fn attempt(reg: &Registry) -> bool {
     }
 }
 
+/// The peer's attempt: insert `HOT` if absent (then remove it, a win), as a
+/// `DashMap` entry.
+fn dash_attempt(m: &DashMap<String, u32>) -> bool {
+    match m.entry(black_box(HOT).to_owned()) {
+        dashmap::Entry::Vacant(v) => {
+            drop(v.insert(VALUE));
+            black_box(m.remove(HOT));
+            true
+        }
+        dashmap::Entry::Occupied(_) => false,
+    }
+}
+
 /// Child "contender": attempts on `HOT` until stopped.
 fn child_contender(url: &str) {
     let reg = Registry::builder().open(url).expect("attach");
@@ -669,6 +684,62 @@ fn contended(c: &mut Criterion) {
                 BUSY.load(std::sync::atomic::Ordering::Relaxed).into(),
             ),
             ("child_attempts", kops.into()),
+        ],
+        &lat,
+    );
+    wins.store(0, std::sync::atomic::Ordering::Relaxed);
+    tries.store(0, std::sync::atomic::Ordering::Relaxed);
+
+    // The in-process peer: one thread alone, then with a second thread
+    // attempting on the same key.
+    let dash: DashMap<String, u32> = DashMap::new();
+    g.bench_function("dashmap/attempt/1_threads", |b| {
+        b.iter_custom(|iters| {
+            timed_each(iters, &lat, || {
+                black_box(dash_attempt(&dash));
+            })
+        })
+    });
+    percentile_line(
+        "write_contended_same_key/dashmap/attempt/1_threads",
+        &[],
+        &lat,
+    );
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (other_tries, other_wins) = std::thread::scope(|sc| {
+        let other = sc.spawn(|| {
+            let (mut n, mut w) = (0u64, 0u64);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                w += u64::from(dash_attempt(&dash));
+                n += 1;
+            }
+            (n, w)
+        });
+        g.bench_function("dashmap/attempt/2_threads", |b| {
+            b.iter_custom(|iters| {
+                timed_each(iters, &lat, || {
+                    let w = dash_attempt(&dash);
+                    wins.fetch_add(u64::from(w), std::sync::atomic::Ordering::Relaxed);
+                    tries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                })
+            })
+        });
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        other.join().expect("contending thread")
+    });
+    percentile_line(
+        "write_contended_same_key/dashmap/attempt/2_threads",
+        &[
+            (
+                "parent_wins",
+                wins.load(std::sync::atomic::Ordering::Relaxed).into(),
+            ),
+            (
+                "parent_attempts",
+                tries.load(std::sync::atomic::Ordering::Relaxed).into(),
+            ),
+            ("child_wins", other_wins.into()),
+            ("child_attempts", other_tries.into()),
         ],
         &lat,
     );
@@ -922,6 +993,133 @@ fn count_ops(spec: &str) {
     }
 }
 
+/// `PROCREG_BENCH_PAIRED=<rounds>`: the target ratios measured as paired
+/// rounds instead of one criterion median each. Every round times one batch
+/// of each side back to back (the order alternating between rounds) and
+/// keeps their ratio; the median of the per-round ratios is robust to the
+/// load of a shared machine, which moves both sides of a round together.
+/// Prints one `BENCH-TABLE {"table": "paired", ...}` line per comparison.
+fn paired(rounds: usize) {
+    let keys = background();
+    let hits = hit_seq();
+    let cycled = probes(KEY_LEN, 'r', CAPACITY as u64, 25);
+    let reg = ShmRegistry::create("paired", CAPACITY);
+    fill_registry(&reg, &keys);
+    let dash: DashMap<String, u32> = keys.iter().map(|p| (p.full.to_owned(), VALUE)).collect();
+    let lmdb = Lmdb::create("paired", &keys);
+    let r = &*reg;
+
+    // ns per op of `n` calls of `op`, cycling through `probes`.
+    fn batch(probes: &[Probe], n: usize, mut op: impl FnMut(Probe)) -> f64 {
+        let t = Instant::now();
+        for i in 0..n {
+            op(probes[i % probes.len()]);
+        }
+        t.elapsed().as_nanos() as f64 / n as f64
+    }
+    let compare = |name: &str,
+                   what: &str,
+                   n: usize,
+                   probes: &[Probe],
+                   a: &mut dyn FnMut(Probe),
+                   b: &mut dyn FnMut(Probe)| {
+        batch(probes, n, &mut *a);
+        batch(probes, n, &mut *b);
+        let (mut ta, mut tb, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 0..rounds {
+            let (x, y) = if round % 2 == 0 {
+                let x = batch(probes, n, &mut *a);
+                (x, batch(probes, n, &mut *b))
+            } else {
+                let y = batch(probes, n, &mut *b);
+                (batch(probes, n, &mut *a), y)
+            };
+            ta.push(x);
+            tb.push(y);
+            ratios.push(x / y);
+        }
+        for v in [&mut ta, &mut tb, &mut ratios] {
+            v.sort_by(f64::total_cmp);
+        }
+        table_line(
+            "paired",
+            &[
+                ("id", name.into()),
+                ("what", what.into()),
+                ("rounds", rounds.into()),
+                ("ops_per_batch", n.into()),
+                ("a_median_ns", quantile(&ta, 0.5).into()),
+                ("b_median_ns", quantile(&tb, 0.5).into()),
+                ("ratio_median", quantile(&ratios, 0.5).into()),
+                ("ratio_q1", quantile(&ratios, 0.25).into()),
+                ("ratio_q3", quantile(&ratios, 0.75).into()),
+            ],
+        );
+    };
+    compare(
+        "hit75",
+        "procreg lookup_pid / dashmap get (hits, 75% load)",
+        50_000,
+        &hits,
+        &mut |p| {
+            black_box(r.lookup_pid(black_box(p.ns), black_box(p.name)).unwrap());
+        },
+        &mut |p| {
+            black_box(black_box(&dash).get(black_box(p.full)).map(|v| *v));
+        },
+    );
+    {
+        // Misses at 90% load: a fuller table of its own, keys never registered.
+        let full = probes(KEY_LEN, 'k', (CAPACITY * 9 / 10) as u64, 20);
+        let misses = probes(KEY_LEN, 'x', CAPACITY as u64, 30);
+        let reg90 = ShmRegistry::create("paired90", CAPACITY);
+        fill_registry(&reg90, &full);
+        let dash90: DashMap<String, u32> =
+            full.iter().map(|p| (p.full.to_owned(), VALUE)).collect();
+        let r90 = &*reg90;
+        compare(
+            "miss90",
+            "procreg lookup_pid / dashmap get (misses, 90% load)",
+            50_000,
+            &misses,
+            &mut |p| {
+                black_box(r90.lookup_pid(black_box(p.ns), black_box(p.name)).unwrap());
+            },
+            &mut |p| {
+                black_box(black_box(&dash90).get(black_box(p.full)).map(|v| *v));
+            },
+        );
+    }
+    compare(
+        "lmdb",
+        "LMDB read_txn + get / procreg lookup_pid (hits, 75% load)",
+        20_000,
+        &hits,
+        &mut |p| {
+            black_box(black_box(&lmdb).get(black_box(p.full)));
+        },
+        &mut |p| {
+            black_box(r.lookup_pid(black_box(p.ns), black_box(p.name)).unwrap());
+        },
+    );
+    compare(
+        "register",
+        "procreg register_self + unregister / dashmap insert + remove",
+        10_000,
+        &cycled,
+        &mut |p| {
+            r.register_self(black_box(p.ns), black_box(p.name), META)
+                .unwrap();
+            black_box(r.unregister(black_box(p.ns), black_box(p.name)).unwrap());
+        },
+        &mut |p| {
+            let m = black_box(&dash);
+            m.insert(black_box(p.full).to_owned(), VALUE);
+            black_box(m.remove(black_box(p.full)));
+        },
+    );
+}
+
 criterion_group! {
     name = benches;
     config = config();
@@ -943,6 +1141,10 @@ fn main() {
     }
     if let Ok(spec) = std::env::var("PROCREG_BENCH_COUNT") {
         count_ops(&spec);
+        return;
+    }
+    if let Ok(n) = std::env::var("PROCREG_BENCH_PAIRED") {
+        paired(n.parse().expect("PROCREG_BENCH_PAIRED=<rounds>"));
         return;
     }
     if let Ok(n) = std::env::var("PROCREG_BENCH_SYSCALL_PROBE") {

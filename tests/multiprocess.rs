@@ -358,3 +358,67 @@ fn writer_aborted_mid_insert_does_not_block_its_neighbourhood() {
         );
     }
 }
+
+// ---- readers keep up with another process updating the entry in a loop ----
+
+const HOT_NS: &str = "hot";
+/// Long enough that copying it is most of a read (the window a concurrent
+/// update must not hit), of two lengths so a torn read shows.
+const HOT_METAS: [&[u8]; 2] = [&[b'a'; 600], &[b'b'; 900]];
+
+#[test]
+fn child_update_hot_entry() {
+    let Some((url, _)) = child_role("updater") else {
+        return;
+    };
+    let reg = Registry::builder().open(&url).unwrap();
+    say("ready");
+    let mut n = 0u64;
+    // Flat out, checking for the parent's stop key every 64 updates.
+    while !n.is_multiple_of(64) || reg.lookup_pid(HOT_NS, "stop").unwrap().is_none() {
+        reg.update_metadata(HOT_NS, "svc", HOT_METAS[(n % 2) as usize])
+            .unwrap();
+        n += 1;
+    }
+    say(&format!("updates {n}"));
+}
+
+#[test]
+fn lookups_of_an_entry_updated_in_a_loop_by_another_process_never_give_up() {
+    let url = shm_url("hot");
+    let _g = SegGuard::new(&url);
+    let reg = Registry::builder()
+        .capacity(64)
+        .max_metadata_len(1024)
+        .create(&url)
+        .unwrap();
+    reg.register_self(HOT_NS, "svc", HOT_METAS[0]).unwrap();
+    let mut kid = Kid::spawn("child_update_hot_entry", "updater", &url, "", &[]);
+    kid.expect("ready");
+    let t0 = std::time::Instant::now();
+    let (mut reads, mut busy) = (0u64, 0u64);
+    while t0.elapsed() < std::time::Duration::from_millis(1500) {
+        for _ in 0..1000 {
+            match reg.lookup(HOT_NS, "svc") {
+                Ok(Some(e)) => assert!(
+                    HOT_METAS.contains(&e.metadata.as_slice()),
+                    "torn metadata {:?}",
+                    e.metadata
+                ),
+                Ok(None) => panic!("the entry vanished"),
+                Err(Error::Busy(_)) => busy += 1,
+                Err(e) => panic!("{e}"),
+            }
+            reads += 1;
+        }
+    }
+    reg.register_self(HOT_NS, "stop", b"").unwrap();
+    let updates: u64 = kid.expect("updates").parse().unwrap();
+    assert!(kid.wait_exit().success());
+    println!("{reads} lookups during {updates} updates by another process; Busy {busy}");
+    assert!(
+        updates > 10_000,
+        "the updater hardly ran ({updates} updates)"
+    );
+    assert_eq!(busy, 0, "{busy} of {reads} lookups gave up with Busy");
+}

@@ -27,7 +27,7 @@ pub(crate) use os::{FORK_GENERATION, Mapping, fork_generation, unregister_fork_c
 /// `PROCREG` + format byte.
 pub(crate) const MAGIC: [u8; 8] = *b"PROCREG\x01";
 /// Bumped whenever the layout or the hash function changes.
-pub(crate) const LAYOUT_VERSION: u32 = 2;
+pub(crate) const LAYOUT_VERSION: u32 = 3;
 /// Header size in bytes.
 pub(crate) const HEADER_BYTES: usize = 4096;
 const INIT_MAGIC: u64 = 0x5245_4144_595f_4f4b; // "READY_OK"
@@ -201,6 +201,8 @@ pub(crate) mod limits {
     pub(crate) const MAX_NS_LEN: usize = 1024;
     pub(crate) const MAX_NAME_LEN: usize = 4096;
     pub(crate) const MAX_META_LEN: usize = 1 << 20;
+    // A row records metadata lengths in 24 bits.
+    const _: () = assert!(MAX_META_LEN <= crate::table::meta_lens::MAX_LEN);
 }
 
 /// Checks limits a user asked for (or a header claims).

@@ -165,28 +165,86 @@ fn loom_insert_remove_lookup_never_tear_and_end_consistent() {
     });
 }
 
+/// The metadata committed with `version`, counting from the insert's `v0`:
+/// v0 → A, v0 + 1 → B, v0 + 2 → C.
+fn committed_meta(v0: u32, version: u32) -> [u8; 16] {
+    match version.wrapping_sub(v0) {
+        0 => meta(b'A'),
+        1 => meta(b'B'),
+        2 => meta(b'C'),
+        d => panic!("version {version} is {d} past the insert's {v0}"),
+    }
+}
+
+/// Inserts `x` with metadata A (returns its version) and starts a thread
+/// that updates it to B and then to C; the second update stops at `crash`
+/// if given (a writer killed there, with its own token).
+fn updated_in_background(crash: Option<Step>) -> (Arc<T>, u32, thread::JoinHandle<()>) {
+    let (t, dead) = setup();
+    let v0 = t
+        .insert(&k("x"), &owner(1), 0, &meta(b'A'), &env(1, &dead))
+        .unwrap();
+    let t1 = t.clone();
+    let updater = thread::spawn(move || {
+        t1.update(&k("x"), &meta(b'B'), &env(1, &dead)).unwrap();
+        let second = LEnv {
+            crash,
+            ..env(2, &dead)
+        };
+        let r = t1.update(&k("x"), &meta(b'C'), &second);
+        assert_eq!(r.is_err(), crash.is_some(), "{r:?}");
+    });
+    (t, v0, updater)
+}
+
 #[test]
 fn loom_metadata_update_is_never_torn() {
+    // Every copy pairs a version with the metadata committed at it (a torn
+    // copy, or one update's metadata under another's version, fails).
     loom::model(|| {
-        let (t, dead) = setup();
-        t.insert(&k("x"), &owner(1), 0, &meta(b'A'), &env(1, &dead))
-            .unwrap();
-        let (t1, e1) = (t.clone(), env(1, &dead));
-        let updater = thread::spawn(move || {
-            t1.update(&k("x"), &meta(b'B'), &e1).unwrap();
-            t1.update(&k("x"), &meta(b'C'), &e1).unwrap();
-        });
+        let (t, v0, updater) = updated_in_background(None);
         for _ in 0..2 {
-            let m = t.lookup(&k("x")).unwrap().unwrap().metadata;
-            assert!(
-                [meta(b'A'), meta(b'B'), meta(b'C')]
-                    .iter()
-                    .any(|x| x[..] == m[..]),
-                "torn: {m:?}"
+            let e = t.lookup(&k("x")).unwrap().unwrap();
+            assert_eq!(
+                e.metadata[..],
+                committed_meta(v0, e.version)[..],
+                "version {} (insert {v0})",
+                e.version
             );
         }
         updater.join().unwrap();
         assert_eq!(t.lookup(&k("x")).unwrap().unwrap().metadata, meta(b'C'));
+    });
+}
+
+#[test]
+fn loom_metadata_of_an_update_that_died_before_its_flip_is_never_seen() {
+    // The second update writes the buffer the reader may be copying, then
+    // dies before it flips: its metadata was never committed.
+    loom::model(|| {
+        let (t, v0, updater) = updated_in_background(Some(Step::UpdateWritten));
+        let e = t.lookup(&k("x")).unwrap().unwrap();
+        assert_ne!(e.metadata, meta(b'C'), "never committed");
+        assert_eq!(e.metadata[..], committed_meta(v0, e.version)[..]);
+        updater.join().unwrap();
+    });
+}
+
+#[test]
+fn loom_scan_during_metadata_updates_is_never_torn() {
+    // The scan's copies, like lookups, survive one concurrent update (it
+    // wrote the other buffer) but never a second (it rewrites the copied one).
+    loom::model(|| {
+        let (t, v0, updater) = updated_in_background(None);
+        let mut seen = 0;
+        t.for_each_live(|_, _, e| {
+            assert_eq!(e.metadata[..], committed_meta(v0, e.version)[..]);
+            seen += 1;
+            true
+        })
+        .unwrap();
+        assert_eq!(seen, 1);
+        updater.join().unwrap();
     });
 }
 

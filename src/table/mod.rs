@@ -196,10 +196,58 @@ mod row {
     pub(super) const REGISTERED_AT: usize = 3;
     /// The lease word (see `lease`; 0 = none).
     pub(super) const LEASE: usize = 4;
-    /// `len_a:32 | len_b:32`
+    /// `seq_b:8 | len_b:24 | seq_a:8 | len_a:24` (high to low): each metadata buffer's
+    /// length and write sequence (odd while an update writes that buffer;
+    /// see [`meta_lens`](super::meta_lens)).
     pub(super) const META_LENS: usize = 5;
     /// Metadata buffer A, then buffer B.
     pub(super) const META: usize = 6;
+}
+
+/// Fields of the `META_LENS` row word: per metadata buffer (0 = A, 1 = B) a
+/// 24-bit length and an 8-bit write sequence. An update bumps the sequence
+/// of the buffer it writes before and after writing it; a reader that copied
+/// buffer `X` while another update committed (which wrote the other buffer)
+/// keeps its copy if `X`'s sequence did not move and is even (see
+/// `Table::still_valid`). Within such a read at most one more update can
+/// start (it writes `X`: the sequence moves by 1 or 2), so 8 bits never
+/// wrap back.
+pub(crate) mod meta_lens {
+    /// Largest metadata length the 24-bit field holds.
+    pub(crate) const MAX_LEN: usize = (1 << 24) - 1;
+    const LEN_MASK: u64 = (1 << 24) - 1;
+
+    #[inline]
+    pub(crate) fn len(w: u64, buf: usize) -> usize {
+        ((w >> (32 * buf)) & LEN_MASK) as usize
+    }
+    #[inline]
+    pub(crate) fn seq(w: u64, buf: usize) -> u64 {
+        (w >> (32 * buf + 24)) & 0xFF
+    }
+    fn with_seq(w: u64, buf: usize, seq: u64) -> u64 {
+        let shift = 32 * buf + 24;
+        (w & !(0xFF << shift)) | (seq & 0xFF) << shift
+    }
+    /// `w` with buffer `buf`'s sequence odd and changed: a write begins
+    /// (+1, or +2 when a writer that died mid-write left it odd).
+    #[inline]
+    pub(crate) fn begin_write(w: u64, buf: usize) -> u64 {
+        let s = seq(w, buf);
+        with_seq(w, buf, s + 1 + (s & 1))
+    }
+    /// `w` (from [`begin_write`]) with buffer `buf`'s sequence even again.
+    #[inline]
+    pub(crate) fn end_write(w: u64, buf: usize) -> u64 {
+        with_seq(w, buf, seq(w, buf) + 1)
+    }
+    /// `w` with buffer `buf`'s length set to `len`.
+    #[inline]
+    pub(crate) fn with_len(w: u64, buf: usize, len: usize) -> u64 {
+        debug_assert!(len <= MAX_LEN);
+        let shift = 32 * buf;
+        (w & !(LEN_MASK << shift)) | (len as u64 & LEN_MASK) << shift
+    }
 }
 
 /// The process that owns an entry, as recorded at registration.
@@ -223,6 +271,20 @@ pub(crate) struct RawEntry {
     pub(crate) version: u32,
     /// The lease word (see [`lease`]); 0 = no lease.
     pub(crate) lease: u64,
+}
+
+impl RawEntry {
+    fn new(h: EntryHead, lease: u64, key: Vec<u8>, metadata: Vec<u8>) -> RawEntry {
+        RawEntry {
+            key,
+            ns_len: h.ns_len,
+            owner: h.owner,
+            metadata,
+            registered_at: h.registered_at,
+            version: h.version,
+            lease,
+        }
+    }
 }
 
 /// Lease words: `deadline:40 | ttl:24`, both in milliseconds, the deadline
@@ -537,6 +599,29 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     fn find<R>(
         &self,
         key: &KeyWords,
+        f: impl FnMut(&Self, usize, u64) -> R,
+    ) -> Result<Option<(usize, u64, R)>, TableError> {
+        self.find_in::<R, false>(key, f)
+    }
+
+    /// [`find`](Self::find) for copies that include the metadata: a copy
+    /// also stands when one metadata update committed during it (see
+    /// [`still_valid`](Self::still_valid)), so a reader keeps up with an
+    /// updater that rewrites the entry back to back. Costs one more load
+    /// (the row's `META_LENS` word) per candidate.
+    #[inline]
+    fn find_meta<R>(
+        &self,
+        key: &KeyWords,
+        f: impl FnMut(&Self, usize, u64) -> R,
+    ) -> Result<Option<(usize, u64, R)>, TableError> {
+        self.find_in::<R, true>(key, f)
+    }
+
+    #[inline]
+    fn find_in<R, const META: bool>(
+        &self,
+        key: &KeyWords,
         mut f: impl FnMut(&Self, usize, u64) -> R,
     ) -> Result<Option<(usize, u64, R)>, TableError> {
         // Row words are accessed unchecked: a key longer than the rows hold
@@ -563,7 +648,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
                 hits &= hits - 1;
                 let mut c = self.ctrl(slot).load(Ordering::Acquire);
                 while c & MATCH_MASK == want {
-                    match self.probe(slot, c, key, &mut f) {
+                    match self.probe::<R, META>(slot, c, key, &mut f) {
                         Probe::Hit(r) => return Ok(Some((slot, c, r))),
                         Probe::Mismatch => break,
                         Probe::Changed => {
@@ -602,7 +687,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
 
     /// Compares the key of `slot` (seen with control word `c`) and runs `f`.
     #[inline]
-    fn probe<R>(
+    fn probe<R, const META: bool>(
         &self,
         slot: usize,
         c: u64,
@@ -623,15 +708,61 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
                 && (HEAD_WORDS..n)
                     .all(|i| self.rw(slot, row::KEY + i).load(Ordering::Relaxed) == key.word(i));
         }
+        let mut m0 = None;
+        if same && META {
+            // The buffer's sequence, then the control word again: a sequence
+            // newer than `c` (say an update after the next one already wrote
+            // the copied buffer) would pass the check below; seen here, the
+            // flips before it are visible to this reload, which then fails.
+            m0 = Some(self.meta_lens_word(slot));
+            if self.ctrl(slot).load(Ordering::Relaxed) != c {
+                return Probe::Changed;
+            }
+        }
         let r = if same { Some(f(self, slot, c)) } else { None };
         fence(Ordering::Acquire);
-        if self.ctrl(slot).load(Ordering::Relaxed) != c {
+        if !self.still_valid(slot, c, m0) {
             return Probe::Changed;
         }
         match r {
             Some(r) => Probe::Hit(r),
             None => Probe::Mismatch,
         }
+    }
+
+    /// The `META_LENS` word of `slot`, loaded before a copy of the slot's
+    /// metadata (`Acquire`: the copy's loads stay after it).
+    #[inline]
+    fn meta_lens_word(&self, slot: usize) -> u64 {
+        self.rw(slot, self.tail + row::META_LENS)
+            .load(Ordering::Acquire)
+    }
+
+    /// After a copy of `slot` that began with control word `c` (and, for a
+    /// copy of the metadata, `META_LENS` word `m0`, loaded after `c` and
+    /// checked against a reload of it) and an `Acquire` fence: whether the
+    /// copy is one consistent entry. It is if the control word did not
+    /// change; a metadata copy also survives exactly one committed update
+    /// (version + 1 and the active buffer flipped, nothing else: an update
+    /// wrote the *other* buffer) as long as the copied buffer's write
+    /// sequence neither moved nor was odd. A second update, which would
+    /// write the copied buffer, moves that sequence before its first store.
+    #[inline]
+    fn still_valid(&self, slot: usize, c: u64, m0: Option<u64>) -> bool {
+        if self.ctrl(slot).load(Ordering::Relaxed) == c {
+            return true;
+        }
+        let Some(m0) = m0 else {
+            return false;
+        };
+        // The sequence first, then the control word: if the sequence load
+        // saw a late update (even one that wrapped the 8 bits back), its
+        // flip and every earlier one are visible to the control word load.
+        let m1 = self.meta_lens_word(slot);
+        let c1 = self.ctrl(slot).load(Ordering::Relaxed);
+        let copied = (c & ACTIVE_BIT != 0) as usize;
+        let s0 = meta_lens::seq(m0, copied);
+        c1 == bump(c, (c ^ ACTIVE_BIT) & LOW32) && s0 & 1 == 0 && meta_lens::seq(m1, copied) == s0
     }
 
     /// The pid of `key`'s owner. Loads only; allocates nothing.
@@ -653,17 +784,22 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
 
     /// A full copy of `key`'s entry.
     pub(crate) fn lookup(&self, key: &KeyWords) -> Result<Option<RawEntry>, TableError> {
-        Ok(self
-            .find(key, |t, s, c| t.copy_entry(s, c))?
-            .map(|(_, _, e)| e))
+        Ok(self.lookup_at(key)?.map(|(_, _, e)| e))
     }
 
     /// Like [`lookup`](Self::lookup) but also returns the slot and control word seen.
+    ///
+    /// The copy's buffers live across the reader's retries: after the first
+    /// attempt, one allocates only if it sees a longer entry. (Allocating in every
+    /// attempt made the window longer than the period of another process
+    /// updating the entry in a loop, and the reader ran out of retries.)
     pub(crate) fn lookup_at(
         &self,
         key: &KeyWords,
     ) -> Result<Option<(usize, u64, RawEntry)>, TableError> {
-        self.find(key, |t, s, c| t.copy_entry(s, c))
+        let (mut kbuf, mut mbuf) = (Vec::new(), Vec::new());
+        let found = self.find_meta(key, |t, s, c| t.copy_entry_into(s, c, &mut kbuf, &mut mbuf))?;
+        Ok(found.map(|(s, c, (h, lease))| (s, c, RawEntry::new(h, lease, kbuf, mbuf))))
     }
 
     fn read_lease(&self, slot: usize) -> u64 {
@@ -694,8 +830,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         let mlens = self
             .rw(slot, self.tail + row::META_LENS)
             .load(Ordering::Relaxed);
-        let meta_len =
-            (((mlens >> (32 * active as u32)) & LOW32) as usize).min(self.g.max_meta_len);
+        let meta_len = meta_lens::len(mlens, active).min(self.g.max_meta_len);
         EntryHead {
             owner: self.read_owner(slot),
             ns_len,
@@ -709,24 +844,25 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         }
     }
 
-    /// Copies a row into fresh vectors.
-    fn copy_entry(&self, slot: usize, c: u64) -> RawEntry {
+    /// Copies a row's key and metadata into `key` and `meta` (resized to
+    /// the row's lengths; they allocate only when they must grow). Returns
+    /// the head and the lease word.
+    fn copy_entry_into(
+        &self,
+        slot: usize,
+        c: u64,
+        key: &mut Vec<u8>,
+        meta: &mut Vec<u8>,
+    ) -> (EntryHead, u64) {
         let h = self.copy_head(slot, c);
-        let mut key = vec![0; h.ns_len + h.name_len];
-        self.read_bytes(slot, row::KEY, &mut key);
-        let mut metadata = vec![0; h.meta_len];
-        self.read_bytes(slot, h.meta_first, &mut metadata);
-        RawEntry {
-            key,
-            ns_len: h.ns_len,
-            owner: h.owner,
-            metadata,
-            registered_at: h.registered_at,
-            version: h.version,
-            lease: self
-                .rw(slot, self.tail + row::LEASE)
-                .load(Ordering::Relaxed),
-        }
+        key.resize(h.ns_len + h.name_len, 0);
+        self.read_bytes(slot, row::KEY, key);
+        meta.resize(h.meta_len, 0);
+        self.read_bytes(slot, h.meta_first, meta);
+        let lease = self
+            .rw(slot, self.tail + row::LEASE)
+            .load(Ordering::Relaxed);
+        (h, lease)
     }
 
     /// Copies a row into caller buffers without allocating: the key into
@@ -750,12 +886,23 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
 
     /// Fills `out` with the bytes packed in the row words from `first` on.
     fn read_bytes(&self, slot: usize, first: usize, out: &mut [u8]) {
-        for (i, chunk) in out.chunks_mut(8).enumerate() {
+        // Whole words as single stores (a per-chunk `memcpy` call made a
+        // 1 KiB copy several times slower, and a reader's window that long);
+        // only the last partial word is copied byte-wise.
+        let mut words = out.chunks_exact_mut(8);
+        let mut i = 0;
+        for chunk in &mut words {
+            let w = self.rw(slot, first + i).load(Ordering::Relaxed);
+            chunk.copy_from_slice(&w.to_le_bytes());
+            i += 1;
+        }
+        let rest = words.into_remainder();
+        if !rest.is_empty() {
             let w = self
                 .rw(slot, first + i)
                 .load(Ordering::Relaxed)
                 .to_le_bytes();
-            chunk.copy_from_slice(&w[..chunk.len()]);
+            rest.copy_from_slice(&w[..rest.len()]);
         }
     }
 
@@ -768,7 +915,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         meta: &mut [u8],
     ) -> Result<Option<EntryHead>, TableError> {
         Ok(self
-            .find(key, |t, s, c| t.copy_meta_into(s, c, meta))?
+            .find_meta(key, |t, s, c| t.copy_meta_into(s, c, meta))?
             .map(|(_, _, h)| h))
     }
 
@@ -802,10 +949,12 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         &self,
         mut f: impl FnMut(usize, u64, RawEntry) -> bool,
     ) -> Result<(), TableError> {
+        // As in `lookup_at`: the buffers outlive the retries; each entry's
+        // own vectors are cloned from them after the read validated.
         self.scan_live(
-            &mut (),
-            |t, s, c, _| t.copy_entry(s, c),
-            |s, c, e, _| f(s, c, e),
+            &mut (Vec::new(), Vec::new()),
+            |t, s, c, (k, m)| t.copy_entry_into(s, c, k, m),
+            |s, c, (h, lease), (k, m)| f(s, c, RawEntry::new(h, lease, k.clone(), m.clone())),
         )
     }
 
@@ -825,9 +974,18 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
                 if state_of(c) != SlotState::Live {
                     break;
                 }
+                // As in `probe`: the sequence, then the control word again.
+                let m0 = self.meta_lens_word(slot);
+                if self.ctrl(slot).load(Ordering::Relaxed) != c {
+                    retries += 1;
+                    if retries > READ_RETRIES {
+                        return Err(TableError::Busy("a slot kept changing during the scan"));
+                    }
+                    continue;
+                }
                 let e = copy(self, slot, c, bufs);
                 fence(Ordering::Acquire);
-                if self.ctrl(slot).load(Ordering::Relaxed) == c {
+                if self.still_valid(slot, c, Some(m0)) {
                     if !f(slot, c, e, bufs) {
                         return Ok(());
                     }
@@ -1337,17 +1495,20 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
             return Err(TableError::NotFound);
         };
         let inactive = (c & ACTIVE_BIT == 0) as usize;
-        // A reader that saw an older version may still read this buffer: order
-        // the version changes it will detect before our stores.
+        // A reader that saw an older version may still read this buffer: its
+        // sequence turns odd first (a seqlock per buffer), and the Release
+        // fence orders that before our stores of the buffer.
+        let lens_w = self.rw(slot, self.tail + row::META_LENS);
+        let writing = meta_lens::begin_write(lens_w.load(Ordering::Relaxed), inactive);
+        lens_w.store(writing, Ordering::Relaxed);
         fence(Ordering::Release);
         self.write_meta(slot, inactive, metadata);
-        let lens = self
-            .rw(slot, self.tail + row::META_LENS)
-            .load(Ordering::Relaxed);
-        let shift = 32 * inactive as u32;
-        let lens = (lens & !(LOW32 << shift)) | (metadata.len() as u64) << shift;
-        self.rw(slot, self.tail + row::META_LENS)
-            .store(lens, Ordering::Relaxed);
+        let done = meta_lens::with_len(
+            meta_lens::end_write(writing, inactive),
+            inactive,
+            metadata.len(),
+        );
+        lens_w.store(done, Ordering::Release);
         if env.crash_at(Step::UpdateWritten) {
             return Err(lock.abandon());
         }

@@ -373,3 +373,36 @@ fn group_match_agrees_with_the_scalar_reference() {
         );
     }
 }
+
+/// A reader that loaded the control word, then stalled while one update
+/// committed and a second one wrote the reader's buffer and died before its
+/// flip, must not return that never-committed metadata (found in review:
+/// the buffer's sequence was loaded after the control word without
+/// checking that the two agree).
+#[test]
+fn a_stale_reader_never_returns_metadata_of_an_uncommitted_update() {
+    let t = table(64);
+    let e = TestEnv::new(1);
+    t.insert(&k("x"), &owner(1), 0, b"AAAAAAAA", &e).unwrap();
+    let (slot, c, _) = t.lookup_at(&k("x")).unwrap().unwrap();
+    t.update(&k("x"), b"BBBBBBBB", &e).unwrap();
+    let e2 = TestEnv::new(2);
+    *e2.crash.lock().unwrap() = Some(Step::UpdateWritten);
+    assert_eq!(
+        t.update(&k("x"), b"CCCCCCCC", &e2),
+        Err(TableError::Crashed)
+    );
+    // The stalled reader resumes its probe with the control word it loaded.
+    let (mut kb, mut mb) = (Vec::new(), Vec::new());
+    let r = t.probe::<_, true>(slot, c, &k("x"), &mut |t: &Table<_>, s, c| {
+        t.copy_entry_into(s, c, &mut kb, &mut mb)
+    });
+    assert!(
+        matches!(r, Probe::Changed),
+        "a copy of {:?} at version {} was accepted",
+        String::from_utf8_lossy(&mb),
+        version(c)
+    );
+    // A fresh lookup sees the committed update.
+    assert_eq!(t.lookup(&k("x")).unwrap().unwrap().metadata, b"BBBBBBBB");
+}

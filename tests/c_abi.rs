@@ -30,16 +30,30 @@ enum Link {
     Static,
 }
 
-/// The directory holding `libprocreg.so` and `libprocreg.a` of this build.
+/// The directory holding `libprocreg.so` and `libprocreg.a` of this build:
+/// `deps/` (which `cargo test` rebuilds) unless the profile directory holds a
+/// newer pair (a `cargo build` after it). Preferring the profile directory
+/// blindly linked a stale library left by an earlier `cargo build`.
 fn lib_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let deps = exe.parent().unwrap();
-    for dir in [deps.parent().unwrap(), deps] {
-        if dir.join("libprocreg.so").exists() && dir.join("libprocreg.a").exists() {
-            return dir.to_path_buf();
-        }
-    }
-    panic!("libprocreg.so/.a not found next to {}", exe.display());
+    let age = |dir: &Path| -> Option<std::time::SystemTime> {
+        let so = std::fs::metadata(dir.join("libprocreg.so"))
+            .ok()?
+            .modified()
+            .ok()?;
+        let a = std::fs::metadata(dir.join("libprocreg.a"))
+            .ok()?
+            .modified()
+            .ok()?;
+        Some(so.min(a))
+    };
+    [deps, deps.parent().unwrap()]
+        .into_iter()
+        .filter_map(|d| Some((age(d)?, d)))
+        .max_by_key(|(t, _)| *t)
+        .map(|(_, d)| d.to_path_buf())
+        .unwrap_or_else(|| panic!("libprocreg.so/.a not found next to {}", exe.display()))
 }
 
 fn out_dir() -> PathBuf {
@@ -83,6 +97,9 @@ fn build(source: &str, link: Link) -> PathBuf {
             cmd.arg(format!("-L{}", lib.display()))
                 .arg("-lprocreg")
                 .arg(format!("-Wl,-rpath,{}", lib.display()))
+                // DT_RPATH, searched before LD_LIBRARY_PATH (which cargo sets
+                // to directories that may hold an older libprocreg.so).
+                .arg("-Wl,--disable-new-dtags")
                 .arg("-lpthread");
         }
         Link::Static => {
@@ -176,7 +193,8 @@ fn header_compiles_and_links_as_cpp17() {
             .arg(&exe)
             .arg(format!("-L{}", lib.display()))
             .arg("-lprocreg")
-            .arg(format!("-Wl,-rpath,{}", lib.display())),
+            .arg(format!("-Wl,-rpath,{}", lib.display()))
+            .arg("-Wl,--disable-new-dtags"),
         "c++ -std=c++17",
     );
     let out = run_checked(&mut Command::new(&exe), "the C++ program");
@@ -254,6 +272,17 @@ fn c_hello_registers_waits_for_ctrl_c_and_unregisters() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
+    // If an assertion below fails, do not leave the program waiting for a
+    // Ctrl-C that never comes.
+    struct KillOnPanic(u32);
+    impl Drop for KillOnPanic {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                let _ = Command::new("kill").arg(self.0.to_string()).status();
+            }
+        }
+    }
+    let _guard = KillOnPanic(child.id());
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut seen = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(20);

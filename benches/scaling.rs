@@ -758,8 +758,16 @@ fn metadata(c: &mut Criterion) {
         let m: &[u8] = if flip { b"port=3333" } else { b"port=4444-x" };
         black_box(shm.update_metadata(NS, black_box(HOT), m)).unwrap();
     };
-    let read = |shm: &Registry| {
-        black_box(shm.lookup(NS, black_box(HOT)).unwrap().unwrap());
+    // A reader that gives up (`Busy`) is counted, not fatal: the count is
+    // part of the result.
+    let read = |shm: &Registry| match shm.lookup(NS, black_box(HOT)) {
+        Ok(e) => {
+            black_box(e.expect("present"));
+        }
+        Err(Error::Busy(_)) => {
+            BUSY.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Err(e) => panic!("lookup: {e}"),
     };
     g.bench_function("procreg_shm/update_metadata/alone", |b| {
         b.iter_custom(|iters| timed_each(iters, &lat, || update(&shm)))
@@ -796,16 +804,23 @@ fn metadata(c: &mut Criterion) {
             &[("PROCREG_BENCH_URL", shm.url().into())],
         );
         let g_ = kid.start_loop();
+        let busy_before = BUSY.load(std::sync::atomic::Ordering::Relaxed);
         g.bench_function("procreg_shm/lookup/updater_process", |b| {
             b.iter_custom(|iters| timed_each(iters, &lat, || read(&shm)))
         });
         let (ops, _, el) = kid.stop_loop(g_);
         percentile_line(
             "metadata/procreg_shm/lookup/updater_process",
-            &[(
-                "updater_ns_per_op",
-                (el.as_nanos() as f64 / ops.max(1) as f64).into(),
-            )],
+            &[
+                (
+                    "updater_ns_per_op",
+                    (el.as_nanos() as f64 / ops.max(1) as f64).into(),
+                ),
+                (
+                    "reader_busy",
+                    (BUSY.load(std::sync::atomic::Ordering::Relaxed) - busy_before).into(),
+                ),
+            ],
             &lat,
         );
     }

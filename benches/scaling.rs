@@ -1017,12 +1017,24 @@ fn count_ops(spec: &str) {
 fn paired(rounds: usize) {
     let keys = background();
     let hits = hit_seq();
+    let misses = probes(KEY_LEN, 'x', CAPACITY as u64, 30);
     let cycled = probes(KEY_LEN, 'r', CAPACITY as u64, 25);
     let reg = ShmRegistry::create("paired", CAPACITY);
     fill_registry(&reg, &keys);
     let dash: DashMap<String, u32> = keys.iter().map(|p| (p.full.to_owned(), VALUE)).collect();
     let lmdb = Lmdb::create("paired", &keys);
     let r = &*reg;
+    // Fuller tables of their own (keys `k0..`, the 75% table's and more).
+    let fuller = |pct: usize, tag: &str| {
+        let keys = probes(KEY_LEN, 'k', (CAPACITY * pct / 100) as u64, 20);
+        let reg = ShmRegistry::create(tag, CAPACITY);
+        fill_registry(&reg, &keys);
+        (reg, keys)
+    };
+    let (reg90, keys90) = fuller(90, "paired90");
+    let (reg95, keys95) = fuller(95, "paired95");
+    let dash90: DashMap<String, u32> = keys90.iter().map(|p| (p.full.to_owned(), VALUE)).collect();
+    let hits95 = probes_of(KEY_LEN, 'k', &permutation(keys95.len() as u64, 22));
 
     // ns per op of `n` calls of `op`, cycling through `probes`.
     fn batch(probes: &[Probe], n: usize, mut op: impl FnMut(Probe)) -> f64 {
@@ -1032,22 +1044,27 @@ fn paired(rounds: usize) {
         }
         t.elapsed().as_nanos() as f64 / n as f64
     }
+    let lookups = |reg: &Registry, probes: &[Probe], n: usize| {
+        batch(probes, n, |p| {
+            black_box(reg.lookup_pid(black_box(p.ns), black_box(p.name)).unwrap());
+        })
+    };
+    // Each side times one batch of `n` operations and returns ns per op.
     let compare = |name: &str,
                    what: &str,
                    n: usize,
-                   probes: &[Probe],
-                   a: &mut dyn FnMut(Probe),
-                   b: &mut dyn FnMut(Probe)| {
-        batch(probes, n, &mut *a);
-        batch(probes, n, &mut *b);
+                   a: &mut dyn FnMut(usize) -> f64,
+                   b: &mut dyn FnMut(usize) -> f64| {
+        a(n);
+        b(n);
         let (mut ta, mut tb, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
         for round in 0..rounds {
             let (x, y) = if round % 2 == 0 {
-                let x = batch(probes, n, &mut *a);
-                (x, batch(probes, n, &mut *b))
+                let x = a(n);
+                (x, b(n))
             } else {
-                let y = batch(probes, n, &mut *b);
-                (batch(probes, n, &mut *a), y)
+                let y = b(n);
+                (a(n), y)
             };
             ta.push(x);
             tb.push(y);
@@ -1075,62 +1092,124 @@ fn paired(rounds: usize) {
         "hit75",
         "procreg lookup_pid / dashmap get (hits, 75% load)",
         50_000,
-        &hits,
-        &mut |p| {
-            black_box(r.lookup_pid(black_box(p.ns), black_box(p.name)).unwrap());
-        },
-        &mut |p| {
-            black_box(black_box(&dash).get(black_box(p.full)).map(|v| *v));
+        &mut |n| lookups(r, &hits, n),
+        &mut |n| {
+            batch(&hits, n, |p| {
+                black_box(black_box(&dash).get(black_box(p.full)).map(|v| *v));
+            })
         },
     );
-    {
-        // Misses at 90% load: a fuller table of its own, keys never registered.
-        let full = probes(KEY_LEN, 'k', (CAPACITY * 9 / 10) as u64, 20);
-        let misses = probes(KEY_LEN, 'x', CAPACITY as u64, 30);
-        let reg90 = ShmRegistry::create("paired90", CAPACITY);
-        fill_registry(&reg90, &full);
-        let dash90: DashMap<String, u32> =
-            full.iter().map(|p| (p.full.to_owned(), VALUE)).collect();
-        let r90 = &*reg90;
-        compare(
-            "miss90",
-            "procreg lookup_pid / dashmap get (misses, 90% load)",
-            50_000,
-            &misses,
-            &mut |p| {
-                black_box(r90.lookup_pid(black_box(p.ns), black_box(p.name)).unwrap());
-            },
-            &mut |p| {
+    compare(
+        "miss90",
+        "procreg lookup_pid / dashmap get (misses, 90% load)",
+        50_000,
+        &mut |n| lookups(&reg90, &misses, n),
+        &mut |n| {
+            batch(&misses, n, |p| {
                 black_box(black_box(&dash90).get(black_box(p.full)).map(|v| *v));
-            },
+            })
+        },
+    );
+    compare(
+        "hit95",
+        "procreg lookup_pid hits, 95% load / 75% load",
+        50_000,
+        &mut |n| lookups(&reg95, &hits95, n),
+        &mut |n| lookups(r, &hits, n),
+    );
+    compare(
+        "miss95",
+        "procreg lookup_pid misses, 95% load / 75% load",
+        50_000,
+        &mut |n| lookups(&reg95, &misses, n),
+        &mut |n| lookups(r, &misses, n),
+    );
+    // One reader while a second thread reads the same table, against alone:
+    // the second thread parks between the "with" batches. procreg, then
+    // dashmap in the same way.
+    let two_readers = |name: &str, what: &str, read: &(dyn Fn(&[Probe], usize) -> f64 + Sync)| {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
+        let (run, stop, parked) = (
+            AtomicBool::new(false),
+            AtomicBool::new(false),
+            AtomicU64::new(0),
         );
-    }
+        std::thread::scope(|sc| {
+            let second = sc.spawn(|| {
+                let mut i = 0;
+                while !stop.load(Acquire) {
+                    if run.load(Acquire) {
+                        read(&hits[i % 64 * 48..], 64);
+                        i += 1;
+                    } else {
+                        parked.fetch_add(1, Release);
+                        std::thread::park();
+                    }
+                }
+            });
+            let with = |n: usize| {
+                run.store(true, Release);
+                second.thread().unpark();
+                let t = read(&hits, n);
+                run.store(false, Release);
+                t
+            };
+            let alone = |n: usize| {
+                // Until the second reader has parked again.
+                let seen = parked.load(Acquire);
+                while parked.load(Acquire) == seen {
+                    second.thread().unpark();
+                    std::thread::yield_now();
+                }
+                read(&hits, n)
+            };
+            compare(name, what, 50_000, &mut { with }, &mut { alone });
+            stop.store(true, Release);
+            second.thread().unpark();
+        });
+    };
+    two_readers(
+        "threads2",
+        "procreg lookup_pid per op, 2 reader threads / 1",
+        &|probes, n| lookups(r, probes, n),
+    );
+    two_readers(
+        "threads2_dashmap",
+        "dashmap get per op, 2 reader threads / 1",
+        &|probes, n| {
+            batch(probes, n, |p| {
+                black_box(black_box(&dash).get(black_box(p.full)).map(|v| *v));
+            })
+        },
+    );
     compare(
         "lmdb",
         "LMDB read_txn + get / procreg lookup_pid (hits, 75% load)",
         20_000,
-        &hits,
-        &mut |p| {
-            black_box(black_box(&lmdb).get(black_box(p.full)));
+        &mut |n| {
+            batch(&hits, n, |p| {
+                black_box(black_box(&lmdb).get(black_box(p.full)));
+            })
         },
-        &mut |p| {
-            black_box(r.lookup_pid(black_box(p.ns), black_box(p.name)).unwrap());
-        },
+        &mut |n| lookups(r, &hits, n),
     );
     compare(
         "register",
         "procreg register_self + unregister / dashmap insert + remove",
         10_000,
-        &cycled,
-        &mut |p| {
-            r.register_self(black_box(p.ns), black_box(p.name), META)
-                .unwrap();
-            black_box(r.unregister(black_box(p.ns), black_box(p.name)).unwrap());
+        &mut |n| {
+            batch(&cycled, n, |p| {
+                r.register_self(black_box(p.ns), black_box(p.name), META)
+                    .unwrap();
+                black_box(r.unregister(black_box(p.ns), black_box(p.name)).unwrap());
+            })
         },
-        &mut |p| {
-            let m = black_box(&dash);
-            m.insert(black_box(p.full).to_owned(), VALUE);
-            black_box(m.remove(black_box(p.full)));
+        &mut |n| {
+            batch(&cycled, n, |p| {
+                let m = black_box(&dash);
+                m.insert(black_box(p.full).to_owned(), VALUE);
+                black_box(m.remove(black_box(p.full)));
+            })
         },
     );
 }

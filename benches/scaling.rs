@@ -1182,6 +1182,27 @@ fn paired(rounds: usize) {
             })
         },
     );
+    {
+        // The same with the second reader in another process (this binary as
+        // the "reader" child, told to run as many lookups as the batch).
+        let kid = Child::spawn(
+            "reader",
+            "paired-procs",
+            &[("PROCREG_BENCH_URL", reg.url().into())],
+        );
+        compare(
+            "procs2",
+            "procreg lookup_pid per op, 2 reader processes / 1",
+            50_000,
+            &mut |n| {
+                let g = kid.start_run(n as u64);
+                let t = lookups(r, &hits, n);
+                kid.finish(g);
+                t
+            },
+            &mut |n| lookups(r, &hits, n),
+        );
+    }
     compare(
         "lmdb",
         "LMDB read_txn + get / procreg lookup_pid (hits, 75% load)",

@@ -21,11 +21,12 @@ use std::time::{Duration, Instant};
 // ---- (1) crash-point sweep ----------------------------------------------------
 
 /// Every named crash point of the writers (src/table/mod.rs, `enum Step`).
-const STEPS: [&str; 6] = [
+const STEPS: [&str; 7] = [
     "InsertLocked",
     "InsertClaimed",
     "InsertWritten",
     "RemoveTombstoned",
+    "UpdateWriting",
     "UpdateWritten",
     "ReclaimLocked",
 ];
@@ -52,7 +53,9 @@ fn child_crash_at_step() {
             .register(NS, VICTIM, parent, &meta(VICTIM, 1))
             .map(|_| 0),
         "RemoveTombstoned" => reg.unregister(NS, VICTIM).map(|_| 0),
-        "UpdateWritten" => reg.update_metadata(NS, VICTIM, &meta(VICTIM, 2)).map(|_| 0),
+        "UpdateWriting" | "UpdateWritten" => {
+            reg.update_metadata(NS, VICTIM, &meta(VICTIM, 2)).map(|_| 0)
+        }
         "ReclaimLocked" => reg.sweep(),
         "RingWritten" => reg
             .register(NS, VICTIM, parent, &meta(VICTIM, 1))
@@ -90,7 +93,7 @@ fn crash_run(step: &str, run: usize, t: &mut CrashTally) {
         reg.register_self(NS, &bg(i), &meta(&bg(i), 1)).unwrap();
     }
     match step {
-        "RemoveTombstoned" | "UpdateWritten" => {
+        "RemoveTombstoned" | "UpdateWriting" | "UpdateWritten" => {
             reg.register_self(NS, VICTIM, &meta(VICTIM, 1)).unwrap();
         }
         "ReclaimLocked" => {
@@ -160,7 +163,7 @@ fn crash_run(step: &str, run: usize, t: &mut CrashTally) {
             reg.register_self(NS, VICTIM, &meta(VICTIM, 3))
                 .unwrap_or_else(|e| panic!("{step} run {run}: re-register victim: {e}"));
         }
-        "UpdateWritten" => {
+        "UpdateWriting" | "UpdateWritten" => {
             let v = v.expect("an unflipped update keeps the entry");
             assert_eq!(v.pid, me);
             assert_eq!(

@@ -405,6 +405,9 @@ pub(crate) enum Step {
     InsertWritten,
     /// Remove: tombstoned, reach of the home not recomputed.
     RemoveTombstoned,
+    /// Update: the inactive buffer's write sequence turned odd, the buffer
+    /// half written.
+    UpdateWriting,
     /// Update: inactive buffer written, not flipped.
     UpdateWritten,
     /// Reclaim: home lock taken, entry not yet tombstoned.
@@ -1502,6 +1505,11 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         let writing = meta_lens::begin_write(lens_w.load(Ordering::Relaxed), inactive);
         lens_w.store(writing, Ordering::Relaxed);
         fence(Ordering::Release);
+        if env.crash_at(Step::UpdateWriting) {
+            // Half the buffer, as a writer killed in the middle leaves it.
+            self.write_meta(slot, inactive, &metadata[..metadata.len() / 2]);
+            return Err(lock.abandon());
+        }
         self.write_meta(slot, inactive, metadata);
         let done = meta_lens::with_len(
             meta_lens::end_write(writing, inactive),

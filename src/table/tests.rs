@@ -205,6 +205,7 @@ fn writer_crashed_at_each_step_is_recovered_by_the_next_writer_or_sweep() {
         Step::InsertClaimed,
         Step::InsertWritten,
         Step::RemoveTombstoned,
+        Step::UpdateWriting,
         Step::UpdateWritten,
         Step::ReclaimLocked,
     ] {
@@ -218,7 +219,9 @@ fn writer_crashed_at_each_step_is_recovered_by_the_next_writer_or_sweep() {
                 t.insert(&k("y"), &owner(7), 0, b"", &victim).map(|_| ())
             }
             Step::RemoveTombstoned => t.remove(&k("x"), None, &victim).map(|_| ()),
-            Step::UpdateWritten => t.update(&k("x"), b"new", &victim).map(|_| ()),
+            Step::UpdateWriting | Step::UpdateWritten => {
+                t.update(&k("x"), b"new-metadata", &victim).map(|_| ())
+            }
             Step::ReclaimLocked => {
                 let (slot, c, _) = t.lookup_at(&k("x")).unwrap().unwrap();
                 t.reclaim(slot, c, &victim).map(|_| ())
@@ -246,8 +249,20 @@ fn writer_crashed_at_each_step_is_recovered_by_the_next_writer_or_sweep() {
         let x = t.lookup(&k("x")).unwrap();
         match step {
             Step::RemoveTombstoned => assert!(x.is_none()),
-            Step::UpdateWritten => {
-                assert_eq!(x.unwrap().metadata, b"old", "unflipped update is invisible")
+            Step::UpdateWriting | Step::UpdateWritten => {
+                assert_eq!(x.unwrap().metadata, b"old", "unflipped update is invisible");
+                // The next update writes the buffer the victim left (with an
+                // odd write sequence after `UpdateWriting`) and flips to it:
+                // both sequences end even, and readers take the new bytes.
+                t.update(&k("x"), b"newer", &env).unwrap();
+                let (slot, _, e) = t.lookup_at(&k("x")).unwrap().unwrap();
+                assert_eq!(e.metadata, b"newer", "{step:?}");
+                let w = t.meta_lens_word(slot);
+                assert_eq!(
+                    (meta_lens::seq(w, 0) % 2, meta_lens::seq(w, 1) % 2),
+                    (0, 0),
+                    "{step:?}: sequences {w:x}"
+                );
             }
             _ => assert_eq!(x.unwrap().metadata, b"old"),
         }

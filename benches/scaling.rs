@@ -631,118 +631,88 @@ fn percentile_line(id: &str, extra: &[(&str, serde_json::Value)], lat: &Mutex<Ve
     v.clear();
 }
 
-fn contended(c: &mut Criterion) {
-    let shm = ShmRegistry::create("contend", CAPACITY);
-    fill_registry(&shm, &background());
-    let lat = Mutex::new(Vec::new());
-    let mut g = c.benchmark_group("write_contended_same_key");
-    g.bench_function("procreg_shm/attempt/1_processes", |b| {
+/// Benchmarks `attempt` in group `g` as `id`, timing each call (latencies
+/// to `lat`); returns the wins and attempts made while measuring.
+fn bench_attempts(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    id: &str,
+    lat: &Mutex<Vec<f64>>,
+    attempt: impl Fn() -> bool,
+) -> (u64, u64) {
+    let (mut wins, mut tries) = (0u64, 0u64);
+    g.bench_function(id, |b| {
         b.iter_custom(|iters| {
-            timed_each(iters, &lat, || {
-                black_box(attempt(&shm));
+            timed_each(iters, lat, || {
+                wins += u64::from(attempt());
+                tries += 1;
             })
         })
     });
-    percentile_line(
-        "write_contended_same_key/procreg_shm/attempt/1_processes",
-        &[],
-        &lat,
-    );
+    (wins, tries)
+}
+
+fn contended(c: &mut Criterion) {
+    const GROUP: &str = "write_contended_same_key";
+    let shm = ShmRegistry::create("contend", CAPACITY);
+    fill_registry(&shm, &background());
+    let lat = Mutex::new(Vec::new());
+    let mut g = c.benchmark_group(GROUP);
+    // A line of per-attempt percentiles; with a second contender, who won what.
+    let report =
+        |id: &str, (wins, tries): (u64, u64), other: Option<(u64, u64)>, busy: Option<u64>| {
+            let mut f: Vec<(&str, serde_json::Value)> = Vec::new();
+            if let Some((owins, otries)) = other {
+                f.extend([
+                    ("parent_wins", wins.into()),
+                    ("parent_attempts", tries.into()),
+                    ("child_wins", owins.into()),
+                    ("child_attempts", otries.into()),
+                ]);
+            }
+            if let Some(busy) = busy {
+                f.push(("parent_busy", busy.into()));
+            }
+            percentile_line(&format!("{GROUP}/{id}"), &f, &lat);
+        };
+
+    let id = "procreg_shm/attempt/1_processes";
+    let n = bench_attempts(&mut g, id, &lat, || attempt(&shm));
+    report(id, n, None, None);
     let kid = Child::spawn(
         "contender",
         "contend",
         &[("PROCREG_BENCH_URL", shm.url().into())],
     );
     let g_ = kid.start_loop();
-    let wins = std::sync::atomic::AtomicU64::new(0);
-    let tries = std::sync::atomic::AtomicU64::new(0);
-    g.bench_function("procreg_shm/attempt/2_processes", |b| {
-        b.iter_custom(|iters| {
-            timed_each(iters, &lat, || {
-                let w = attempt(&shm);
-                wins.fetch_add(u64::from(w), std::sync::atomic::Ordering::Relaxed);
-                tries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            })
-        })
-    });
+    let id = "procreg_shm/attempt/2_processes";
+    let n = bench_attempts(&mut g, id, &lat, || attempt(&shm));
     let (kops, kwins, _) = kid.stop_loop(g_);
     drop(kid);
-    percentile_line(
-        "write_contended_same_key/procreg_shm/attempt/2_processes",
-        &[
-            (
-                "parent_wins",
-                wins.load(std::sync::atomic::Ordering::Relaxed).into(),
-            ),
-            (
-                "parent_attempts",
-                tries.load(std::sync::atomic::Ordering::Relaxed).into(),
-            ),
-            ("child_wins", kwins.into()),
-            (
-                "parent_busy",
-                BUSY.load(std::sync::atomic::Ordering::Relaxed).into(),
-            ),
-            ("child_attempts", kops.into()),
-        ],
-        &lat,
-    );
-    wins.store(0, std::sync::atomic::Ordering::Relaxed);
-    tries.store(0, std::sync::atomic::Ordering::Relaxed);
+    let busy = BUSY.load(std::sync::atomic::Ordering::Relaxed);
+    report(id, n, Some((kwins, kops)), Some(busy));
 
     // The in-process peer: one thread alone, then with a second thread
     // attempting on the same key.
     let dash: DashMap<String, u32> = DashMap::new();
-    g.bench_function("dashmap/attempt/1_threads", |b| {
-        b.iter_custom(|iters| {
-            timed_each(iters, &lat, || {
-                black_box(dash_attempt(&dash));
-            })
-        })
-    });
-    percentile_line(
-        "write_contended_same_key/dashmap/attempt/1_threads",
-        &[],
-        &lat,
-    );
+    let id = "dashmap/attempt/1_threads";
+    let n = bench_attempts(&mut g, id, &lat, || dash_attempt(&dash));
+    report(id, n, None, None);
     let stop = std::sync::atomic::AtomicBool::new(false);
-    let (other_tries, other_wins) = std::thread::scope(|sc| {
+    let id = "dashmap/attempt/2_threads";
+    let (n, other) = std::thread::scope(|sc| {
         let other = sc.spawn(|| {
             let (mut n, mut w) = (0u64, 0u64);
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 w += u64::from(dash_attempt(&dash));
                 n += 1;
             }
-            (n, w)
+            (w, n)
         });
-        g.bench_function("dashmap/attempt/2_threads", |b| {
-            b.iter_custom(|iters| {
-                timed_each(iters, &lat, || {
-                    let w = dash_attempt(&dash);
-                    wins.fetch_add(u64::from(w), std::sync::atomic::Ordering::Relaxed);
-                    tries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                })
-            })
-        });
+        let n = bench_attempts(&mut g, id, &lat, || dash_attempt(&dash));
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        other.join().expect("contending thread")
+        (n, other.join().expect("contending thread"))
     });
-    percentile_line(
-        "write_contended_same_key/dashmap/attempt/2_threads",
-        &[
-            (
-                "parent_wins",
-                wins.load(std::sync::atomic::Ordering::Relaxed).into(),
-            ),
-            (
-                "parent_attempts",
-                tries.load(std::sync::atomic::Ordering::Relaxed).into(),
-            ),
-            ("child_wins", other_wins.into()),
-            ("child_attempts", other_tries.into()),
-        ],
-        &lat,
-    );
+    report(id, n, Some(other), None);
     g.finish();
 }
 

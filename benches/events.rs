@@ -142,25 +142,16 @@ fn register_with_and_without_watcher(c: &mut Criterion) {
         f.0.register_self("bg", &format!("{i:016}"), b"port=5432")
             .unwrap();
     }
-    g.bench_function("no_watcher", |b| {
-        b.iter(|| {
-            let r = black_box(&f.0);
-            r.register_self("bench-ns", black_box("0123456789abcdef"), b"port=5432")
-                .unwrap();
-            r.unregister("bench-ns", black_box("0123456789abcdef"))
-                .unwrap();
-        })
-    });
+    let cycle = || {
+        let r = black_box(&f.0);
+        r.register_self("bench-ns", black_box("0123456789abcdef"), b"port=5432")
+            .unwrap();
+        r.unregister("bench-ns", black_box("0123456789abcdef"))
+            .unwrap();
+    };
+    g.bench_function("no_watcher", |b| b.iter(cycle));
     let w = f.0.watch(None, f.0.revision()).unwrap();
-    g.bench_function("watcher_attached", |b| {
-        b.iter(|| {
-            let r = black_box(&f.0);
-            r.register_self("bench-ns", black_box("0123456789abcdef"), b"port=5432")
-                .unwrap();
-            r.unregister("bench-ns", black_box("0123456789abcdef"))
-                .unwrap();
-        })
-    });
+    g.bench_function("watcher_attached", |b| b.iter(cycle));
     drop(w);
     g.finish();
 }

@@ -238,6 +238,30 @@ fn is_invalid_key<T: std::fmt::Debug>(r: &procreg::Result<T>) -> bool {
     matches!(r, Err(Error::InvalidKey(_)))
 }
 
+/// For a write of `meta` under `(ns, name)`: true when the input is bad
+/// (invalid key, or metadata over the limit), after checking that `r` is
+/// the error it must be.
+fn refused_write<T: std::fmt::Debug>(
+    r: &procreg::Result<T>,
+    ns: &str,
+    name: &str,
+    meta: &[u8],
+    ctx: &str,
+) -> bool {
+    if !valid_key(ns, name) {
+        assert!(is_invalid_key(r), "{ctx}: {r:?}");
+        true
+    } else if meta.len() > M_META {
+        assert!(
+            matches!(r, Err(Error::MetadataTooLarge { .. })),
+            "{ctx}: {r:?}"
+        );
+        true
+    } else {
+        false
+    }
+}
+
 /// Fuzz target (b): a sequence of API calls decoded from `data`, each result
 /// compared with a `HashMap` model of what the registry must hold.
 pub fn api_model(data: &[u8]) {
@@ -273,13 +297,8 @@ pub fn api_model(data: &[u8]) {
                 } else {
                     reg.register(&ns, &name, pid, &meta)
                 };
-                if !valid_key(&ns, &name) {
-                    assert!(is_invalid_key(&r), "{ctx}: {r:?}");
-                } else if meta.len() > M_META {
-                    assert!(
-                        matches!(r, Err(Error::MetadataTooLarge { .. })),
-                        "{ctx}: {r:?}"
-                    );
+                if refused_write(&r, &ns, &name, &meta, &ctx) {
+                    // Bad input, refused as it must be: nothing changed.
                 } else if let Some(e) = model.get(&key) {
                     assert!(
                         matches!(&r, Err(Error::AlreadyExists { pid, .. }) if *pid == e.pid),
@@ -351,13 +370,8 @@ pub fn api_model(data: &[u8]) {
             7 => {
                 let meta = inp.bytes();
                 let r = reg.update_metadata(&ns, &name, &meta);
-                if !valid_key(&ns, &name) {
-                    assert!(is_invalid_key(&r), "{ctx}: {r:?}");
-                } else if meta.len() > M_META {
-                    assert!(
-                        matches!(r, Err(Error::MetadataTooLarge { .. })),
-                        "{ctx}: {r:?}"
-                    );
+                if refused_write(&r, &ns, &name, &meta, &ctx) {
+                    // Bad input, refused as it must be: nothing changed.
                 } else if let Some(e) = model.get_mut(&key) {
                     let v = r.unwrap_or_else(|err| panic!("{ctx}: {err}"));
                     assert_ne!(v, e.version, "{ctx}: an update changes the version");

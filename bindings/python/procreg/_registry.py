@@ -15,7 +15,7 @@ import uuid
 from ctypes import addressof, byref, c_size_t, c_uint32, c_uint64, c_void_p, create_string_buffer, string_at
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple, TypeVar, Union
 
 from . import _ffi
 from ._errors import (
@@ -357,7 +357,30 @@ class _Handle(c_void_p):
             self.value = None
 
 
-class Registry:
+_C = TypeVar("_C", bound="_Closing")
+
+
+class _Closing:
+    """``with`` support and a best-effort release when garbage collected,
+    for objects whose release is ``_release()`` (idempotent)."""
+
+    def _release(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _C) -> _C:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._release()
+
+    def __del__(self) -> None:
+        try:
+            self._release()
+        except Exception:
+            pass
+
+
+class Registry(_Closing):
     """A handle on a procreg registry.
 
     ``url`` is ``"shm:NAME"`` (or a bare name), ``"file:/path"``, or
@@ -450,18 +473,12 @@ class Registry:
         not affected."""
         self._h = None
 
+    def _release(self) -> None:
+        self.close()
+
     def __enter__(self) -> "Registry":
         self._handle()
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self) -> str:
         state = "closed" if self._h is None else "open"
@@ -903,7 +920,7 @@ class Registry:
 _EVENT_KINDS = {k.value: k for k in EventKind}
 
 
-class Watcher:
+class Watcher(_Closing):
     """A stream of the registry's changes, from :meth:`Registry.watch`.
 
     ``next(timeout)`` returns the next :class:`Event`; iterating yields events
@@ -958,17 +975,8 @@ class Watcher:
                 self._lock.release()
         # else: the thread inside next() frees it when its call returns.
 
-    def __enter__(self) -> "Watcher":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
+    def _release(self) -> None:
         self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self) -> str:
         state = "closed" if self._closing else "open"
@@ -1034,7 +1042,7 @@ class Watcher:
             raise StopIteration from None
 
 
-class Reaper:
+class Reaper(_Closing):
     """A reaper thread from :meth:`Registry.spawn_reaper`: reclaims entries of
     dead owners within milliseconds, until :meth:`stop` (or the end of a
     ``with`` block, or garbage collection)."""
@@ -1079,17 +1087,8 @@ class Reaper:
         if st != 0:
             raise _fail(st)
 
-    def __enter__(self) -> "Reaper":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
+    def _release(self) -> None:
         self.stop()
-
-    def __del__(self) -> None:
-        try:
-            self.stop()
-        except Exception:
-            pass
 
     def __repr__(self) -> str:
         state = "running" if self._r is not None else "stopped"

@@ -19,6 +19,9 @@
 // `criterion_group!` generates an undocumented `pub fn`.
 #![allow(missing_docs)]
 
+mod common;
+
+use common::{ShmRegistry, remove_stale_segments};
 use criterion::{Criterion, criterion_group, criterion_main};
 use dashmap::DashMap;
 use procreg::Registry;
@@ -117,55 +120,6 @@ impl<'a> Cursor<'a> {
 
 // ---- tables -----------------------------------------------------------------
 
-/// A registry on a fresh `shm:bench-<pid>-<tag>` segment, removed on drop
-/// (also while a panic unwinds).
-struct ShmRegistry {
-    reg: Registry,
-}
-impl ShmRegistry {
-    fn create(tag: &str) -> Self {
-        let url = format!("shm:bench-{}-{tag}", std::process::id());
-        let reg = Registry::builder()
-            .capacity(CAPACITY)
-            .create(&url)
-            .unwrap_or_else(|e| panic!("create {url}: {e}"));
-        ShmRegistry { reg }
-    }
-}
-impl std::ops::Deref for ShmRegistry {
-    type Target = Registry;
-    fn deref(&self) -> &Registry {
-        &self.reg
-    }
-}
-impl Drop for ShmRegistry {
-    fn drop(&mut self) {
-        if let Err(e) = Registry::destroy(self.reg.url()) {
-            eprintln!("bench: could not remove {}: {e}", self.reg.url());
-        }
-    }
-}
-
-/// Removes `procreg.bench-<pid>-*` segments of earlier runs whose process is gone.
-fn remove_stale_segments() {
-    let Ok(dir) = std::fs::read_dir("/dev/shm") else {
-        return;
-    };
-    for entry in dir.flatten() {
-        let name = entry.file_name();
-        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("procreg.bench-")) else {
-            continue;
-        };
-        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
-            continue;
-        };
-        if std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            continue;
-        }
-        let _ = Registry::destroy(&format!("shm:bench-{rest}"));
-    }
-}
-
 fn mem_registry() -> Registry {
     Registry::builder()
         .capacity(CAPACITY)
@@ -220,7 +174,7 @@ fn describe(what: &str, reg: &Registry) {
 fn hit_75pct_24b(c: &mut Criterion) {
     let n = (CAPACITY * 3 / 4) as u64; // 3072
     let keys = probes('k', n, 1);
-    let shm = ShmRegistry::create("hit");
+    let shm = ShmRegistry::create("hit", CAPACITY);
     fill_registry(&shm, &keys);
     let mem = mem_registry();
     fill_registry(&mem, &keys);
@@ -279,11 +233,11 @@ fn hit_75pct_24b(c: &mut Criterion) {
 
 fn miss_at(c: &mut Criterion, group: &str, live: usize) {
     let keys = probes('k', live as u64, 3);
-    let fresh = ShmRegistry::create(&format!("{group}-fresh"));
+    let fresh = ShmRegistry::create(&format!("{group}-fresh"), CAPACITY);
     fill_registry(&fresh, &keys);
     describe(&format!("{group} fresh"), &fresh);
 
-    let churned = ShmRegistry::create(&format!("{group}-churn"));
+    let churned = ShmRegistry::create(&format!("{group}-churn"), CAPACITY);
     fill_registry(&churned, &keys);
     let mut ids: VecDeque<u64> = (0..live as u64).collect();
     let t = Instant::now();
@@ -384,10 +338,10 @@ where
 fn read_scaling(c: &mut Criterion) {
     let n = (CAPACITY * 3 / 4) as u64;
     let keys = probes('k', n, 5);
-    let shm = ShmRegistry::create("scale");
+    let shm = ShmRegistry::create("scale", CAPACITY);
     fill_registry(&shm, &keys);
     // Control: a second, separate segment with the same keys.
-    let shm2 = ShmRegistry::create("scale2");
+    let shm2 = ShmRegistry::create("scale2", CAPACITY);
     fill_registry(&shm2, &keys);
     let dash = fill_dashmap(&keys);
     let hits = probes('k', n, 6);
@@ -423,7 +377,7 @@ fn register_unregister(c: &mut Criterion) {
     // Background population at 75%, cycled keys absent from it.
     let background = probes('k', (CAPACITY * 3 / 4) as u64, 7);
     let cycled = probes('r', CAPACITY as u64, 8);
-    let shm = ShmRegistry::create("rw");
+    let shm = ShmRegistry::create("rw", CAPACITY);
     fill_registry(&shm, &background);
     let dash = fill_dashmap(&background);
 

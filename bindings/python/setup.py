@@ -10,6 +10,7 @@ needs ``$PROCREG_LIBRARY`` at import).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import sysconfig
 from pathlib import Path
+from typing import Any
 
 from setuptools import setup
 from setuptools.command.build_py import build_py
@@ -30,15 +32,14 @@ except ImportError:  # pragma: no cover - older setuptools
 HERE = Path(__file__).resolve().parent
 
 
-def _is_procreg_manifest(text: str) -> bool:
-    in_package = False
-    for raw in text.splitlines():
-        line = raw.strip()
-        if line.startswith("["):
-            in_package = line == "[package]"
-        elif in_package and line.replace(" ", "") == 'name="procreg"':
-            return True
-    return False
+def _load_checkout() -> Any:
+    """``procreg/_checkout.py``, loaded by path: the package itself cannot be
+    imported before its library is built."""
+    spec = importlib.util.spec_from_file_location("_procreg_checkout", HERE / "procreg" / "_checkout.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def find_source_dir() -> Path:
@@ -48,10 +49,9 @@ def find_source_dir() -> Path:
         if not (root / "Cargo.toml").is_file():
             sys.exit(f"procreg: PROCREG_SOURCE_DIR={env!r} has no Cargo.toml")
         return root
-    for d in (HERE, *HERE.parents):
-        manifest = d / "Cargo.toml"
-        if manifest.is_file() and _is_procreg_manifest(manifest.read_text()):
-            return d
+    root = _load_checkout().repo_root(HERE)
+    if root is not None:
+        return Path(root)
     sys.exit(
         f"procreg: no procreg checkout above {HERE}; build from the repository "
         "(pip install ./bindings/python) or set PROCREG_SOURCE_DIR to it"

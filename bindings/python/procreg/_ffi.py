@@ -25,7 +25,8 @@ from ctypes import (
     c_void_p,
 )
 from pathlib import Path
-from typing import Optional
+
+from ._checkout import repo_root
 
 #: The header version these declarations were written against.
 HEADER_VERSION = (0, 1)
@@ -170,30 +171,6 @@ ENTRY_METADATA_OFFSET: int = ProcregEntry.metadata.offset
 _LIB_NAMES = ("libprocreg.dylib",) if sys.platform == "darwin" else ("libprocreg.so",)
 
 
-def _repo_root(start: Path) -> Optional[Path]:
-    """The procreg source checkout above ``start`` (a Cargo.toml naming the procreg package)."""
-    for d in (start, *start.parents):
-        manifest = d / "Cargo.toml"
-        try:
-            text = manifest.read_text()
-        except OSError:
-            continue
-        if _is_procreg_manifest(text):
-            return d
-    return None
-
-
-def _is_procreg_manifest(text: str) -> bool:
-    in_package = False
-    for raw in text.splitlines():
-        line = raw.strip()
-        if line.startswith("["):
-            in_package = line == "[package]"
-        elif in_package and line.replace(" ", "") == 'name="procreg"':
-            return True
-    return False
-
-
 def find_library() -> str:
     """Path of the shared library: ``$PROCREG_LIBRARY``, else the copy shipped
     inside this package, else (running from a source checkout) the cargo build
@@ -207,7 +184,7 @@ def find_library() -> str:
     for name in _LIB_NAMES:
         if (here / name).exists():
             return str(here / name)
-    root = _repo_root(here)
+    root = repo_root(here)
     if root is not None:
         target = Path(os.environ.get("CARGO_TARGET_DIR") or root / "target")
         for name in _LIB_NAMES:

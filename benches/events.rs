@@ -114,7 +114,7 @@ fn ring_cost_paired() {
     let (mut plain, mut watched, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..15 {
         let a = cycles(200_000);
-        let w = f.0.watch(None, f.0.revision()).unwrap();
+        let w = f.0.watch(None, f.0.revision().unwrap()).unwrap();
         let b = cycles(200_000);
         drop(w);
         plain.push(a);
@@ -150,7 +150,7 @@ fn register_with_and_without_watcher(c: &mut Criterion) {
             .unwrap();
     };
     g.bench_function("no_watcher", |b| b.iter(cycle));
-    let w = f.0.watch(None, f.0.revision()).unwrap();
+    let w = f.0.watch(None, f.0.revision().unwrap()).unwrap();
     g.bench_function("watcher_attached", |b| b.iter(cycle));
     drop(w);
     g.finish();

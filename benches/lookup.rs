@@ -162,10 +162,15 @@ fn churn(reg: &Registry, live: &mut VecDeque<u64>, mut next_id: u64, cycles: usi
 }
 
 fn describe(what: &str, reg: &Registry) {
-    let s = reg.stats();
+    let s = reg.stats().unwrap();
     eprintln!(
         "bench: {what}: live {} tombstones {} max_probe {} mean_miss_groups {:.3} registers {} unregisters {}",
-        s.live, s.tombstones, s.max_probe_distance, s.mean_miss_groups, s.registers, s.unregisters
+        s.live,
+        s.table().unwrap().tombstones,
+        s.table().unwrap().max_probe_distance,
+        s.table().unwrap().mean_miss_groups,
+        s.table().unwrap().registers,
+        s.table().unwrap().unregisters
     );
 }
 

@@ -104,13 +104,13 @@ fn lookup_conf(c: &mut Criterion, conf: Conf) {
     let rw: RwLock<HashMap<String, u32>> =
         RwLock::new(keys.iter().map(|p| (p.full.to_owned(), VALUE)).collect());
     let lmdb = Lmdb::create(&tag, &keys);
-    let s = shm.stats();
+    let s = shm.stats().unwrap();
     eprintln!(
         "bench: {tag}: live {} load {:.3} max_probe {} mean_miss_groups {:.3}",
         s.live,
         s.load_factor(),
-        s.max_probe_distance,
-        s.mean_miss_groups
+        s.table().unwrap().max_probe_distance,
+        s.table().unwrap().mean_miss_groups
     );
 
     for hit in [true, false] {
@@ -207,7 +207,7 @@ fn memory() {
             let keys = probes(key_len, 'k', live, 11);
             let shm = ShmRegistry::create(&format!("mem-{capacity}-{load_pct}"), capacity);
             fill_registry(&shm, &keys);
-            let s = shm.stats();
+            let s = shm.stats().unwrap();
             let out = std::process::Command::new(std::env::current_exe().unwrap())
                 .env(ATTACH_CHILD, format!("{},{live},{key_len}", shm.url()))
                 .output()
@@ -225,14 +225,14 @@ fn memory() {
                     ("load_pct", load_pct.into()),
                     ("live", s.live.into()),
                     ("key_bytes", key_len.into()),
-                    ("segment_bytes", s.segment_bytes.into()),
+                    ("segment_bytes", s.table().unwrap().segment_bytes.into()),
                     (
                         "bytes_per_slot",
-                        (s.segment_bytes as f64 / capacity as f64).into(),
+                        (s.table().unwrap().segment_bytes as f64 / capacity as f64).into(),
                     ),
                     (
                         "bytes_per_live",
-                        (s.segment_bytes as f64 / s.live as f64).into(),
+                        (s.table().unwrap().segment_bytes as f64 / s.live as f64).into(),
                     ),
                     ("rss_open", opened.saturating_sub(before).into()),
                     ("rss_lookup_all", scanned.saturating_sub(before).into()),

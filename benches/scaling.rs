@@ -413,7 +413,11 @@ fn mixed(c: &mut Criterion) {
         }
         g.finish();
     }
-    assert_eq!(shm.stats().live as u64, LIVE, "mixed left keys behind");
+    assert_eq!(
+        shm.stats().unwrap().live as u64,
+        LIVE,
+        "mixed left keys behind"
+    );
 }
 
 // ---- 4. writes ------------------------------------------------------------------------
@@ -859,7 +863,7 @@ fn sweep(c: &mut Criterion) {
             })
         });
         g.finish();
-        assert_eq!(shm.stats().live, live);
+        assert_eq!(shm.stats().unwrap().live, live);
     }
 }
 
@@ -899,7 +903,7 @@ fn syscall_probe(n: usize) {
         black_box(shm.lookup_checked(p.ns, p.name)).unwrap();
     }
     marker("PROBE-CHECKED-END\n");
-    let live = shm.stats().live;
+    let live = shm.stats().unwrap().live;
     marker("PROBE-SWEEP-BEGIN\n");
     black_box(shm.sweep()).unwrap();
     marker("PROBE-SWEEP-END\n");

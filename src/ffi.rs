@@ -14,10 +14,9 @@
 // The C names are the API; their docs are written for C readers.
 #![allow(clippy::missing_safety_doc)]
 
-use crate::backend::{EntryInfo, EntryRef};
 use crate::error::Error;
 use crate::registry::{Builder, Registry};
-use crate::types::{Entry, Event, EventKind, LivenessMode};
+use crate::types::{Entry, EntryInfo, EntryRef, Event, EventKind, LivenessMode};
 use crate::watch::{Reaper, Watcher};
 use std::cell::RefCell;
 use std::ffi::{CStr, c_char, c_int, c_void};
@@ -1085,29 +1084,30 @@ pub unsafe extern "C" fn procreg_stats(
         // SAFETY: the exported function's contract.
         let r = unsafe { registry(reg) }?;
         let out = out_ptr(out, "out")?;
-        let s = r.stats();
+        let s = r.stats()?;
         let mut backend = [0 as c_char; 16];
         fill_chars(&mut backend, s.backend);
+        let t = s.table();
         let v = procreg_stats_t {
             backend,
-            capacity: s.capacity,
+            capacity: s.limits.capacity.unwrap_or(0),
             live: s.live,
-            tombstones: s.tombstones,
-            claimed: s.claimed,
-            max_probe_distance: s.max_probe_distance,
-            mean_miss_groups: s.mean_miss_groups,
-            segment_bytes: s.segment_bytes,
-            created_at_ns: nanos(s.created_at),
-            max_namespace_len: s.max_namespace_len,
-            max_name_len: s.max_name_len,
-            max_metadata_len: s.max_metadata_len,
-            registers: s.registers,
-            unregisters: s.unregisters,
-            updates: s.updates,
-            reclaimed: s.reclaimed,
-            stuck_recovered: s.stuck_recovered,
-            locks_stolen: s.locks_stolen,
-            changes: s.changes,
+            tombstones: t.map_or(0, |t| t.tombstones),
+            claimed: t.map_or(0, |t| t.claimed),
+            max_probe_distance: t.map_or(0, |t| t.max_probe_distance),
+            mean_miss_groups: t.map_or(0.0, |t| t.mean_miss_groups),
+            segment_bytes: t.map_or(0, |t| t.segment_bytes),
+            created_at_ns: t.map_or(0, |t| nanos(t.created_at)),
+            max_namespace_len: s.limits.max_namespace_len,
+            max_name_len: s.limits.max_name_len,
+            max_metadata_len: s.limits.max_metadata_len,
+            registers: t.map_or(0, |t| t.registers),
+            unregisters: t.map_or(0, |t| t.unregisters),
+            updates: t.map_or(0, |t| t.updates),
+            reclaimed: t.map_or(0, |t| t.reclaimed),
+            stuck_recovered: t.map_or(0, |t| t.stuck_recovered),
+            locks_stolen: t.map_or(0, |t| t.locks_stolen),
+            changes: s.revision,
             process_registers: s.process.registers,
             process_lookup_hits: s.process.lookup_hits,
             process_lookup_misses: s.process.lookup_misses,
@@ -1142,14 +1142,14 @@ pub unsafe extern "C" fn procreg_health(
         }
         let v = procreg_health_t {
             healthy: h.healthy,
-            header_valid: h.header_valid,
-            load_factor: h.load_factor,
+            header_valid: h.table().is_none_or(|t| t.header_valid),
+            load_factor: h.table().map_or(0.0, |t| t.load_factor),
             live: h.live,
             alive_owners: h.alive_owners,
             dead_owners: h.dead_owners,
             unknown_owners: h.unknown_owners,
             expired_leases: h.expired_leases,
-            stuck_slots: h.stuck_slots,
+            stuck_slots: h.table().map_or(0, |t| t.stuck_slots),
             liveness_mode: match h.liveness_mode {
                 LivenessMode::ProcStartTime => {
                     procreg_liveness_mode::PROCREG_LIVENESS_PROC_START_TIME
@@ -1180,7 +1180,7 @@ pub unsafe extern "C" fn procreg_revision(reg: *const procreg, out: *mut u64) ->
         let r = unsafe { registry(reg) }?;
         let out = out_ptr(out, "out")?;
         // SAFETY: checked non-NULL, writable by contract.
-        unsafe { put(out, r.revision()) };
+        unsafe { put(out, r.revision()?) };
         Ok(())
     })
 }
@@ -1287,7 +1287,7 @@ pub struct procreg_event {
 /// A stream of changes from procreg_watch. Use it from one thread at a time;
 /// close it before the registry handle it came from.
 pub struct procreg_watcher {
-    w: Watcher<'static>,
+    w: Watcher,
     ns: std::ffi::CString,
     name: std::ffi::CString,
 }
@@ -1304,10 +1304,9 @@ pub unsafe extern "C" fn procreg_watch(
     out: *mut *mut procreg_watcher,
 ) -> procreg_status {
     ffi!({
-        // SAFETY: the exported function's contract: the handle outlives the
-        // watcher, so extending the borrow to 'static is sound for as long as
-        // the caller keeps that promise.
-        let r: &'static Registry = unsafe { registry(reg) }?;
+        // SAFETY: the exported function's contract. The watcher holds its
+        // own clone of the registry.
+        let r = unsafe { registry(reg) }?;
         let ns = if ns.is_null() {
             None
         } else {

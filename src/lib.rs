@@ -30,6 +30,8 @@ mod backend;
 #[cfg(not(loom))]
 pub mod ffi;
 #[cfg(not(loom))]
+mod host;
+#[cfg(not(loom))]
 mod liveness;
 #[cfg(not(loom))]
 mod registry;
@@ -43,15 +45,18 @@ mod types;
 mod watch;
 
 #[cfg(not(loom))]
-pub use backend::Limits;
+pub use backend::{
+    DEFAULT_CAPACITY, DEFAULT_LOCK_TIMEOUT, DEFAULT_MAX_METADATA_LEN, DEFAULT_MAX_NAME_LEN,
+    DEFAULT_MAX_NAMESPACE_LEN, DEFAULT_MAX_WRITERS, DEFAULT_MODE,
+};
 pub use error::{Error, Liveness, Result};
 #[cfg(not(loom))]
-pub use registry::{
-    Builder, DEFAULT_CAPACITY, DEFAULT_LOCK_TIMEOUT, DEFAULT_MAX_METADATA_LEN,
-    DEFAULT_MAX_NAME_LEN, DEFAULT_MAX_NAMESPACE_LEN, DEFAULT_MAX_WRITERS, DEFAULT_MODE, Registry,
-};
+pub use registry::{Builder, Registry};
 #[cfg(not(loom))]
-pub use types::{Entry, Event, EventKind, Health, LivenessMode, ProcessCounters, Stats};
+pub use types::{
+    BackendHealth, BackendStats, Entry, EntryInfo, EntryRef, Event, EventKind, Health, Limits,
+    LivenessMode, ProcessCounters, Stats, TableHealth, TableStats,
+};
 #[cfg(not(loom))]
 pub use watch::{Reaper, Watcher};
 

@@ -1,182 +1,98 @@
-//! The facade: validation, errors and owner identity. Every storage operation
-//! is delegated to a [`Backend`]; this module never touches storage.
+//! The facade: validation, errors and telemetry. Every storage operation is
+//! delegated to a [`Backend`]; construction goes through [`backend::open`].
+//! This module never touches storage.
 
-use crate::backend::{self, AnyBackend, Backend, EntryInfo, EntryRef, Key, Limits};
+use crate::backend::{self, AnyBackend, Backend, Key, OpenMode, Options};
 use crate::error::{Error, Liveness, Result};
-use crate::liveness;
-use crate::segment::{self, Config, Explicit, OpenMode, Segment, Trust};
-use crate::table::{Geometry, Owner};
 use crate::telemetry::{self, Op};
-use crate::types::{Entry, Event, Health, Stats};
+use crate::types::{Entry, EntryInfo, EntryRef, Event, Health, Limits, Stats};
 use crate::watch::{Reaper, Watcher};
-use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
-
-/// Default slot capacity.
-pub const DEFAULT_CAPACITY: usize = 4096;
-/// Default maximum namespace length in bytes.
-pub const DEFAULT_MAX_NAMESPACE_LEN: usize = 64;
-/// Default maximum name length in bytes.
-pub const DEFAULT_MAX_NAME_LEN: usize = 128;
-/// Default maximum metadata length in bytes.
-pub const DEFAULT_MAX_METADATA_LEN: usize = 256;
-/// Default maximum number of processes writing one segment at the same time.
-pub const DEFAULT_MAX_WRITERS: usize = 1024;
-/// Default segment file mode.
-pub const DEFAULT_MODE: u32 = 0o600;
-/// Default bound on waiting for another writer of the same neighbourhood.
-pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// A process registry: many processes register services under
 /// `(namespace, name)` and look each other up.
 ///
-/// A `Registry` is `Send + Sync`: share one handle between threads.
+/// A `Registry` is `Send + Sync` and cheap to clone: clones share one handle
+/// (one backend connection, one writer slot), so share it between threads,
+/// watchers and reapers.
+#[derive(Clone)]
 pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     backend: AnyBackend,
     url: String,
     limits: Limits,
-    /// The options it was opened with (a reaper reopens the url with them).
-    builder: Builder,
 }
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Registry")
-            .field("url", &self.url)
-            .field("backend", &self.backend.kind())
+            .field("url", &self.inner.url)
+            .field("backend", &self.inner.backend.kind())
             .finish()
     }
 }
 
-/// Where a registry lives, parsed from a url.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Location {
-    File(PathBuf),
-    Mem(String),
-}
-
-/// Directory for `shm:` segments: `/dev/shm`, else `$XDG_RUNTIME_DIR`.
-fn shm_dir() -> Result<PathBuf> {
-    let dev = PathBuf::from("/dev/shm");
-    if dev.is_dir() {
-        return Ok(dev);
-    }
-    match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(d) if !d.is_empty() => Ok(PathBuf::from(d)),
-        _ => Err(Error::InvalidArgument(
-            "neither /dev/shm nor $XDG_RUNTIME_DIR exists; use a file:/path url".into(),
-        )),
-    }
-}
-
-fn parse_url(url: &str) -> Result<Location> {
-    let bad = |why: &str| Error::InvalidArgument(format!("registry url {url:?}: {why}"));
-    if let Some(path) = url.strip_prefix("file:") {
-        if path.is_empty() || path.contains('\0') {
-            return Err(bad(
-                "file: needs a path without NUL bytes, e.g. file:/tmp/my.reg",
-            ));
-        }
-        return Ok(Location::File(PathBuf::from(path)));
-    }
-    if let Some(name) = url.strip_prefix("mem:") {
-        if name.contains('\0') {
-            return Err(bad("mem: name contains a NUL byte"));
-        }
-        return Ok(Location::Mem(name.to_owned()));
-    }
-    let name = url.strip_prefix("shm:").unwrap_or(url);
-    if name.contains(':') && !url.starts_with("shm:") {
-        return Err(bad("unknown scheme; use shm:NAME, file:/path or mem:"));
-    }
-    if name.is_empty()
-        || name.len() > 200
-        || name == "."
-        || name == ".."
-        || name.contains(['/', '\0'])
-    {
-        return Err(bad("a shm name is 1..=200 bytes without '/' or NUL"));
-    }
-    Ok(Location::File(shm_dir()?.join(format!("procreg.{name}"))))
-}
-
-/// Options for creating or opening a registry.
-#[derive(Debug, Clone)]
+/// Options for creating or opening a registry. Limits, `max_writers`,
+/// `mode`, the trust options and `lock_timeout` apply to the hash-table
+/// backends (`shm:`, `file:`, `mem:`).
+#[derive(Debug, Clone, Default)]
 pub struct Builder {
-    capacity: Option<usize>,
-    max_ns_len: Option<usize>,
-    max_name_len: Option<usize>,
-    max_meta_len: Option<usize>,
-    max_writers: usize,
-    mode: u32,
-    trust: Trust,
-    lock_timeout: Duration,
-}
-
-impl Default for Builder {
-    fn default() -> Self {
-        Builder {
-            capacity: None,
-            max_ns_len: None,
-            max_name_len: None,
-            max_meta_len: None,
-            max_writers: DEFAULT_MAX_WRITERS,
-            mode: DEFAULT_MODE,
-            trust: Trust::default(),
-            lock_timeout: DEFAULT_LOCK_TIMEOUT,
-        }
-    }
+    options: Options,
 }
 
 impl Builder {
     /// Slot capacity: a power of two, 16..=2^26 (default 4096). Live entries
     /// above ~90% of it make inserts slow and may fail with `Full`.
     pub fn capacity(mut self, n: usize) -> Self {
-        self.capacity = Some(n);
+        self.options.table.capacity = Some(n);
         self
     }
     /// Longest namespace in bytes, 1..=1024 (default 64).
     pub fn max_namespace_len(mut self, n: usize) -> Self {
-        self.max_ns_len = Some(n);
+        self.options.table.max_ns_len = Some(n);
         self
     }
     /// Longest name in bytes, 1..=4096 (default 128).
     pub fn max_name_len(mut self, n: usize) -> Self {
-        self.max_name_len = Some(n);
+        self.options.table.max_name_len = Some(n);
         self
     }
     /// Longest metadata in bytes, 0..=1 MiB (default 256).
     pub fn max_metadata_len(mut self, n: usize) -> Self {
-        self.max_meta_len = Some(n);
+        self.options.table.max_meta_len = Some(n);
         self
     }
     /// How many processes may write the segment at the same time, 1..=4095
     /// (default 1024). Used when creating.
     pub fn max_writers(mut self, n: usize) -> Self {
-        self.max_writers = n;
+        self.options.table.max_writers = n;
         self
     }
     /// File mode of a created segment (default 0o600; applied with fchmod, so
     /// the umask does not weaken or widen it).
     pub fn mode(mut self, mode: u32) -> Self {
-        self.mode = mode;
+        self.options.table.mode = mode;
         self
     }
     /// Accept a segment owned by another user (refused by default: a squatter
     /// could pre-create the name).
     pub fn allow_foreign_owner(mut self, yes: bool) -> Self {
-        self.trust.allow_foreign_owner = yes;
+        self.options.table.trust.allow_foreign_owner = yes;
         self
     }
     /// Accept a world-writable segment (refused by default).
     pub fn allow_world_writable(mut self, yes: bool) -> Self {
-        self.trust.allow_world_writable = yes;
+        self.options.table.trust.allow_world_writable = yes;
         self
     }
     /// How long a writer waits for another live writer of the same
     /// neighbourhood before `Busy` (default 500 ms).
     pub fn lock_timeout(mut self, t: Duration) -> Self {
-        self.lock_timeout = t;
+        self.options.table.lock_timeout = t;
         self
     }
 
@@ -204,48 +120,14 @@ impl Builder {
     }
 
     fn build(&self, url: &str, mode: OpenMode) -> Result<Registry> {
-        if self.mode & !0o777 != 0 {
-            return Err(Error::InvalidArgument(format!(
-                "mode {:o} has bits outside 0o777",
-                self.mode
-            )));
-        }
-        let geometry = Geometry {
-            capacity: self.capacity.unwrap_or(DEFAULT_CAPACITY),
-            max_ns_len: self.max_ns_len.unwrap_or(DEFAULT_MAX_NAMESPACE_LEN),
-            max_name_len: self.max_name_len.unwrap_or(DEFAULT_MAX_NAME_LEN),
-            max_meta_len: self.max_meta_len.unwrap_or(DEFAULT_MAX_METADATA_LEN),
-        };
-        let config = Config {
-            geometry,
-            max_owners: self.max_writers,
-        };
-        segment::validate_config(&config).map_err(Error::InvalidArgument)?;
-        let explicit = Explicit {
-            capacity: self.capacity,
-            max_ns_len: self.max_ns_len,
-            max_name_len: self.max_name_len,
-            max_meta_len: self.max_meta_len,
-        };
-        let backend = match parse_url(url)? {
-            Location::File(path) => {
-                let seg = Segment::open(&path, mode, config, &explicit, self.mode, self.trust)?;
-                AnyBackend::Shm(backend::shm::from_segment(seg, self.lock_timeout))
-            }
-            Location::Mem(name) => AnyBackend::Mem(backend::mem::open(
-                &name,
-                mode,
-                geometry,
-                &explicit,
-                self.lock_timeout,
-            )?),
-        };
+        let backend = backend::open(url, mode, &self.options)?;
         let limits = backend.limits();
         Ok(Registry {
-            backend,
-            url: url.to_owned(),
-            limits,
-            builder: self.clone(),
+            inner: Arc::new(Inner {
+                backend,
+                url: url.to_owned(),
+                limits,
+            }),
         })
     }
 }
@@ -311,20 +193,22 @@ impl Registry {
     /// # Errors
     /// `NoSuchRegistry`, `IncompatibleSegment` (not a procreg file), `PermissionDenied`.
     pub fn destroy(url: &str) -> Result<()> {
-        match parse_url(url)? {
-            Location::File(path) => segment::destroy(&path),
-            Location::Mem(_) => Ok(()),
-        }
+        backend::destroy(url)
     }
 
     /// The url this registry was opened with.
     pub fn url(&self) -> &str {
-        &self.url
+        &self.inner.url
     }
 
-    /// The limits recorded in the segment.
+    /// The limits of this registry, as its backend reports them.
     pub fn limits(&self) -> Limits {
-        self.limits
+        self.inner.limits
+    }
+
+    #[inline(always)]
+    fn backend(&self) -> &AnyBackend {
+        &self.inner.backend
     }
 
     #[inline]
@@ -338,21 +222,21 @@ impl Registry {
     fn key_of<'a>(&self, ns: &'a str, name: &'a str, nul_free: bool) -> Result<Key<'a>> {
         if ns.is_empty()
             || name.is_empty()
-            || ns.len() > self.limits.max_namespace_len
-            || name.len() > self.limits.max_name_len
+            || ns.len() > self.inner.limits.max_namespace_len
+            || name.len() > self.inner.limits.max_name_len
             || (!nul_free && (has_nul(ns.as_bytes()) || has_nul(name.as_bytes())))
         {
-            check_part("namespace", ns, self.limits.max_namespace_len)?;
-            check_part("name", name, self.limits.max_name_len)?;
+            check_part("namespace", ns, self.inner.limits.max_namespace_len)?;
+            check_part("name", name, self.inner.limits.max_name_len)?;
         }
         Ok(Key { ns, name })
     }
 
     fn meta(&self, metadata: &[u8]) -> Result<()> {
-        if metadata.len() > self.limits.max_metadata_len {
+        if metadata.len() > self.inner.limits.max_metadata_len {
             return Err(Error::MetadataTooLarge {
                 len: metadata.len(),
-                max: self.limits.max_metadata_len,
+                max: self.inner.limits.max_metadata_len,
             });
         }
         Ok(())
@@ -366,7 +250,7 @@ impl Registry {
     /// `InvalidKey`, `MetadataTooLarge`, `InvalidArgument` (pid 0),
     /// `ProcessNotAlive`, `AlreadyExists`, `Full`, `Busy`.
     pub fn register(&self, ns: &str, name: &str, pid: u32, metadata: &[u8]) -> Result<u64> {
-        self.register_leased(ns, name, pid, metadata, 0)
+        self.register_leased(ns, name, pid, metadata, None)
     }
 
     /// Registers `(ns, name)` for process `pid` with a lease of `ttl`: the
@@ -377,7 +261,8 @@ impl Registry {
     ///
     /// # Errors
     /// As [`register`](Self::register); `InvalidArgument` for a `ttl` outside
-    /// 1 ms..=16,777,215 ms (about 4 h 39 min).
+    /// the backend's [`Limits`] (`min_lease_ttl..=max_lease_ttl`; on `shm:`
+    /// and `mem:` 1 ms..=16,777,215 ms, about 4 h 39 min).
     pub fn register_with_lease(
         &self,
         ns: &str,
@@ -386,14 +271,18 @@ impl Registry {
         metadata: &[u8],
         ttl: Duration,
     ) -> Result<u64> {
-        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
-        if !(1..=crate::table::lease::MAX_TTL_MS).contains(&ms) {
+        let (min, max) = (
+            self.inner.limits.min_lease_ttl,
+            self.inner.limits.max_lease_ttl,
+        );
+        if !(min..=max).contains(&ttl) {
             return Err(Error::InvalidArgument(format!(
-                "lease ttl {ttl:?} is outside 1 ms..={} ms",
-                crate::table::lease::MAX_TTL_MS
+                "lease ttl {ttl:?} is outside {} ms..={} ms",
+                min.as_millis(),
+                max.as_millis()
             )));
         }
-        self.register_leased(ns, name, pid, metadata, ms)
+        self.register_leased(ns, name, pid, metadata, Some(ttl))
     }
 
     /// Renews the lease of `(ns, name)` for another ttl (the one it was
@@ -403,7 +292,7 @@ impl Registry {
     /// `NotFound` if the key is absent or its lease already ran out;
     /// `InvalidArgument` if it has no lease; `InvalidKey`, `Busy`.
     pub fn keepalive(&self, ns: &str, name: &str) -> Result<()> {
-        self.backend.keepalive(self.key(ns, name)?)
+        self.backend().keepalive(self.key(ns, name)?)
     }
 
     fn register_leased(
@@ -412,7 +301,7 @@ impl Registry {
         name: &str,
         pid: u32,
         metadata: &[u8],
-        lease_ms: u64,
+        lease: Option<Duration>,
     ) -> Result<u64> {
         let key = self.key(ns, name)?;
         self.meta(metadata)?;
@@ -421,14 +310,7 @@ impl Registry {
                 "pid 0 is not a process; give the owner's pid".into(),
             ));
         }
-        let owner = if pid == std::process::id() {
-            liveness::current()
-        } else {
-            liveness::owner_of(pid)
-                .map_err(|e| Error::io(format!("cannot read /proc/{pid}/stat"), e))?
-                .ok_or(Error::ProcessNotAlive(pid))?
-        };
-        self.backend.register(key, &owner, metadata, lease_ms)
+        self.backend().register(key, pid, metadata, lease)
     }
 
     /// Registers `(ns, name)` for the calling process.
@@ -438,8 +320,8 @@ impl Registry {
     pub fn register_self(&self, ns: &str, name: &str, metadata: &[u8]) -> Result<u64> {
         let key = self.key(ns, name)?;
         self.meta(metadata)?;
-        let owner: Owner = liveness::current();
-        self.backend.register(key, &owner, metadata, 0)
+        self.backend()
+            .register(key, std::process::id(), metadata, None)
     }
 
     /// The entry of `(ns, name)`, whatever its owner's liveness.
@@ -447,7 +329,7 @@ impl Registry {
     /// # Errors
     /// `InvalidKey`, `Busy` (a writer kept changing the slot).
     pub fn lookup(&self, ns: &str, name: &str) -> Result<Option<Entry>> {
-        let r = counted(self.backend.lookup(self.key_of(ns, name, true)?));
+        let r = counted(self.backend().lookup(self.key_of(ns, name, true)?));
         nul_checked(r, ns, name)
     }
 
@@ -459,7 +341,7 @@ impl Registry {
     pub fn lookup_pid(&self, ns: &str, name: &str) -> Result<Option<u32>> {
         // A hit returns straight from the match (folding it through
         // `counted`/`nul_checked` copied the whole `Result` twice).
-        match self.backend.lookup_pid(self.key_of(ns, name, true)?) {
+        match self.backend().lookup_pid(self.key_of(ns, name, true)?) {
             Ok(Some(pid)) => {
                 telemetry::count(Op::LookupHit);
                 Ok(Some(pid))
@@ -476,7 +358,7 @@ impl Registry {
     /// # Errors
     /// `InvalidKey`, `Busy`.
     pub fn owner_liveness(&self, ns: &str, name: &str) -> Result<Option<Liveness>> {
-        self.backend.owner_liveness(self.key(ns, name)?)
+        self.backend().owner_liveness(self.key(ns, name)?)
     }
 
     /// The entry of `(ns, name)` if its owner is alive now (or cannot be
@@ -486,7 +368,7 @@ impl Registry {
     /// # Errors
     /// `InvalidKey`, `Busy`.
     pub fn lookup_checked(&self, ns: &str, name: &str) -> Result<Option<Entry>> {
-        counted(self.backend.lookup_checked(self.key(ns, name)?))
+        counted(self.backend().lookup_checked(self.key(ns, name)?))
     }
 
     /// Removes `(ns, name)`; false if it was not registered.
@@ -497,7 +379,7 @@ impl Registry {
         // A key with a NUL byte can never have been registered: it is looked
         // for like any other and refused only when nothing was removed.
         let removed = self
-            .backend
+            .backend()
             .unregister(self.key_of(ns, name, true)?, None)?;
         if !removed {
             nul_checked(Ok(None::<()>), ns, name)?;
@@ -510,7 +392,7 @@ impl Registry {
     /// # Errors
     /// `InvalidKey`, `Busy`.
     pub fn unregister_if_owner(&self, ns: &str, name: &str, pid: u32) -> Result<bool> {
-        self.backend.unregister(self.key(ns, name)?, Some(pid))
+        self.backend().unregister(self.key(ns, name)?, Some(pid))
     }
 
     /// Replaces the metadata of `(ns, name)`; readers never wait for it.
@@ -521,7 +403,7 @@ impl Registry {
     pub fn update_metadata(&self, ns: &str, name: &str, metadata: &[u8]) -> Result<u64> {
         let key = self.key(ns, name)?;
         self.meta(metadata)?;
-        self.backend.update_metadata(key, metadata)
+        self.backend().update_metadata(key, metadata)
     }
 
     /// Every entry of namespace `ns`, sorted by name.
@@ -529,39 +411,38 @@ impl Registry {
     /// # Errors
     /// `InvalidKey`, `Busy`.
     pub fn list(&self, ns: &str) -> Result<Vec<Entry>> {
-        check_part("namespace", ns, self.limits.max_namespace_len)?;
-        self.backend.list(Some(ns))
+        check_part("namespace", ns, self.inner.limits.max_namespace_len)?;
+        self.backend().list(Some(ns))
     }
 
     /// [`lookup_pid`](Self::lookup_pid) of strings known to hold no NUL (the
     /// C ABI's: a C string ends at its first NUL).
     #[inline]
     pub(crate) fn lookup_pid_nul_free(&self, ns: &str, name: &str) -> Result<Option<u32>> {
-        counted(self.backend.lookup_pid(self.key_of(ns, name, true)?))
+        counted(self.backend().lookup_pid(self.key_of(ns, name, true)?))
     }
 
-    /// Like [`lookup`](Self::lookup) without allocating, for the C ABI: the
-    /// metadata goes to `meta[..metadata_len]` only when it fits.
-    pub(crate) fn lookup_into(
-        &self,
-        ns: &str,
-        name: &str,
-        meta: &mut [u8],
-    ) -> Result<Option<EntryInfo>> {
-        counted(self.backend.lookup_into(self.key(ns, name)?, meta))
+    /// Like [`lookup`](Self::lookup) without allocating: the metadata goes
+    /// to `meta[..info.metadata_len]` only when it fits (compare
+    /// `metadata_len` with `meta.len()`; `meta` may be written also when it
+    /// does not fit or nothing is found).
+    ///
+    /// # Errors
+    /// `InvalidKey`, `Busy`.
+    pub fn lookup_into(&self, ns: &str, name: &str, meta: &mut [u8]) -> Result<Option<EntryInfo>> {
+        counted(self.backend().lookup_into(self.key(ns, name)?, meta))
     }
 
-    /// Lends every entry of `ns` (or of all namespaces) to `f`, in slot order,
-    /// until it returns false; allocates nothing per entry. For the C ABI.
-    pub(crate) fn visit(
-        &self,
-        ns: Option<&str>,
-        f: &mut dyn FnMut(&EntryRef<'_>) -> bool,
-    ) -> Result<()> {
+    /// Lends every entry of `ns` (or of all namespaces) to `f`, in no
+    /// particular order, until it returns false; allocates nothing per entry.
+    ///
+    /// # Errors
+    /// `InvalidKey` for a bad namespace, `Busy`.
+    pub fn visit(&self, ns: Option<&str>, mut f: impl FnMut(&EntryRef<'_>) -> bool) -> Result<()> {
         if let Some(ns) = ns {
-            check_part("namespace", ns, self.limits.max_namespace_len)?;
+            check_part("namespace", ns, self.inner.limits.max_namespace_len)?;
         }
-        self.backend.visit(ns, f)
+        self.backend().visit(ns, &mut f)
     }
 
     /// Every entry of every namespace, sorted.
@@ -569,7 +450,7 @@ impl Registry {
     /// # Errors
     /// `Busy`.
     pub fn list_all(&self) -> Result<Vec<Entry>> {
-        self.backend.list(None)
+        self.backend().list(None)
     }
 
     /// The namespaces that hold at least one entry, sorted.
@@ -578,7 +459,7 @@ impl Registry {
     /// `Busy`.
     pub fn namespaces(&self) -> Result<Vec<String>> {
         let mut v: Vec<String> = self
-            .backend
+            .backend()
             .list(None)?
             .into_iter()
             .map(|e| e.namespace)
@@ -592,8 +473,8 @@ impl Registry {
     /// # Errors
     /// `InvalidKey`, `Busy`.
     pub fn clear_namespace(&self, ns: &str) -> Result<usize> {
-        check_part("namespace", ns, self.limits.max_namespace_len)?;
-        self.backend.clear_namespace(ns)
+        check_part("namespace", ns, self.inner.limits.max_namespace_len)?;
+        self.backend().clear_namespace(ns)
     }
 
     /// Reclaims every entry whose owner is dead and every slot or lock left by
@@ -602,109 +483,103 @@ impl Registry {
     /// # Errors
     /// `Busy`.
     pub fn sweep(&self) -> Result<usize> {
-        self.backend.sweep()
+        self.backend().sweep()
     }
 
-    /// Sizes and counters (one scan of the control words).
-    pub fn stats(&self) -> Stats {
-        self.backend.stats()
+    /// Sizes and counters: a part every backend has, and a backend-specific
+    /// part (on `shm:`/`mem:`, one scan of the control words).
+    ///
+    /// # Errors
+    /// The backend's (`Unavailable` for a networked one).
+    pub fn stats(&self) -> Result<Stats> {
+        self.backend().stats()
     }
 
     /// The latest committed revision: every committed change (register,
     /// unregister, update, reclaim) of any process adds one.
-    pub fn revision(&self) -> u64 {
-        self.backend.revision()
+    ///
+    /// # Errors
+    /// The backend's (`Unavailable` for a networked one).
+    pub fn revision(&self) -> Result<u64> {
+        self.backend().revision()
     }
 
     /// Waits until `(ns, name)` is registered by a live owner (or one that
     /// cannot be judged from here) and returns its entry; at once if it
-    /// already is. Sleeps on a futex shared with every process of the
-    /// segment, so a registration anywhere wakes it without polling. An
+    /// already is. Never polls: on `shm:` it sleeps on a futex shared with
+    /// every process of the segment, so a registration anywhere wakes it. An
     /// entry of a dead owner found on the way is reclaimed.
     ///
     /// # Errors
     /// `Timeout` when `timeout` passes first; `InvalidKey`, `Busy`.
     pub fn wait_for(&self, ns: &str, name: &str, timeout: Duration) -> Result<Entry> {
-        self.key(ns, name)?;
+        let key = self.key(ns, name)?;
         let started = std::time::Instant::now();
-        loop {
-            let seen = self.backend.change_token();
-            if let Some(e) = self.backend.lookup_checked(Key { ns, name })? {
-                return Ok(e);
-            }
-            let left = timeout.saturating_sub(started.elapsed());
-            if left.is_zero() {
-                return Err(Error::Timeout {
-                    what: format!("key {name:?} in namespace {ns:?} to be registered"),
-                    waited: started.elapsed(),
-                });
-            }
-            self.backend.wait_change(seen, left);
+        match self.backend().wait_for(key, timeout)? {
+            Some(e) => Ok(e),
+            None => Err(Error::Timeout {
+                what: format!("key {name:?} in namespace {ns:?} to be registered"),
+                waited: started.elapsed(),
+            }),
         }
     }
 
     /// Watches the changes of namespace `ns` (or of all, with `None`) after
-    /// revision `from_revision`: `watch(None, reg.revision())` sees every
-    /// change from now on. Changes are recorded only while a watcher is
-    /// attached, and the history holds the segment's capacity in changes
-    /// (at least 256, at most 65,536); an older `from_revision` first gives
-    /// `Lagged` (then resynchronise with `list`).
+    /// revision `from_revision`: `watch(None, reg.revision()?)` sees every
+    /// change from now on. The watcher holds a clone of this registry. On
+    /// `shm:`/`mem:` changes are recorded only while a watcher is attached,
+    /// and the history holds the segment's capacity in changes (at least
+    /// 256, at most 65,536); an older `from_revision` first gives `Lagged`
+    /// (then resynchronise with `list`).
     ///
     /// # Errors
-    /// `InvalidKey` for a bad namespace.
-    pub fn watch(&self, ns: Option<&str>, from_revision: u64) -> Result<Watcher<'_>> {
+    /// `InvalidKey` for a bad namespace; the backend's.
+    pub fn watch(&self, ns: Option<&str>, from_revision: u64) -> Result<Watcher> {
         if let Some(ns) = ns {
-            check_part("namespace", ns, self.limits.max_namespace_len)?;
+            check_part("namespace", ns, self.inner.limits.max_namespace_len)?;
         }
-        Ok(Watcher::new(self, ns.map(str::to_owned), from_revision))
+        let stream = self.backend().watch(ns, from_revision)?;
+        Ok(Watcher::new(self.clone(), stream))
     }
 
     /// Starts a thread that reclaims the entries of owners soon after they
-    /// die: it holds a pidfd per owner and sweeps when one exits (within
-    /// milliseconds), and sweeps every `interval` anyway (owners in other PID
-    /// namespaces, kernels without pidfds). Several reapers in several
-    /// processes may run at once; each entry is reclaimed (and reported)
-    /// once. The reaper uses its own handle on the same url.
+    /// die: it holds a pidfd per owner of this host and sweeps when one
+    /// exits (within milliseconds), and sweeps every `interval` anyway
+    /// (owners in other PID namespaces, kernels without pidfds). Several
+    /// reapers in several processes may run at once; each entry is reclaimed
+    /// (and reported) once. The reaper holds a clone of this registry.
     ///
     /// # Errors
-    /// `InvalidArgument` for an anonymous `mem:` registry (use `mem:NAME`)
-    /// or a zero interval; the errors of opening the url; `Io`.
+    /// `InvalidArgument` for a zero interval; `Io`.
     pub fn spawn_reaper(&self, interval: Duration) -> Result<Reaper> {
-        if self.url == "mem:" {
-            return Err(Error::InvalidArgument(
-                "a reaper reopens the registry's url, and every mem: is a new registry; \
-                 use mem:NAME"
-                    .into(),
-            ));
-        }
         if interval.is_zero() {
             return Err(Error::InvalidArgument(
                 "the reaper's interval must be positive".into(),
             ));
         }
-        Reaper::spawn(self.builder.open(&self.url)?, interval)
+        Reaper::spawn(self.clone(), interval)
     }
 
-    /// Calls `hook` with every change this handle commits (register,
-    /// unregister, update, and reclaims by its sweeps and checked lookups),
-    /// after the operation returns and outside any lock: wire metrics or
-    /// logs here. Replaces an earlier hook. Lookups are counted in
-    /// [`Stats::process`] instead, which costs them no call.
-    pub fn on_event(&mut self, hook: impl Fn(&Event) + Send + Sync + 'static) {
-        self.backend.set_hook(Some(std::sync::Arc::new(hook)));
+    /// Calls `hook` with every change this handle (and its clones) commits
+    /// (register, unregister, update, and reclaims by its sweeps and checked
+    /// lookups), after the operation returns and outside any lock: wire
+    /// metrics or logs here. Replaces an earlier hook. Lookups are counted
+    /// in [`Stats::process`] instead, which costs them no call.
+    pub fn on_event(&self, hook: impl Fn(&Event) + Send + Sync + 'static) {
+        self.backend().set_hook(Some(Arc::new(hook)));
     }
 
     /// The backend, for the watcher and the reaper.
-    pub(crate) fn backend(&self) -> &AnyBackend {
-        &self.backend
+    pub(crate) fn backend_ref(&self) -> &AnyBackend {
+        &self.inner.backend
     }
 
     /// Checks owners and leftovers of dead writers.
     ///
     /// # Errors
-    /// `Busy`.
+    /// `Busy`; the backend's.
     pub fn health_check(&self) -> Result<Health> {
-        self.backend.health()
+        self.backend().health()
     }
 }
 
@@ -751,28 +626,5 @@ mod tests {
             !has_nul("ünïcödé\u{80}\u{100}".as_bytes()),
             "high bytes are not zero"
         );
-    }
-
-    #[test]
-    fn urls_parse_to_their_locations() {
-        assert_eq!(
-            parse_url("file:/tmp/x").unwrap(),
-            Location::File("/tmp/x".into())
-        );
-        assert_eq!(parse_url("mem:").unwrap(), Location::Mem(String::new()));
-        assert_eq!(parse_url("mem:a").unwrap(), Location::Mem("a".into()));
-        let Location::File(p) = parse_url("shm:abc").unwrap() else {
-            panic!()
-        };
-        assert!(p.ends_with("procreg.abc"));
-        assert_eq!(parse_url("abc").unwrap(), parse_url("shm:abc").unwrap());
-        for bad in [
-            "", "shm:", "shm:a/b", "http://x", "file:", "shm:..", "mem:a\0",
-        ] {
-            assert!(
-                matches!(parse_url(bad), Err(Error::InvalidArgument(_))),
-                "{bad:?}"
-            );
-        }
     }
 }

@@ -5,19 +5,55 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// One registration, copied out of the registry.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Entry {
     /// Namespace of the key.
     pub namespace: String,
     /// Name of the key.
     pub name: String,
-    /// Pid of the owner process.
+    /// Pid of the owner process (on [`host`](Self::host)).
     pub pid: u32,
+    /// Name of the host the owner runs on (for `shm:` and `mem:`, this host).
+    pub host: String,
     /// Metadata bytes (at most the registry's `max_metadata_len`).
     pub metadata: Vec<u8>,
     /// When the entry was registered.
     pub registered_at: SystemTime,
     /// Changes on every update of this entry (and differs between registrations).
     pub version: u64,
+}
+
+/// The fixed-size part of an entry, filled by
+/// [`Registry::lookup_into`](crate::Registry::lookup_into) without allocating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EntryInfo {
+    /// Pid of the owner process.
+    pub pid: u32,
+    /// When the entry was registered, in nanoseconds since the Unix epoch.
+    pub registered_at_ns: u64,
+    /// The entry's version.
+    pub version: u64,
+    /// Length of the entry's metadata (which may exceed the caller's buffer).
+    pub metadata_len: usize,
+}
+
+/// One entry lent to a visitor by [`Registry::visit`](crate::Registry::visit);
+/// the views are valid during the call only. `namespace` and `name` are raw
+/// bytes: valid UTF-8 without NUL unless a hostile process wrote the segment.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct EntryRef<'a> {
+    /// Namespace of the key.
+    pub namespace: &'a [u8],
+    /// Name of the key.
+    pub name: &'a [u8],
+    /// Name of the owner's host.
+    pub host: &'a str,
+    /// Pid, time, version and metadata length.
+    pub info: EntryInfo,
+    /// The metadata.
+    pub metadata: &'a [u8],
 }
 
 /// What a change did to an entry (see [`Event`]).
@@ -55,6 +91,7 @@ impl std::fmt::Display for EventKind {
 
 /// One committed change of the registry.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Event {
     /// Position of the change in the registry's history: revisions increase
     /// by one per committed change, across all processes.
@@ -67,6 +104,8 @@ pub struct Event {
     pub name: String,
     /// Owner of the entry the change concerns (0 for `Lost`).
     pub pid: u32,
+    /// Host of that owner (empty for `Lost`).
+    pub host: String,
     /// Version of the entry after the change (for `Unregistered`,
     /// `Reclaimed` and `Expired`: of the entry that was removed).
     pub version: u64,
@@ -99,15 +138,76 @@ pub(crate) fn time_from_ns(ns: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_nanos(ns)
 }
 
-/// Counters and sizes of a registry at one moment.
+/// Limits of a registry, reported by its backend; the facade validates
+/// keys, metadata and lease ttls against them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Entries the registry can hold, when the backend has a fixed capacity
+    /// (`shm:`, `mem:`); `None` when it has none (`etcd:`).
+    pub capacity: Option<usize>,
+    /// Longest namespace, in bytes.
+    pub max_namespace_len: usize,
+    /// Longest name, in bytes.
+    pub max_name_len: usize,
+    /// Longest metadata, in bytes.
+    pub max_metadata_len: usize,
+    /// Shortest lease ttl the backend honours.
+    pub min_lease_ttl: Duration,
+    /// Longest lease ttl the backend can record.
+    pub max_lease_ttl: Duration,
+}
+
+/// Counters and sizes of a registry at one moment: a part every backend
+/// has, and a backend-specific part in [`detail`](Self::detail).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Stats {
-    /// Backend kind: `"shm"` or `"mem"`.
+    /// Backend kind: `"shm"`, `"mem"` or `"etcd"`.
     pub backend: &'static str,
+    /// Live entries.
+    pub live: usize,
+    /// The latest committed revision.
+    pub revision: u64,
+    /// The registry's limits.
+    pub limits: Limits,
+    /// Operations of the calling process (all registries, all threads).
+    pub process: ProcessCounters,
+    /// What only this kind of backend knows.
+    pub detail: BackendStats,
+}
+
+impl Stats {
+    /// The hash-table part (`shm:` and `mem:`), if this backend has one.
+    pub fn table(&self) -> Option<&TableStats> {
+        match &self.detail {
+            BackendStats::Table(t) => Some(t),
+        }
+    }
+
+    /// `live / capacity`, or 0 for a backend without a fixed capacity.
+    pub fn load_factor(&self) -> f64 {
+        match self.limits.capacity {
+            Some(c) if c > 0 => self.live as f64 / c as f64,
+            _ => 0.0,
+        }
+    }
+}
+
+/// The backend-specific part of [`Stats`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum BackendStats {
+    /// A hash table of atomic slots (`shm:`, `mem:`).
+    Table(TableStats),
+}
+
+/// Sizes and counters of a hash-table backend (`shm:`, `mem:`).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct TableStats {
     /// Slot capacity.
     pub capacity: usize,
-    /// Live entries (a scan of every slot, so exact even after crashes).
-    pub live: usize,
     /// Deleted slots awaiting reuse.
     pub tombstones: usize,
     /// Slots claimed by a writer that has not published yet (or died).
@@ -120,12 +220,6 @@ pub struct Stats {
     pub segment_bytes: usize,
     /// When the segment was created.
     pub created_at: SystemTime,
-    /// Maximum namespace length in bytes.
-    pub max_namespace_len: usize,
-    /// Maximum name length in bytes.
-    pub max_name_len: usize,
-    /// Maximum metadata length in bytes.
-    pub max_metadata_len: usize,
     /// Registrations committed since creation (all processes).
     pub registers: u64,
     /// Unregistrations committed since creation (all processes).
@@ -138,21 +232,11 @@ pub struct Stats {
     pub stuck_recovered: u64,
     /// Neighbourhood locks taken over from dead writers.
     pub locks_stolen: u64,
-    /// Every committed change (all kinds).
-    pub changes: u64,
-    /// Operations of the calling process (all registries, all threads).
-    pub process: ProcessCounters,
-}
-
-impl Stats {
-    /// `live / capacity`.
-    pub fn load_factor(&self) -> f64 {
-        self.live as f64 / self.capacity as f64
-    }
 }
 
 /// How owner liveness is judged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LivenessMode {
     /// pid + start time from `/proc`, for owners in this PID namespace.
     ProcStartTime,
@@ -163,15 +247,14 @@ pub enum LivenessMode {
     InProcess,
 }
 
-/// Result of [`Registry::health_check`](crate::Registry::health_check).
+/// Result of [`Registry::health_check`](crate::Registry::health_check): a
+/// part every backend has, and a backend-specific part in
+/// [`detail`](Self::detail).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Health {
     /// True when nothing below needs attention.
     pub healthy: bool,
-    /// Header validated on open (a segment that fails validation never opens).
-    pub header_valid: bool,
-    /// `live / capacity`.
-    pub load_factor: f64,
     /// Live entries.
     pub live: usize,
     /// Live entries whose owner is alive.
@@ -183,12 +266,41 @@ pub struct Health {
     /// Live entries whose lease ran out (a `sweep` reclaims them); counted
     /// here instead of by their owner's liveness.
     pub expired_leases: usize,
-    /// Slots or locks held by writers that died (a `sweep` frees them).
-    pub stuck_slots: usize,
     /// How liveness is judged.
     pub liveness_mode: LivenessMode,
     /// Human-readable reasons when not healthy.
     pub problems: Vec<String>,
+    /// What only this kind of backend knows.
+    pub detail: BackendHealth,
+}
+
+impl Health {
+    /// The hash-table part (`shm:` and `mem:`), if this backend has one.
+    pub fn table(&self) -> Option<&TableHealth> {
+        match &self.detail {
+            BackendHealth::Table(t) => Some(t),
+        }
+    }
+}
+
+/// The backend-specific part of [`Health`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum BackendHealth {
+    /// A hash table of atomic slots (`shm:`, `mem:`).
+    Table(TableHealth),
+}
+
+/// Health of a hash-table backend (`shm:`, `mem:`).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct TableHealth {
+    /// Header validated on open (a segment that fails validation never opens).
+    pub header_valid: bool,
+    /// `live / capacity`.
+    pub load_factor: f64,
+    /// Slots or locks held by writers that died (a `sweep` frees them).
+    pub stuck_slots: usize,
 }
 
 /// Owner liveness counts, used by health checks.

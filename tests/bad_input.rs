@@ -61,7 +61,7 @@ fn empty_namespace_or_name_is_invalid_key_for_every_operation() {
         every_keyed_op_refuses(reg, "", "", &format!("{kind} both empty"));
         assert_invalid_key(reg.list(""), &format!("{kind} list"));
         assert_invalid_key(reg.clear_namespace(""), &format!("{kind} clear_namespace"));
-        assert_eq!(reg.stats().live, 0, "{kind}: nothing was stored");
+        assert_eq!(reg.stats().unwrap().live, 0, "{kind}: nothing was stored");
     }
 }
 
@@ -83,7 +83,7 @@ fn over_long_namespace_and_name_are_invalid_key_and_the_limits_themselves_fit() 
         assert_eq!(e.metadata, b"edge");
         // A truncating implementation would find the 128-byte name under 129.
         assert_invalid_key(reg.lookup(&ns64, &name129), &format!("{kind} lookup 129"));
-        assert_eq!(reg.stats().live, 1, "{kind}");
+        assert_eq!(reg.stats().unwrap().live, 1, "{kind}");
     }
 }
 
@@ -95,7 +95,7 @@ fn names_containing_nul_are_invalid_key() {
         every_keyed_op_refuses(reg, "n\0s", "name", &format!("{kind} NUL in ns"));
         every_keyed_op_refuses(reg, "ns", "\0", &format!("{kind} name is NUL"));
         assert_invalid_key(reg.list("a\0"), &format!("{kind} list"));
-        assert_eq!(reg.stats().live, 0, "{kind}");
+        assert_eq!(reg.stats().unwrap().live, 0, "{kind}");
     }
 }
 
@@ -204,7 +204,7 @@ fn make_segment(url: &str) -> u64 {
         .open(url)
         .expect("pristine segment reopens");
     assert!(reg.lookup("ns", "k").unwrap().is_some());
-    reg.stats().segment_bytes as u64
+    reg.stats().unwrap().table().unwrap().segment_bytes as u64
 }
 
 fn expect_incompatible(url: &str, ctx: &str) -> String {
@@ -480,13 +480,16 @@ fn attaching_with_another_explicit_capacity_is_incompatible_and_names_both() {
     }
     // Without the explicit option it attaches and reports the real capacity.
     let other = Registry::builder().open(&url).unwrap();
-    assert_eq!(other.stats().capacity, 256);
+    assert_eq!(other.stats().unwrap().table().unwrap().capacity, 256);
     assert_eq!(
         Registry::builder()
             .capacity(256)
             .open(&url)
             .unwrap()
             .stats()
+            .unwrap()
+            .table()
+            .unwrap()
             .capacity,
         256
     );

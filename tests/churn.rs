@@ -25,10 +25,11 @@ fn churn(reg: &Registry, kind: &str) {
             .unwrap_or_else(|e| panic!("{kind}: initial fill, key {s}: {e}"));
         live.push_back(s);
     }
-    let fresh = reg.stats();
+    let fresh = reg.stats().unwrap();
     assert_eq!(fresh.live, LIVE, "{kind}");
     assert_eq!(
-        fresh.tombstones, 0,
+        fresh.table().unwrap().tombstones,
+        0,
         "{kind}: a fresh table has no tombstones"
     );
 
@@ -50,11 +51,19 @@ fn churn(reg: &Registry, kind: &str) {
         );
     }
 
-    let churned = reg.stats();
+    let churned = reg.stats().unwrap();
     assert_eq!(churned.live, LIVE, "{kind}");
-    assert_eq!(churned.claimed, 0, "{kind}");
-    assert_eq!(churned.registers, (LIVE + CYCLES) as u64, "{kind}");
-    assert_eq!(churned.unregisters, CYCLES as u64, "{kind}");
+    assert_eq!(churned.table().unwrap().claimed, 0, "{kind}");
+    assert_eq!(
+        churned.table().unwrap().registers,
+        (LIVE + CYCLES) as u64,
+        "{kind}"
+    );
+    assert_eq!(
+        churned.table().unwrap().unregisters,
+        CYCLES as u64,
+        "{kind}"
+    );
     // Every surviving key is intact; every retired key is gone.
     for &s in &live {
         let e = reg
@@ -67,12 +76,14 @@ fn churn(reg: &Registry, kind: &str) {
         assert_eq!(reg.lookup_pid(NS, &name(s)).unwrap(), None, "{kind}: {s}");
     }
     // Cost of a miss in groups read, plus the home word.
-    let cost_fresh = fresh.mean_miss_groups + 1.0;
-    let cost_churned = churned.mean_miss_groups + 1.0;
+    let cost_fresh = fresh.table().unwrap().mean_miss_groups + 1.0;
+    let cost_churned = churned.table().unwrap().mean_miss_groups + 1.0;
     eprintln!(
         "{kind}: miss cost fresh {cost_fresh:.3}, after {CYCLES} churn cycles {cost_churned:.3} \
          (tombstones {}, max probe {} -> {})",
-        churned.tombstones, fresh.max_probe_distance, churned.max_probe_distance
+        churned.table().unwrap().tombstones,
+        fresh.table().unwrap().max_probe_distance,
+        churned.table().unwrap().max_probe_distance
     );
     assert!(
         cost_churned <= 2.0 * cost_fresh,
@@ -98,6 +109,6 @@ fn shm_churn_of_100x_capacity_at_90_percent_load_never_fills_and_keeps_misses_ch
     churn(&reg, "shm");
     // Another handle (as another process would) sees the same final state.
     let other = Registry::builder().open(&url).unwrap();
-    assert_eq!(other.stats().live, LIVE);
+    assert_eq!(other.stats().unwrap().live, LIVE);
     assert_eq!(other.list(NS).unwrap().len(), LIVE);
 }

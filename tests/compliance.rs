@@ -82,8 +82,8 @@ fn namespaces_list_and_clear_are_isolated() {
         assert_eq!(reg.clear_namespace("a").unwrap(), 5);
         assert!(reg.list("a").unwrap().is_empty());
         assert_eq!(reg.list("b").unwrap().len(), 1);
-        let st = reg.stats();
-        assert_eq!((st.live, st.capacity), (1, 256));
+        let st = reg.stats().unwrap();
+        assert_eq!((st.live, st.table().unwrap().capacity), (1, 256));
         assert!(reg.health_check().unwrap().healthy);
     }
     cleanup(regs);
@@ -129,7 +129,7 @@ fn dead_pid_is_refused_and_dead_owner_is_reclaimed() {
             reg.lookup_pid("svc", "w2").unwrap(),
             Some(std::process::id())
         );
-        assert_eq!(reg.stats().reclaimed, 2);
+        assert_eq!(reg.stats().unwrap().table().unwrap().reclaimed, 2);
     }
     cleanup(regs);
 }
@@ -139,7 +139,7 @@ fn default_segment_size_matches_the_documented_layout() {
     let url = format!("shm:compliance-size-{}", std::process::id());
     let _ = Registry::destroy(&url);
     let reg = Registry::open(&url).unwrap();
-    let bytes = reg.stats().segment_bytes;
+    let bytes = reg.stats().unwrap().table().unwrap().segment_bytes;
     eprintln!("default segment bytes {bytes}");
     // header 4 KiB + 1024 owner records of 32 B + table words (see README
     // "Limits"): counters, control words, home words, hot and cold rows, and a

@@ -184,7 +184,7 @@ fn watcher_sees_every_change_of_four_processes_in_revision_order() {
     let _g = SegGuard::new(&url);
     // Capacity 16384: the history holds 16,384 changes, more than the run makes.
     let reg = Registry::builder().capacity(16384).create(&url).unwrap();
-    let start = reg.revision();
+    let start = reg.revision().unwrap();
     let mut w = reg.watch(Some("ev"), start).unwrap();
     let mut kids: Vec<Child> = (0..4)
         .map(|i| spawn_child("churn", &url, &format!("p{i}")))
@@ -243,7 +243,7 @@ fn a_watcher_that_falls_a_whole_history_behind_gets_lagged_and_goes_on() {
         .capacity(256)
         .open_or_create("mem:")
         .unwrap();
-    let mut w = reg.watch(None, reg.revision()).unwrap();
+    let mut w = reg.watch(None, reg.revision().unwrap()).unwrap();
     for i in 0..500 {
         reg.register_self("lag", &format!("k{i}"), b"").unwrap();
         reg.unregister("lag", &format!("k{i}")).unwrap();
@@ -277,7 +277,7 @@ fn reaper_reclaims_a_killed_owners_entries_within_100_ms() {
     // entry is still reclaimed and reported once.
     let other = Registry::open(&url).unwrap();
     let reaper2 = other.spawn_reaper(Duration::from_secs(5)).unwrap();
-    let mut w = reg.watch(Some("ev"), reg.revision()).unwrap();
+    let mut w = reg.watch(Some("ev"), reg.revision().unwrap()).unwrap();
     let mut child = spawn_child("hold", &url, "victim");
     read_until(&mut child, "EVENTS:holding");
     for _ in 0..3 {
@@ -319,11 +319,11 @@ fn reaper_reclaims_a_killed_owners_entries_within_100_ms() {
 
 #[test]
 fn on_event_sees_this_handles_changes_and_stats_count_this_process() {
-    let mut reg = Registry::open("mem:").unwrap();
+    let reg = Registry::open("mem:").unwrap();
     let seen: Arc<Mutex<Vec<Event>>> = Arc::default();
     let sink = seen.clone();
     reg.on_event(move |e| sink.lock().unwrap().push(e.clone()));
-    let before = reg.stats().process;
+    let before = reg.stats().unwrap().process;
     reg.register_self("hook", "a", b"1").unwrap();
     reg.update_metadata("hook", "a", b"2").unwrap();
     assert_eq!(
@@ -338,7 +338,7 @@ fn on_event_sees_this_handles_changes_and_stats_count_this_process() {
         .iter()
         .map(|e| (e.kind, e.revision))
         .collect();
-    let r = reg.revision();
+    let r = reg.revision().unwrap();
     assert_eq!(
         kinds,
         [
@@ -347,7 +347,7 @@ fn on_event_sees_this_handles_changes_and_stats_count_this_process() {
             (EventKind::Unregistered, r)
         ]
     );
-    let after = reg.stats().process;
+    let after = reg.stats().unwrap().process;
     // Other tests of this binary run in parallel threads: at least ours.
     assert!(after.registers > before.registers);
     assert!(after.updates > before.updates);
@@ -360,7 +360,7 @@ fn on_event_sees_this_handles_changes_and_stats_count_this_process() {
 fn an_unrenewed_lease_expires_even_though_its_owner_lives() {
     let reg = Registry::open("mem:").unwrap();
     let me = std::process::id();
-    let mut w = reg.watch(Some("lease"), reg.revision()).unwrap();
+    let mut w = reg.watch(Some("lease"), reg.revision().unwrap()).unwrap();
     reg.register_with_lease("lease", "hung", me, b"", Duration::from_millis(100))
         .unwrap();
     reg.register_with_lease("lease", "kept", me, b"", Duration::from_millis(100))
@@ -417,7 +417,7 @@ fn registering_over_an_expired_lease_replaces_it_though_its_owner_lives() {
         reg.register_self("lease2", "k", b"new"),
         Err(Error::AlreadyExists { .. })
     ));
-    let mut w = reg.watch(Some("lease2"), reg.revision()).unwrap();
+    let mut w = reg.watch(Some("lease2"), reg.revision().unwrap()).unwrap();
     std::thread::sleep(Duration::from_millis(80));
     reg.register_self("lease2", "k", b"new").unwrap();
     assert_eq!(reg.lookup("lease2", "k").unwrap().unwrap().metadata, b"new");

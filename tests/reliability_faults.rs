@@ -125,7 +125,7 @@ fn crash_run(step: &str, run: usize, t: &mut CrashTally) {
     );
     t.aborted_at_step += 1;
     let h = reg.health_check().unwrap();
-    t.left_claimed_seen += reg.stats().claimed;
+    t.left_claimed_seen += reg.stats().unwrap().claimed;
     t.dead_locks_seen += (h.stuck_slots > 0) as usize;
     assert!(
         h.stuck_slots >= 1,
@@ -195,7 +195,7 @@ fn crash_run(step: &str, run: usize, t: &mut CrashTally) {
         assert!(reg.unregister(NS, &k).unwrap());
     }
     reg.sweep().unwrap();
-    let s = reg.stats();
+    let s = reg.stats().unwrap();
     let h = reg.health_check().unwrap();
     t.stuck_after += s.claimed + h.stuck_slots;
     assert_eq!(
@@ -274,7 +274,7 @@ fn writer_killed_mid_change_record_leaves_a_lost_event_and_blocks_nothing() {
     let url = shm_url("crash-ring");
     let _g = SegGuard::new(&url);
     let reg = Registry::builder().capacity(64).create(&url).unwrap();
-    let start = reg.revision();
+    let start = reg.revision().unwrap();
     let mut w = reg.watch(Some(NS), start).unwrap();
     let mut kid = Kid::spawn(
         "child_crash_at_step",

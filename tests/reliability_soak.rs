@@ -218,10 +218,11 @@ fn check_round(reg: &Registry, workers: &[Worker], t: &mut SoakTally) {
             eprintln!("soak: after sweep, entry of a dead process: {e:?}");
         }
     }
-    let s = reg.stats();
+    let s = reg.stats().unwrap();
     let h = reg.health_check().unwrap();
-    t.stuck_after_sweep += (s.claimed + h.stuck_slots + h.dead_owners) as u64;
-    if s.claimed + h.stuck_slots + h.dead_owners != 0 {
+    t.stuck_after_sweep +=
+        (s.table().unwrap().claimed + h.table().unwrap().stuck_slots + h.dead_owners) as u64;
+    if s.table().unwrap().claimed + h.table().unwrap().stuck_slots + h.dead_owners != 0 {
         eprintln!("soak: after sweep {s:?} {h:?}");
     }
 }
@@ -283,7 +284,7 @@ fn writers_sigkilled_at_random_moments_lose_nothing_acknowledged() {
     for w in &mut workers {
         w.kid.kill();
     }
-    let s = reg.stats();
+    let s = reg.stats().unwrap();
     println!(
         "sigkill-soak: {} kills in {} rounds ({:.1} s, seed {seed}); acknowledged entries checked {}; \
          lost {} corrupt {} phantom {} duplicated {} dead-after-sweep {} stuck-after-sweep {}; \
@@ -301,12 +302,12 @@ fn writers_sigkilled_at_random_moments_lose_nothing_acknowledged() {
         t.stuck_after_sweep,
         t.reclaimed,
         t.busy,
-        s.registers,
-        s.updates,
-        s.unregisters,
-        s.reclaimed,
-        s.stuck_recovered,
-        s.locks_stolen
+        s.table().unwrap().registers,
+        s.table().unwrap().updates,
+        s.table().unwrap().unregisters,
+        s.table().unwrap().reclaimed,
+        s.table().unwrap().stuck_recovered,
+        s.table().unwrap().locks_stolen
     );
     assert!(t.kills >= want_kills);
     assert!(t.acked_checked > 0);

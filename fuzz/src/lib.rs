@@ -193,15 +193,16 @@ fn exercise(reg: &Registry, data: &[u8]) {
             }
         }
         if let Ok(all) = reg.list_all() {
-            assert!(all.len() <= lim.capacity);
+            assert!(all.len() <= lim.capacity.unwrap_or(usize::MAX));
             all.iter().for_each(check);
         }
         if let Ok(v) = reg.list("a") {
             v.iter().for_each(check);
         }
         let _ = reg.namespaces();
-        let s = reg.stats();
-        assert!(s.live + s.tombstones + s.claimed <= s.capacity, "{s:?}");
+        let s = reg.stats().unwrap();
+        let t = s.table().unwrap();
+        assert!(s.live + t.tombstones + t.claimed <= t.capacity, "{s:?}");
         let _ = reg.health_check();
     };
     read_all(reg);
@@ -312,17 +313,22 @@ pub fn api_model(data: &[u8]) {
                 }
             }
             2..=4 => {
+                // (namespace, name, pid, metadata, version); lookup_pid
+                // answers only the pid, the rest is taken from the model.
+                let parts = |e: procreg::Entry| (e.namespace, e.name, e.pid, e.metadata, e.version);
                 let r = match op {
-                    2 => reg.lookup(&ns, &name),
-                    3 => reg.lookup_checked(&ns, &name),
+                    2 => reg.lookup(&ns, &name).map(|e| e.map(parts)),
+                    3 => reg.lookup_checked(&ns, &name).map(|e| e.map(parts)),
                     _ => reg.lookup_pid(&ns, &name).map(|p| {
-                        p.map(|pid| procreg::Entry {
-                            namespace: ns.clone(),
-                            name: name.clone(),
-                            pid,
-                            metadata: model.get(&key).map(|e| e.meta.clone()).unwrap_or_default(),
-                            registered_at: std::time::UNIX_EPOCH,
-                            version: model.get(&key).map_or(0, |e| e.version),
+                        p.map(|pid| {
+                            let m = model.get(&key);
+                            (
+                                ns.clone(),
+                                name.clone(),
+                                pid,
+                                m.map(|e| e.meta.clone()).unwrap_or_default(),
+                                m.map_or(0, |e| e.version),
+                            )
                         })
                     }),
                 };
@@ -335,7 +341,7 @@ pub fn api_model(data: &[u8]) {
                     (None, None) => {}
                     (Some(g), Some(m)) => {
                         assert_eq!(
-                            (&g.namespace, &g.name, g.pid, &g.metadata, g.version),
+                            (&g.0, &g.1, g.2, &g.3, g.4),
                             (&ns, &name, m.pid, &m.meta, m.version),
                             "{ctx}"
                         );
@@ -420,8 +426,9 @@ pub fn api_model(data: &[u8]) {
             10 => {
                 let all = reg.list_all().unwrap();
                 assert_eq!(all.len(), model.len(), "{ctx}");
-                let s = reg.stats();
-                assert_eq!((s.live, s.claimed), (model.len(), 0), "{ctx}: {s:?}");
+                let s = reg.stats().unwrap();
+                let claimed = s.table().unwrap().claimed;
+                assert_eq!((s.live, claimed), (model.len(), 0), "{ctx}: {s:?}");
             }
             _ => {
                 // Every owner (this process, its parent) is alive: nothing to reclaim.
@@ -429,5 +436,5 @@ pub fn api_model(data: &[u8]) {
             }
         }
     }
-    assert_eq!(reg.stats().live, model.len());
+    assert_eq!(reg.stats().unwrap().live, model.len());
 }

@@ -2,11 +2,11 @@
 //! registry of threads). `mem:` alone is a fresh private table; `mem:NAME` is
 //! shared by every open of that name in this process while one handle lives.
 
-use super::{TableBackend, Writers};
+use super::open::{OpenMode, TableOptions};
+use super::table_backend::{TableBackend, Writers};
 use crate::error::{Error, Liveness, Result};
-use crate::segment::OpenMode;
 use crate::sync::AtomicU64;
-use crate::table::{Geometry, Table, heap_storage};
+use crate::table::{Geometry, heap_storage};
 use crate::types::LivenessMode;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -31,6 +31,7 @@ impl Writers for MemWriters {
 }
 
 /// Heap words shared by the handles of one `mem:NAME`.
+#[derive(Clone)]
 pub(crate) struct HeapWords(Arc<Box<[AtomicU64]>>);
 
 impl AsRef<[AtomicU64]> for HeapWords {
@@ -58,10 +59,10 @@ fn named() -> &'static NamedTables {
 pub(crate) fn open(
     name: &str,
     mode: OpenMode,
-    geometry: Geometry,
-    explicit: &crate::segment::Explicit,
+    options: &TableOptions,
     lock_timeout: Duration,
 ) -> Result<MemBackend> {
+    let geometry = options.geometry();
     let fresh = || Shared {
         words: Arc::new(heap_storage(&geometry)),
         geometry,
@@ -84,7 +85,7 @@ pub(crate) fn open(
                 if mode == OpenMode::Create {
                     return Err(Error::RegistryExists(format!("mem:{name}")));
                 }
-                explicit.check_geometry(&g)?;
+                options.requested().check_geometry(&g)?;
                 Shared {
                     words,
                     geometry: g,
@@ -105,13 +106,13 @@ pub(crate) fn open(
         }
     };
     let bytes = shared.words.len() * 8;
-    Ok(TableBackend {
-        table: Table::new(HeapWords(shared.words), shared.geometry),
-        writers: MemWriters,
-        kind: "mem",
-        created_at_ns: shared.created_at_ns,
+    Ok(TableBackend::new(
+        HeapWords(shared.words),
+        shared.geometry,
+        MemWriters,
+        "mem",
+        shared.created_at_ns,
         bytes,
         lock_timeout,
-        hook: None,
-    })
+    ))
 }

@@ -1,11 +1,10 @@
 //! `shm:NAME` and `file:PATH` — the table in a mapped segment file, shared by
 //! every process on the host that opens it.
 
-use super::{TableBackend, Writers};
+use super::table_backend::{TableBackend, Writers};
 use crate::error::{Liveness, Result};
 use crate::segment::{FORK_GENERATION, Segment, unregister_fork_close};
 use crate::sync::AtomicU64;
-use crate::table::Table;
 use crate::types::LivenessMode;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
@@ -14,6 +13,7 @@ use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering};
 use std::time::Duration;
 
 /// The mapped table region of a segment.
+#[derive(Clone)]
 pub(crate) struct SegmentWords(pub(crate) Arc<Segment>);
 
 impl AsRef<[AtomicU64]> for SegmentWords {
@@ -134,17 +134,18 @@ pub(crate) type ShmBackend = TableBackend<SegmentWords, ShmWriters>;
 pub(crate) fn from_segment(seg: Segment, lock_timeout: Duration) -> ShmBackend {
     let seg = Arc::new(seg);
     let geometry = seg.header.config.geometry;
-    TableBackend {
-        kind: "shm",
-        created_at_ns: seg.header.created_at_ns,
-        bytes: seg.mapped_bytes(),
-        table: Table::new(SegmentWords(seg.clone()), geometry),
-        writers: ShmWriters {
+    let (created_at_ns, bytes) = (seg.header.created_at_ns, seg.mapped_bytes());
+    TableBackend::new(
+        SegmentWords(seg.clone()),
+        geometry,
+        ShmWriters {
             seg,
             cached: StdAtomicU64::new(0),
             claim: Mutex::new(None),
         },
+        "shm",
+        created_at_ns,
+        bytes,
         lock_timeout,
-        hook: None,
-    }
+    )
 }

@@ -1,11 +1,12 @@
 //! The subcommands that inspect and operate a registry.
 
 use super::error::{CliError, CliResult};
+use super::fmt::Row;
 use super::fmt::{
     ENTRY_HEADER, entry_json, entry_row, escape, human_duration, table, thousands, unix_ms, utc,
 };
 use crate::outln;
-use procreg::{Entry, Error, Liveness, LivenessMode, Registry};
+use procreg::{Error, Liveness, LivenessMode, Registry};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -63,7 +64,7 @@ impl Judge {
 
     /// The liveness of `e`'s owner now; an entry removed since it was listed
     /// counts as dead.
-    pub fn status(&self, reg: &Registry, e: &Entry) -> CliResult<Liveness> {
+    pub fn status(&self, reg: &Registry, e: &Row) -> CliResult<Liveness> {
         Ok(reg
             .owner_liveness(&e.namespace, &e.name)?
             .unwrap_or(Liveness::Dead))
@@ -71,11 +72,12 @@ impl Judge {
 }
 
 /// Entries of `ns`, or of every namespace.
-fn snapshot(reg: &Registry, ns: Option<&str>) -> procreg::Result<Vec<Entry>> {
+fn snapshot(reg: &Registry, ns: Option<&str>) -> procreg::Result<Vec<Row>> {
     match ns {
         Some(ns) => reg.list(ns),
         None => reg.list_all(),
     }
+    .map(|v| v.into_iter().map(Row::from).collect())
 }
 
 /// `procreg ls`.
@@ -105,7 +107,7 @@ pub fn ls(reg: &Registry, ns: Option<&str>, json: bool, out: &mut impl Write) ->
 }
 
 /// Prints one entry (human: `key  value` lines; JSON: one object).
-pub fn print_entry(e: &Entry, status: Liveness, json: bool, out: &mut impl Write) -> CliResult {
+pub fn print_entry(e: &Row, status: Liveness, json: bool, out: &mut impl Write) -> CliResult {
     if json {
         return outln!(out, "{}", entry_json(e, Some(status)));
     }
@@ -123,6 +125,7 @@ pub fn get(reg: &Registry, ns: &str, name: &str, json: bool, out: &mut impl Writ
     let judge = Judge::new(reg)?;
     let e = reg
         .lookup_checked(ns, name)?
+        .map(Row::from)
         .ok_or_else(|| not_found(ns, name))?;
     let status = judge.status(reg, &e)?;
     print_entry(&e, status, json, out)
@@ -215,7 +218,7 @@ pub fn wait(
     ns: &str,
     name: &str,
     timeout: Option<Duration>,
-) -> CliResult<(Entry, Liveness)> {
+) -> CliResult<(Row, Liveness)> {
     const APPEAR_POLL: Duration = Duration::from_millis(5);
     /// `wait_for` slices when there is no timeout (it then waits forever).
     const SLICE: Duration = Duration::from_secs(3600);
@@ -241,6 +244,7 @@ pub fn wait(
     loop {
         match reg.wait_for(ns, name, left().unwrap_or(SLICE)) {
             Ok(e) => {
+                let e = Row::from(e);
                 let status = Judge::new(&reg)?.status(&reg, &e)?;
                 return Ok((e, status));
             }
@@ -287,7 +291,7 @@ impl EventKind {
 }
 
 /// A snapshot of entries by key.
-pub type Snapshot = BTreeMap<(String, String), Entry>;
+pub type Snapshot = BTreeMap<(String, String), Row>;
 
 /// Entries of `ns` (or all), keyed by (namespace, name).
 pub fn take_snapshot(reg: &Registry, ns: Option<&str>) -> procreg::Result<Snapshot> {
@@ -298,7 +302,7 @@ pub fn take_snapshot(reg: &Registry, ns: Option<&str>) -> procreg::Result<Snapsh
 }
 
 /// One event as a line (human or JSON).
-pub fn event_line(kind: EventKind, e: &Entry, json: bool) -> String {
+pub fn event_line(kind: EventKind, e: &Row, json: bool) -> String {
     if json {
         let mut v = entry_json(e, None);
         v["event"] = json!(kind.word());
@@ -324,7 +328,7 @@ pub fn event_line(kind: EventKind, e: &Entry, json: bool) -> String {
 /// An event of the library's watcher as the entry it concerns. For a
 /// registration or update the metadata is looked up (shown only if the entry
 /// still has that version).
-pub fn event_entry(reg: &Registry, e: &procreg::Event) -> (EventKind, Entry) {
+pub fn event_entry(reg: &Registry, e: &procreg::Event) -> (EventKind, Row) {
     let kind = match e.kind {
         procreg::EventKind::Registered => EventKind::Registered,
         procreg::EventKind::Updated => EventKind::Updated,
@@ -343,10 +347,11 @@ pub fn event_entry(reg: &Registry, e: &procreg::Event) -> (EventKind, Entry) {
             .unwrap_or_default(),
         _ => Vec::new(),
     };
-    let entry = Entry {
+    let entry = Row {
         namespace: e.namespace.clone(),
         name: e.name.clone(),
         pid: e.pid,
+        host: e.host.clone(),
         metadata,
         registered_at: e.at,
         version: e.version,
@@ -358,7 +363,7 @@ pub fn event_entry(reg: &Registry, e: &procreg::Event) -> (EventKind, Entry) {
 /// ([`Registry::watch`], woken by a futex), until killed. A watcher that
 /// falls behind the registry's history says so on stderr and goes on.
 pub fn watch(reg: &Registry, ns: Option<&str>, json: bool, out: &mut impl Write) -> CliResult {
-    let mut watcher = reg.watch(ns, reg.revision())?;
+    let mut watcher = reg.watch(ns, reg.revision()?)?;
     let count = snapshot(reg, ns)?.len();
     let scope = ns.map_or("all namespaces".to_owned(), |n| format!("namespace {n:?}"));
     eprintln!(
@@ -392,7 +397,7 @@ pub fn watch(reg: &Registry, ns: Option<&str>, json: bool, out: &mut impl Write)
 }
 
 /// One sweep; returns how many were reclaimed and which entries vanished meanwhile.
-pub fn sweep_once(reg: &Registry) -> CliResult<(usize, Vec<Entry>)> {
+pub fn sweep_once(reg: &Registry) -> CliResult<(usize, Vec<Row>)> {
     let before = take_snapshot(reg, None)?;
     let n = reg.sweep()?;
     if n == 0 {
@@ -411,7 +416,7 @@ pub fn sweep_once(reg: &Registry) -> CliResult<(usize, Vec<Entry>)> {
     Ok((n, vanished))
 }
 
-fn print_reclaimed(n: usize, vanished: &[Entry], out: &mut impl Write) -> CliResult {
+fn print_reclaimed(n: usize, vanished: &[Row], out: &mut impl Write) -> CliResult {
     outln!(
         out,
         "reclaimed {n} {}",
@@ -443,7 +448,7 @@ pub fn sweep(reg: &Registry, out: &mut impl Write) -> CliResult {
 /// sweep every `interval`) in the foreground and prints each reclaim as it is
 /// committed, until killed.
 pub fn reap(reg: &Registry, interval: Duration, out: &mut impl Write) -> CliResult {
-    let mut watcher = reg.watch(None, reg.revision())?;
+    let mut watcher = reg.watch(None, reg.revision()?)?;
     // Runs until this process ends (or an error returns and drops it).
     let _reaper = reg.spawn_reaper(interval)?;
     eprintln!(
@@ -471,76 +476,88 @@ pub fn reap(reg: &Registry, interval: Duration, out: &mut impl Write) -> CliResu
     }
 }
 
-/// `procreg stats`.
+/// `procreg stats`: the part every backend has, then the backend's own.
 pub fn stats(reg: &Registry, json: bool, out: &mut impl Write) -> CliResult {
-    let s = reg.stats();
+    let s = reg.stats()?;
+    let t = s.table();
     if json {
-        let v = json!({
+        let mut v = json!({
             "url": reg.url(),
             "backend": s.backend,
-            "capacity": s.capacity,
+            "capacity": s.limits.capacity,
             "live": s.live,
-            "tombstones": s.tombstones,
-            "claimed": s.claimed,
             "load_factor": s.load_factor(),
-            "max_probe_distance": s.max_probe_distance,
-            "mean_miss_groups": s.mean_miss_groups,
-            "segment_bytes": s.segment_bytes,
-            "created_at_ms": unix_ms(s.created_at),
-            "max_namespace_len": s.max_namespace_len,
-            "max_name_len": s.max_name_len,
-            "max_metadata_len": s.max_metadata_len,
-            "registers": s.registers,
-            "unregisters": s.unregisters,
-            "updates": s.updates,
-            "reclaimed": s.reclaimed,
-            "stuck_recovered": s.stuck_recovered,
-            "locks_stolen": s.locks_stolen,
-            "changes": s.changes,
+            "max_namespace_len": s.limits.max_namespace_len,
+            "max_name_len": s.limits.max_name_len,
+            "max_metadata_len": s.limits.max_metadata_len,
+            "changes": s.revision,
         });
+        if let Some(t) = t {
+            let table = json!({
+                "tombstones": t.tombstones,
+                "claimed": t.claimed,
+                "max_probe_distance": t.max_probe_distance,
+                "mean_miss_groups": t.mean_miss_groups,
+                "segment_bytes": t.segment_bytes,
+                "created_at_ms": unix_ms(t.created_at),
+                "registers": t.registers,
+                "unregisters": t.unregisters,
+                "updates": t.updates,
+                "reclaimed": t.reclaimed,
+                "stuck_recovered": t.stuck_recovered,
+                "locks_stolen": t.locks_stolen,
+            });
+            if let (Some(v), Some(table)) = (v.as_object_mut(), table.as_object()) {
+                v.extend(table.clone());
+            }
+        }
         return outln!(out, "{v}");
     }
-    let age = human_duration(super::fmt::age(s.created_at));
     outln!(out, "registry    {} ({} backend)", reg.url(), s.backend)?;
+    outln!(
+        out,
+        "limits      namespace {} B, name {} B, metadata {} B",
+        s.limits.max_namespace_len,
+        s.limits.max_name_len,
+        s.limits.max_metadata_len
+    )?;
+    let Some(t) = t else {
+        outln!(out, "entries     {} live", s.live)?;
+        return outln!(out, "counters    {} changes", s.revision);
+    };
+    let age = human_duration(super::fmt::age(t.created_at));
     outln!(
         out,
         "entries     {} live of {} slots ({:.1}% full), {} tombstones, {} claimed",
         s.live,
-        thousands(s.capacity as u64),
+        thousands(t.capacity as u64),
         s.load_factor() * 100.0,
-        s.tombstones,
-        s.claimed
+        t.tombstones,
+        t.claimed
     )?;
     outln!(
         out,
         "segment     {} bytes, created {} ({age} ago)",
-        thousands(s.segment_bytes as u64),
-        utc(s.created_at)
-    )?;
-    outln!(
-        out,
-        "limits      namespace {} B, name {} B, metadata {} B",
-        s.max_namespace_len,
-        s.max_name_len,
-        s.max_metadata_len
+        thousands(t.segment_bytes as u64),
+        utc(t.created_at)
     )?;
     outln!(
         out,
         "probing     max distance {} groups, a miss reads {:.2} groups on average",
-        s.max_probe_distance,
-        s.mean_miss_groups
+        t.max_probe_distance,
+        t.mean_miss_groups
     )?;
     outln!(
         out,
         "counters    {} registers, {} unregisters, {} updates, {} reclaimed, \
          {} stuck slots recovered, {} locks stolen, {} changes",
-        s.registers,
-        s.unregisters,
-        s.updates,
-        s.reclaimed,
-        s.stuck_recovered,
-        s.locks_stolen,
-        s.changes
+        t.registers,
+        t.unregisters,
+        t.updates,
+        t.reclaimed,
+        t.stuck_recovered,
+        t.locks_stolen,
+        s.revision
     )
 }
 
@@ -551,19 +568,21 @@ pub fn health(reg: &Registry, json: bool, out: &mut impl Write) -> CliResult {
         LivenessMode::ProcStartTime => "proc-start-time",
         LivenessMode::ForeignPidNamespace => "foreign-pid-namespace",
         LivenessMode::InProcess => "in-process",
+        _ => "other",
     };
+    let t = h.table();
     if json {
         let v = json!({
             "url": reg.url(),
             "healthy": h.healthy,
-            "header_valid": h.header_valid,
-            "load_factor": h.load_factor,
+            "header_valid": t.map(|t| t.header_valid),
+            "load_factor": t.map(|t| t.load_factor),
             "live": h.live,
             "alive_owners": h.alive_owners,
             "dead_owners": h.dead_owners,
             "unknown_owners": h.unknown_owners,
             "expired_leases": h.expired_leases,
-            "stuck_slots": h.stuck_slots,
+            "stuck_slots": t.map(|t| t.stuck_slots),
             "liveness_mode": mode,
             "problems": h.problems,
         });
@@ -584,12 +603,14 @@ pub fn health(reg: &Registry, json: bool, out: &mut impl Write) -> CliResult {
             h.unknown_owners,
             h.expired_leases
         )?;
-        outln!(
-            out,
-            "stuck       {} slots or locks of dead writers",
-            h.stuck_slots
-        )?;
-        outln!(out, "load        {:.1}%", h.load_factor * 100.0)?;
+        if let Some(t) = t {
+            outln!(
+                out,
+                "stuck       {} slots or locks of dead writers",
+                t.stuck_slots
+            )?;
+            outln!(out, "load        {:.1}%", t.load_factor * 100.0)?;
+        }
         outln!(out, "liveness    {mode}")?;
         for p in &h.problems {
             outln!(out, "problem     {p}")?;

@@ -10,9 +10,10 @@
 
 use super::commands::{EventKind, Judge, event_entry, event_line};
 use super::error::{CliError, CliResult};
+use super::fmt::Row;
 use super::fmt::{ENTRY_HEADER, entry_row, escape, table, thousands};
 use crate::outln;
-use procreg::{Entry, Error, Registry};
+use procreg::{Error, Registry};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -153,7 +154,7 @@ fn pause(out: &mut impl Write) -> CliResult {
     Ok(())
 }
 
-fn meta(e: &Entry) -> String {
+fn meta(e: &procreg::Entry) -> String {
     escape(&e.metadata)
 }
 
@@ -162,6 +163,7 @@ fn show_registry(reg: &Registry, out: &mut impl Write) -> CliResult {
     let judge = Judge::new(reg)?;
     let mut rows = Vec::new();
     for e in reg.list_all()? {
+        let e = Row::from(e);
         rows.push(entry_row(&e, &judge.status(reg, &e)?.to_string()));
     }
     for line in table(&ENTRY_HEADER, &rows, "   ") {
@@ -175,11 +177,11 @@ fn show_registry(reg: &Registry, out: &mut impl Write) -> CliResult {
 /// then takes whatever else is already there.
 fn show_events(
     reg: &Registry,
-    watcher: &mut procreg::Watcher<'_>,
+    watcher: &mut procreg::Watcher,
     wait: Duration,
     t0: Instant,
     out: &mut impl Write,
-) -> CliResult<Vec<(EventKind, Entry)>> {
+) -> CliResult<Vec<(EventKind, Row)>> {
     let mut events = Vec::new();
     let mut timeout = wait;
     loop {
@@ -223,17 +225,18 @@ pub fn run(out: &mut impl Write) -> CliResult {
             .map_err(|e| CliError::io("cannot start the demo's janitor", e))?,
     );
 
-    let st = reg.stats();
+    let st = reg.stats()?;
+    let (slots, bytes) = st.table().map_or((0, 0), |t| (t.capacity, t.segment_bytes));
     outln!(out, "procreg demo: a registry shared by real processes")?;
     outln!(
         out,
         "   segment {url}: {} backend, {} slots, {:.1} MiB, limits namespace {} B / name {} B / metadata {} B",
         st.backend,
-        thousands(st.capacity as u64),
-        st.segment_bytes as f64 / (1024.0 * 1024.0),
-        st.max_namespace_len,
-        st.max_name_len,
-        st.max_metadata_len,
+        thousands(slots as u64),
+        bytes as f64 / (1024.0 * 1024.0),
+        st.limits.max_namespace_len,
+        st.limits.max_name_len,
+        st.limits.max_metadata_len,
     )?;
 
     // 1. Spawn workers and watch their registrations arrive.
@@ -241,7 +244,7 @@ pub fn run(out: &mut impl Write) -> CliResult {
         out,
         &format!("1. spawn {WORKERS} workers (`procreg __worker N {url}`) and watch the registry"),
     )?;
-    let mut watcher = reg.watch(Some(NAMESPACE), reg.revision())?;
+    let mut watcher = reg.watch(Some(NAMESPACE), reg.revision()?)?;
     let mut workers = Workers(Vec::new());
     let spawned = Instant::now();
     let expected = WORKERS * SERVICES.len();
@@ -492,16 +495,17 @@ pub fn run(out: &mut impl Write) -> CliResult {
         .filter(|(k, _)| *k == EventKind::Unregistered)
         .count();
     let left = reg.list(NAMESPACE)?;
-    let st = reg.stats();
-    outln!(
-        out,
-        "   {} entries left; counters: {} registers, {} unregisters, {} updates, {} reclaimed",
-        left.len(),
-        st.registers,
-        st.unregisters,
-        st.updates,
-        st.reclaimed
-    )?;
+    if let Some(t) = reg.stats()?.table() {
+        outln!(
+            out,
+            "   {} entries left; counters: {} registers, {} unregisters, {} updates, {} reclaimed",
+            left.len(),
+            t.registers,
+            t.unregisters,
+            t.updates,
+            t.reclaimed
+        )?;
+    }
     if !left.is_empty() {
         return Err(failed(format!(
             "{} entries were not unregistered",

@@ -157,6 +157,40 @@ pub fn table(header: &[&str], rows: &[Vec<String>], indent: &str) -> Vec<String>
     out
 }
 
+/// What the commands show of an entry, or of the entry an event concerns
+/// (the library's [`Entry`] is made only by the registry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// Namespace of the key.
+    pub namespace: String,
+    /// Name of the key.
+    pub name: String,
+    /// Owner pid.
+    pub pid: u32,
+    /// Owner host.
+    pub host: String,
+    /// Metadata bytes.
+    pub metadata: Vec<u8>,
+    /// Registration time (for an event: the time of the change).
+    pub registered_at: SystemTime,
+    /// Entry version.
+    pub version: u64,
+}
+
+impl From<Entry> for Row {
+    fn from(e: Entry) -> Row {
+        Row {
+            namespace: e.namespace,
+            name: e.name,
+            pid: e.pid,
+            host: e.host,
+            metadata: e.metadata,
+            registered_at: e.registered_at,
+            version: e.version,
+        }
+    }
+}
+
 /// Widest key part shown in a table before it is cut with `…`.
 pub const KEY_PREVIEW: usize = 32;
 /// Widest metadata shown in a table before it is cut with `…`.
@@ -166,7 +200,7 @@ pub const META_PREVIEW: usize = 40;
 pub const ENTRY_HEADER: [&str; 6] = ["NAMESPACE", "NAME", "PID", "STATUS", "AGE", "METADATA"];
 
 /// One table row for an entry: escaped, long cells cut with `…`.
-pub fn entry_row(e: &Entry, status: &str) -> Vec<String> {
+pub fn entry_row(e: &Row, status: &str) -> Vec<String> {
     vec![
         truncate(&escape(e.namespace.as_bytes()), KEY_PREVIEW),
         truncate(&escape(e.name.as_bytes()), KEY_PREVIEW),
@@ -179,7 +213,7 @@ pub fn entry_row(e: &Entry, status: &str) -> Vec<String> {
 
 /// An entry as a JSON object. `metadata` is the text (invalid UTF-8 replaced);
 /// `metadata_hex` is added when the bytes are not UTF-8.
-pub fn entry_json(e: &Entry, status: Option<Liveness>) -> Value {
+pub fn entry_json(e: &Row, status: Option<Liveness>) -> Value {
     let mut v = json!({
         "namespace": e.namespace,
         "name": e.name,

@@ -1,0 +1,386 @@
+//! The backend shared by `shm` and `mem`: the hash table of atomic slots
+//! over some storage (a mapped file, or heap memory). They differ only in
+//! where the words live and in how writer identity and liveness are known
+//! ([`Writers`]).
+
+mod convert;
+mod env;
+mod report;
+mod stream;
+
+use super::{Backend, EventStream, Hook, Key};
+use crate::error::{Error, Liveness, Result};
+use crate::liveness;
+use crate::sync::AtomicU64;
+use crate::table::{self, Geometry, Owner, RawEntry, Table, key::KeyWords};
+use crate::types::{Entry, EntryInfo, EntryRef, Health, Limits, LivenessMode, Stats};
+use convert::{entry_of, info_of};
+use env::{OpEnv, key_error, scan_error};
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// How a table-backed backend knows writers.
+pub(crate) trait Writers: Send + Sync {
+    /// This process's writer token.
+    fn token(&self) -> Result<u32>;
+    /// This process's token if it has one already (never claims one).
+    fn current_token(&self) -> Option<u32>;
+    /// Whether the writer holding `token` runs.
+    fn liveness(&self, token: u32) -> Liveness;
+    fn mode(&self) -> LivenessMode;
+}
+
+/// The shared implementation of `shm` and `mem`.
+pub(crate) struct TableBackend<S: AsRef<[AtomicU64]>, W: Writers> {
+    pub(crate) table: Table<S>,
+    /// Another reference to the table's storage, for watch streams.
+    storage: S,
+    pub(crate) writers: W,
+    pub(crate) kind: &'static str,
+    pub(crate) created_at_ns: u64,
+    pub(crate) bytes: usize,
+    pub(crate) lock_timeout: Duration,
+    /// Whether `hook` holds one: a write without a hook takes no lock.
+    pub(crate) has_hook: AtomicBool,
+    pub(crate) hook: RwLock<Option<Hook>>,
+}
+
+/// Whether an entry is gone: its lease ran out or its owner is dead.
+fn gone(e: &RawEntry) -> bool {
+    table::lease::expired(e.lease, crate::segment::sys::boot_ms())
+        || liveness::check(&e.owner) == Liveness::Dead
+}
+
+impl<S: AsRef<[AtomicU64]> + Clone, W: Writers> TableBackend<S, W> {
+    pub(crate) fn new(
+        storage: S,
+        geometry: Geometry,
+        writers: W,
+        kind: &'static str,
+        created_at_ns: u64,
+        bytes: usize,
+        lock_timeout: Duration,
+    ) -> Self {
+        TableBackend {
+            table: Table::new(storage.clone(), geometry),
+            bytes,
+            storage,
+            writers,
+            kind,
+            created_at_ns,
+            lock_timeout,
+            has_hook: AtomicBool::new(false),
+            hook: RwLock::new(None),
+        }
+    }
+
+    fn hook(&self) -> Option<Hook> {
+        if !self.has_hook.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.hook.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn env(&self) -> Result<(OpEnv<'_, W>, Option<Hook>)> {
+        let hook = self.hook();
+        Ok((
+            OpEnv {
+                writers: &self.writers,
+                token: self.writers.token()?,
+                timeout: self.lock_timeout,
+                deadline: std::cell::Cell::new(None),
+                events: hook.as_ref().map(|_| Default::default()),
+            },
+            hook,
+        ))
+    }
+
+    /// Hands the changes `env` committed to the hook, after the operation.
+    fn fire(env: &OpEnv<'_, W>, hook: Option<Hook>) {
+        if let (Some(hook), Some(events)) = (hook, &env.events) {
+            for e in events.take() {
+                hook(&e);
+            }
+        }
+    }
+
+    fn capacity(&self) -> usize {
+        self.table.geometry().capacity
+    }
+
+    fn err(&self, e: table::TableError, key: Key<'_>) -> Error {
+        key_error(e, key, self.capacity())
+    }
+
+    fn scan_err(&self, e: table::TableError) -> Error {
+        scan_error(e, self.capacity())
+    }
+
+    #[inline(always)]
+    fn keywords(key: Key<'_>) -> KeyWords<'_> {
+        KeyWords::new(key.ns.as_bytes(), key.name.as_bytes())
+    }
+
+    /// The identity of process `pid` of this host, if it runs.
+    fn owner(pid: u32) -> Result<Owner> {
+        if pid == std::process::id() {
+            return Ok(liveness::current());
+        }
+        liveness::owner_of(pid)
+            .map_err(|e| Error::io(format!("cannot read /proc/{pid}/stat"), e))?
+            .ok_or(Error::ProcessNotAlive(pid))
+    }
+}
+
+impl<S, W> Backend for TableBackend<S, W>
+where
+    S: AsRef<[AtomicU64]> + Clone + Send + Sync + 'static,
+    W: Writers,
+{
+    fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    fn limits(&self) -> Limits {
+        let g = self.table.geometry();
+        Limits {
+            capacity: Some(g.capacity),
+            max_namespace_len: g.max_ns_len,
+            max_name_len: g.max_name_len,
+            max_metadata_len: g.max_meta_len,
+            min_lease_ttl: Duration::from_millis(1),
+            max_lease_ttl: Duration::from_millis(table::lease::MAX_TTL_MS),
+        }
+    }
+
+    fn register(
+        &self,
+        key: Key<'_>,
+        pid: u32,
+        metadata: &[u8],
+        lease: Option<Duration>,
+    ) -> Result<u64> {
+        let owner = Self::owner(pid)?;
+        let (env, hook) = self.env()?;
+        let lease = match lease {
+            None => 0,
+            Some(ttl) => table::lease::new(
+                crate::segment::sys::boot_ms(),
+                u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
+            ),
+        };
+        let r = self
+            .table
+            .insert_with_lease(
+                &Self::keywords(key),
+                &owner,
+                // The tick clock: registration time at tick resolution.
+                crate::segment::sys::coarse_realtime_ns(),
+                metadata,
+                lease,
+                &env,
+            )
+            .map(u64::from)
+            .map_err(|e| self.err(e, key));
+        Self::fire(&env, hook);
+        r
+    }
+
+    fn keepalive(&self, key: Key<'_>) -> Result<()> {
+        let (env, _) = self.env()?;
+        match self.table.renew(&Self::keywords(key), &env) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Error::InvalidArgument(format!(
+                "key {:?} in namespace {:?} was registered without a lease; \
+                 register it with register_with_lease to keep it alive",
+                key.name, key.ns
+            ))),
+            Err(e) => Err(self.err(e, key)),
+        }
+    }
+
+    fn lookup(&self, key: Key<'_>) -> Result<Option<Entry>> {
+        Ok(self
+            .table
+            .lookup(&Self::keywords(key))
+            .map_err(|e| self.err(e, key))?
+            .map(entry_of))
+    }
+
+    #[inline]
+    fn lookup_pid(&self, key: Key<'_>) -> Result<Option<u32>> {
+        self.table
+            .lookup_pid(&Self::keywords(key))
+            .map_err(|e| self.err(e, key))
+    }
+
+    fn lookup_into(&self, key: Key<'_>, meta: &mut [u8]) -> Result<Option<EntryInfo>> {
+        Ok(self
+            .table
+            .lookup_into(&Self::keywords(key), meta)
+            .map_err(|e| self.err(e, key))?
+            .map(|h| info_of(&h)))
+    }
+
+    fn owner_liveness(&self, key: Key<'_>) -> Result<Option<Liveness>> {
+        Ok(self
+            .table
+            .lookup_owner(&Self::keywords(key))
+            .map_err(|e| self.err(e, key))?
+            .map(|o| liveness::check(&o)))
+    }
+
+    fn lookup_checked(&self, key: Key<'_>) -> Result<Option<Entry>> {
+        let kw = Self::keywords(key);
+        let Some((slot, c, e)) = self.table.lookup_at(&kw).map_err(|e| self.err(e, key))? else {
+            return Ok(None);
+        };
+        if !gone(&e) {
+            return Ok(Some(entry_of(e)));
+        }
+        // A dead owner's entry is a miss whatever happens next. Reclaim it
+        // only if that costs no wait (readers never wait); otherwise sweep will.
+        if let Ok((env, hook)) = self.env() {
+            self.table.try_reclaim(slot, c, &env);
+            Self::fire(&env, hook);
+        }
+        Ok(None)
+    }
+
+    fn unregister(&self, key: Key<'_>, only_pid: Option<u32>) -> Result<bool> {
+        let (env, hook) = self.env()?;
+        let r = self
+            .table
+            .remove(&Self::keywords(key), only_pid, &env)
+            .map_err(|e| self.err(e, key));
+        Self::fire(&env, hook);
+        r
+    }
+
+    fn update_metadata(&self, key: Key<'_>, metadata: &[u8]) -> Result<u64> {
+        let (env, hook) = self.env()?;
+        let r = self
+            .table
+            .update(&Self::keywords(key), metadata, &env)
+            .map(u64::from)
+            .map_err(|e| self.err(e, key));
+        Self::fire(&env, hook);
+        r
+    }
+
+    fn list(&self, ns: Option<&str>) -> Result<Vec<Entry>> {
+        let mut out = Vec::new();
+        self.table
+            .for_each_live(|_, _, e| {
+                if ns.is_none_or(|ns| e.ns_len == ns.len() && e.key.starts_with(ns.as_bytes())) {
+                    out.push(entry_of(e));
+                }
+                true
+            })
+            .map_err(|e| self.scan_err(e))?;
+        out.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        Ok(out)
+    }
+
+    fn visit(&self, ns: Option<&str>, f: &mut dyn FnMut(&EntryRef<'_>) -> bool) -> Result<()> {
+        let g = self.table.geometry();
+        let mut key = vec![0u8; g.max_ns_len + g.max_name_len];
+        let mut meta = vec![0u8; g.max_meta_len];
+        let host = crate::host::name();
+        self.table
+            .for_each_live_into(&mut key, &mut meta, |h, k, m| {
+                let (namespace, name) = k.split_at(h.ns_len);
+                if ns.is_some_and(|ns| ns.as_bytes() != namespace) {
+                    return true;
+                }
+                f(&EntryRef {
+                    namespace,
+                    name,
+                    host,
+                    info: info_of(h),
+                    metadata: m,
+                })
+            })
+            .map_err(|e| self.scan_err(e))
+    }
+
+    fn clear_namespace(&self, ns: &str) -> Result<usize> {
+        let mut n = 0;
+        for e in self.list(Some(ns))? {
+            n += self.unregister(Key { ns, name: &e.name }, None)? as usize;
+        }
+        Ok(n)
+    }
+
+    fn revision(&self) -> Result<u64> {
+        Ok(self.table.revision())
+    }
+
+    fn wait_for(&self, key: Key<'_>, timeout: Duration) -> Result<Option<Entry>> {
+        let started = Instant::now();
+        loop {
+            // Read the change counter before the condition: a change after
+            // this read wakes the sleep below.
+            let seen = self.table.changes_word();
+            if let Some(e) = self.lookup_checked(key)? {
+                return Ok(Some(e));
+            }
+            let left = timeout.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            self.table.sleep_on_changes(seen, left);
+        }
+    }
+
+    fn watch(&self, ns: Option<&str>, from_revision: u64) -> Result<Box<dyn EventStream>> {
+        Ok(Box::new(stream::RingStream::new(
+            Table::new(self.storage.clone(), *self.table.geometry()),
+            ns.map(str::to_owned),
+            from_revision,
+        )))
+    }
+
+    fn stats(&self) -> Result<Stats> {
+        Ok(self.stats_now())
+    }
+
+    fn health(&self) -> Result<Health> {
+        self.health_now()
+    }
+
+    fn sweep(&self) -> Result<usize> {
+        let (env, hook) = self.env()?;
+        let r = self.table.sweep(&env).map_err(|e| self.scan_err(e));
+        Self::fire(&env, hook);
+        r
+    }
+
+    fn local_owners(&self, since: Option<u64>) -> Result<Option<(Vec<u32>, u64)>> {
+        // Revisions, not the change word: its bit 0 flips with sleepers.
+        let changed = self.table.revision();
+        if since == Some(changed) {
+            return Ok(None);
+        }
+        let mut pids = Vec::new();
+        self.table
+            .for_each_live(|_, _, e| {
+                pids.push(e.owner.pid);
+                true
+            })
+            .map_err(|e| self.scan_err(e))?;
+        pids.sort_unstable();
+        pids.dedup();
+        Ok(Some((pids, changed)))
+    }
+
+    fn set_hook(&self, hook: Option<Hook>) {
+        let mut h = self.hook.write().unwrap_or_else(|p| p.into_inner());
+        self.has_hook.store(hook.is_some(), Ordering::Relaxed);
+        *h = hook;
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -122,8 +122,8 @@ enum Cmd {
     ///
     /// Events come from the registry's change history in revision order, as
     /// they are committed: registered, updated, unregistered, reclaimed (the
-    /// owner died, or its lease expired), gone (a change whose writer died
-    /// before recording it). --json adds "revision" and "kind".
+    /// owner died), expired (its lease ran out), lost (a change whose writer
+    /// died before recording it). --json adds "revision".
     #[command(after_help = EXIT_NOTE)]
     Watch {
         /// Only this namespace

@@ -339,8 +339,8 @@ impl Registry {
     /// `InvalidKey`, `Busy`.
     #[inline]
     pub fn lookup_pid(&self, ns: &str, name: &str) -> Result<Option<u32>> {
-        // A hit returns straight from the match (folding it through
-        // `counted`/`nul_checked` copied the whole `Result` twice).
+        // A hit returns straight from the match: folding it through
+        // `counted`/`nul_checked` would copy the whole `Result` twice.
         match self.backend().lookup_pid(self.key_of(ns, name, true)?) {
             Ok(Some(pid)) => {
                 telemetry::count(Op::LookupHit);

@@ -28,12 +28,12 @@ const OPS: usize = 7;
 struct Counters([AtomicU64; OPS]);
 
 /// Every set of counters ever handed out, and those free for reuse.
-struct Registry {
+struct CounterSets {
     all: Vec<&'static Counters>,
     free: Vec<&'static Counters>,
 }
 
-static COUNTERS: Mutex<Registry> = Mutex::new(Registry {
+static COUNTERS: Mutex<CounterSets> = Mutex::new(CounterSets {
     all: Vec::new(),
     free: Vec::new(),
 });

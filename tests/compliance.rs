@@ -2,7 +2,10 @@
 
 mod common;
 use common::SegGuard;
-use procreg::{Error, Liveness, Registry};
+use procreg::{Error, EventKind, Liveness, Registry};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 fn backends(test: &str) -> Vec<(String, Registry)> {
     let shm = format!("shm:compliance-{test}-{}", std::process::id());
@@ -187,4 +190,135 @@ fn owner_liveness_is_read_only() {
         assert_eq!(reg.sweep().unwrap(), 1);
         assert_eq!(reg.owner_liveness("ns", "child").unwrap(), None);
     }
+}
+
+#[test]
+fn entries_and_events_name_the_owners_host() {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let regs = backends("host");
+    for (url, reg) in &regs {
+        let mut w = reg.watch(Some("h"), reg.revision().unwrap()).unwrap();
+        reg.register_self("h", "k", b"").unwrap();
+        assert_eq!(
+            reg.lookup("h", "k").unwrap().unwrap().host,
+            host.trim(),
+            "{url}"
+        );
+        let ev = w.next(Duration::from_secs(5)).unwrap();
+        assert_eq!(
+            (ev.name.as_str(), ev.host.as_str()),
+            ("k", host.trim()),
+            "{url}"
+        );
+        let mut hosts = Vec::new();
+        reg.visit(Some("h"), |e| {
+            hosts.push(e.host.to_owned());
+            true
+        })
+        .unwrap();
+        assert_eq!(hosts, [host.trim()], "{url}");
+    }
+    cleanup(regs);
+}
+
+#[test]
+fn clones_share_one_handle_and_its_hook() {
+    let regs = backends("clone");
+    for (url, reg) in &regs {
+        let seen = Arc::new(AtomicUsize::new(0));
+        let count = seen.clone();
+        let twin = reg.clone();
+        twin.on_event(move |_| {
+            count.fetch_add(1, Ordering::SeqCst);
+        });
+        reg.register_self("c", "k", b"").unwrap();
+        assert_eq!(
+            twin.lookup_pid("c", "k").unwrap(),
+            Some(std::process::id()),
+            "{url}"
+        );
+        assert!(twin.unregister("c", "k").unwrap());
+        assert_eq!(
+            seen.load(Ordering::SeqCst),
+            2,
+            "{url}: a hook set on a clone"
+        );
+    }
+    cleanup(regs);
+}
+
+#[test]
+fn a_watcher_outlives_the_handle_it_came_from() {
+    let regs = backends("outlive");
+    for (url, reg) in &regs {
+        let mut w = reg.watch(None, reg.revision().unwrap()).unwrap();
+        let other = reg.clone();
+        drop(w.next(Duration::ZERO)); // nothing yet: a timeout
+        let reg = reg.clone();
+        drop(reg);
+        other.register_self("o", "k", b"").unwrap();
+        let ev = w.next(Duration::from_secs(5)).unwrap();
+        assert_eq!(
+            (ev.kind, ev.name.as_str()),
+            (EventKind::Registered, "k"),
+            "{url}"
+        );
+    }
+    cleanup(regs);
+}
+
+#[test]
+fn a_reaper_runs_on_any_registry_even_an_anonymous_one() {
+    let regs = backends("reaper");
+    for (url, reg) in &regs {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        reg.register("r", "child", child.id(), b"").unwrap();
+        let reaper = reg.spawn_reaper(Duration::from_secs(60)).unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let t = std::time::Instant::now();
+        while reg.lookup_pid("r", "child").unwrap().is_some() {
+            assert!(t.elapsed() < Duration::from_secs(5), "{url}: not reaped");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(reaper.stop().unwrap(), 1, "{url}");
+    }
+    cleanup(regs);
+}
+
+#[test]
+fn limits_stats_and_health_report_the_generic_and_the_table_part() {
+    let regs = backends("limits");
+    for (url, reg) in &regs {
+        let lim = reg.limits();
+        assert_eq!(lim.capacity, Some(256), "{url}");
+        assert!(lim.min_lease_ttl <= lim.max_lease_ttl, "{url}");
+        for ttl in [
+            lim.min_lease_ttl / 2,
+            lim.max_lease_ttl + Duration::from_millis(1),
+        ] {
+            let r = reg.register_with_lease("l", "k", std::process::id(), b"", ttl);
+            assert!(
+                matches!(r, Err(Error::InvalidArgument(_))),
+                "{url} {ttl:?}: {r:?}"
+            );
+        }
+        reg.register_self("l", "a", b"").unwrap();
+        reg.register_self("l", "b", b"").unwrap();
+        let st = reg.stats().unwrap();
+        assert_eq!(st.live, reg.list_all().unwrap().len(), "{url}");
+        assert_eq!(st.revision, reg.revision().unwrap(), "{url}");
+        assert_eq!(st.limits, lim, "{url}");
+        let t = st.table().expect("a table backend has a table part");
+        assert_eq!(t.capacity, 256, "{url}");
+        assert_eq!(t.registers, 2, "{url}");
+        let h = reg.health_check().unwrap();
+        assert!(h.healthy, "{url}: {:?}", h.problems);
+        assert_eq!((h.live, h.alive_owners), (2, 2), "{url}");
+        assert_eq!(h.table().unwrap().stuck_slots, 0, "{url}");
+    }
+    cleanup(regs);
 }

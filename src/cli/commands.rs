@@ -6,7 +6,7 @@ use super::fmt::{
     ENTRY_HEADER, entry_json, entry_row, escape, human_duration, table, thousands, unix_ms, utc,
 };
 use crate::outln;
-use procreg::{Error, Liveness, LivenessMode, Registry};
+use procreg::{Error, EventKind, Liveness, LivenessMode, Registry};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -260,36 +260,6 @@ pub fn wait(
     }
 }
 
-/// What a change did, as the command prints it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventKind {
-    /// A key appeared (or was registered again).
-    Registered,
-    /// The metadata of a key changed.
-    Updated,
-    /// A key was unregistered.
-    Unregistered,
-    /// The entry of a dead owner (or an expired lease) was reclaimed (by a
-    /// sweep, a reaper, a checked lookup, or a new registration of the key).
-    Reclaimed,
-    /// A change whose writer died before recording it (the library's
-    /// `EventKind::Lost`): list the registry to see the state.
-    Gone,
-}
-
-impl EventKind {
-    /// The word printed for the event.
-    pub fn word(self) -> &'static str {
-        match self {
-            EventKind::Registered => "registered",
-            EventKind::Updated => "updated",
-            EventKind::Unregistered => "unregistered",
-            EventKind::Reclaimed => "reclaimed",
-            EventKind::Gone => "gone",
-        }
-    }
-}
-
 /// A snapshot of entries by key.
 pub type Snapshot = BTreeMap<(String, String), Row>;
 
@@ -305,13 +275,13 @@ pub fn take_snapshot(reg: &Registry, ns: Option<&str>) -> procreg::Result<Snapsh
 pub fn event_line(kind: EventKind, e: &Row, json: bool) -> String {
     if json {
         let mut v = entry_json(e, None);
-        v["event"] = json!(kind.word());
+        v["event"] = json!(kind.to_string());
         v["at_ms"] = json!(unix_ms(SystemTime::now()));
         return v.to_string();
     }
     let mut s = format!(
         "{:<12} {}/{} pid {}",
-        kind.word(),
+        kind.to_string(),
         escape(e.namespace.as_bytes()),
         escape(e.name.as_bytes()),
         e.pid
@@ -329,14 +299,7 @@ pub fn event_line(kind: EventKind, e: &Row, json: bool) -> String {
 /// registration or update the metadata is looked up (shown only if the entry
 /// still has that version).
 pub fn event_entry(reg: &Registry, e: &procreg::Event) -> (EventKind, Row) {
-    let kind = match e.kind {
-        procreg::EventKind::Registered => EventKind::Registered,
-        procreg::EventKind::Updated => EventKind::Updated,
-        procreg::EventKind::Unregistered => EventKind::Unregistered,
-        procreg::EventKind::Reclaimed | procreg::EventKind::Expired => EventKind::Reclaimed,
-        // Lost: a change whose writer died before recording it.
-        _ => EventKind::Gone,
-    };
+    let kind = e.kind;
     let metadata = match kind {
         EventKind::Registered | EventKind::Updated => reg
             .lookup(&e.namespace, &e.name)
@@ -386,7 +349,6 @@ pub fn watch(reg: &Registry, ns: Option<&str>, json: bool, out: &mut impl Write)
             let mut v: serde_json::Value =
                 serde_json::from_str(&line).map_err(|e| CliError::Failed(e.to_string()))?;
             v["revision"] = json!(e.revision);
-            v["kind"] = json!(e.kind.to_string());
             outln!(out, "{v}")?;
         } else {
             let t = utc(e.at);

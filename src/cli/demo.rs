@@ -8,12 +8,12 @@
 //! left in /dev/shm even after Ctrl-C or SIGKILL. On a normal end, an error
 //! or a panic the demo destroys the segment itself.
 
-use super::commands::{EventKind, Judge, event_entry, event_line};
+use super::commands::{Judge, event_entry, event_line};
 use super::error::{CliError, CliResult};
 use super::fmt::Row;
 use super::fmt::{ENTRY_HEADER, entry_row, escape, table, thousands};
 use crate::outln;
-use procreg::{Error, Registry};
+use procreg::{Error, EventKind, Registry};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};

@@ -5,7 +5,7 @@ use crate::table::{EntryHead, RawEntry};
 use crate::types::{Entry, EntryInfo, Event, EventKind, time_from_ns};
 
 /// Keys are validated UTF-8 when written; a hostile writer's bytes are replaced.
-pub(super) fn text(b: Vec<u8>) -> String {
+pub(super) fn lossy_utf8(b: Vec<u8>) -> String {
     String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
@@ -26,8 +26,8 @@ pub(super) fn event_of(c: RawChange) -> Event {
     Event {
         revision: c.revision,
         kind: event_kind(c.kind),
-        namespace: text(ns),
-        name: text(name),
+        namespace: lossy_utf8(ns),
+        name: lossy_utf8(name),
         pid: c.pid,
         host: crate::host::name().to_owned(),
         version: u64::from(c.version),
@@ -39,8 +39,8 @@ pub(super) fn entry_of(e: RawEntry) -> Entry {
     let mut ns = e.key;
     let name = ns.split_off(e.ns_len.min(ns.len()));
     Entry {
-        namespace: text(ns),
-        name: text(name),
+        namespace: lossy_utf8(ns),
+        name: lossy_utf8(name),
         pid: e.owner.pid,
         host: crate::host::name().to_owned(),
         metadata: e.metadata,

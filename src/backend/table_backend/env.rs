@@ -3,7 +3,7 @@
 //! hook and the bound on waiting.
 
 use super::Writers;
-use super::convert::{event_kind, text};
+use super::convert::{event_kind, lossy_utf8};
 use crate::backend::Key;
 use crate::error::{Error, Liveness};
 use crate::liveness;
@@ -56,8 +56,8 @@ impl<W: Writers> Env for OpEnv<'_, W> {
             events.borrow_mut().push(Event {
                 revision,
                 kind: event_kind(ch.kind),
-                namespace: text(ns),
-                name: text(name),
+                namespace: lossy_utf8(ns),
+                name: lossy_utf8(name),
                 pid: ch.pid,
                 host: crate::host::name().to_owned(),
                 version: u64::from(ch.version),

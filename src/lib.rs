@@ -44,6 +44,10 @@ mod watch;
 
 #[cfg(not(loom))]
 pub use backend::Limits;
+/// The etcd engine (feature `etcd`), until it is wired into [`Registry`]:
+/// [`etcd::EtcdBackend`] and its formats.
+#[cfg(all(feature = "etcd", not(loom)))]
+pub use backend::etcd;
 pub use error::{Error, Liveness, Result};
 #[cfg(not(loom))]
 pub use registry::{

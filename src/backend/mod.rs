@@ -7,6 +7,8 @@
 //! The trait itself speaks of keys, owners and entries only, so a networked
 //! backend (etcd, with leases) can implement it too.
 
+#[cfg(feature = "etcd")]
+pub mod etcd;
 pub(crate) mod mem;
 pub(crate) mod shm;
 

@@ -118,6 +118,11 @@ pub enum Error {
         /// How many changes the watcher skipped.
         missed: u64,
     },
+    /// A networked backend (etcd) could not be reached or gave no answer in
+    /// time, or the handle's lease may have expired so its writes are fenced.
+    /// The message names the endpoints tried and says what to do.
+    #[error("registry unavailable: {0}")]
+    Unavailable(String),
     /// An operating system call failed.
     #[error("{context}: {source}")]
     Io {

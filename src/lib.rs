@@ -49,6 +49,11 @@ pub use backend::{
     DEFAULT_CAPACITY, DEFAULT_LOCK_TIMEOUT, DEFAULT_MAX_METADATA_LEN, DEFAULT_MAX_NAME_LEN,
     DEFAULT_MAX_NAMESPACE_LEN, DEFAULT_MAX_WRITERS, DEFAULT_MODE,
 };
+/// The etcd engine (feature `etcd`) under the `etcd://` backend: its
+/// session, formats and fault hooks, for tests of the engine itself.
+#[cfg(all(feature = "etcd", not(loom)))]
+#[doc(hidden)]
+pub use backend::etcd;
 pub use error::{Error, Liveness, Result};
 #[cfg(not(loom))]
 pub use registry::{Builder, Registry};

@@ -11,6 +11,8 @@
 //! [`AnyBackend`] (and its arm in `dispatch!`), one scheme in [`open`], and
 //! the compliance suite (`tests/compliance.rs`) run against it.
 
+#[cfg(feature = "etcd")]
+pub mod etcd;
 pub(crate) mod mem;
 mod open;
 pub(crate) mod reap;

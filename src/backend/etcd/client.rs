@@ -1,0 +1,300 @@
+//! Endpoint health and retries.
+//!
+//! etcd-client's balancer keeps sending to a dead member (etcdv3/etcd-client#12,
+//! #39), so procreg holds one client per member, each on its own lazily
+//! connected channel (a refused connection fails the request at once instead
+//! of waiting for the balancer). A request that fails with a transport or
+//! "unavailable" error, or that gets no answer within its attempt budget, is
+//! retried on another member before the call's deadline; a member that failed
+//! is avoided for [`AVOID_FOR`]. The `Unavailable` error names every endpoint
+//! tried and what each said.
+
+use super::url::EtcdConfig;
+use crate::error::{Error, Result};
+use etcd_client::{Client, ConnectOptions};
+use std::future::Future;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use tonic::Code;
+
+/// How long a member that failed is tried only when every other one failed too.
+pub const AVOID_FOR: Duration = Duration::from_secs(3);
+
+struct Member {
+    endpoint: String,
+    client: tokio::sync::Mutex<Option<Client>>,
+    avoid_until: Mutex<Option<Instant>>,
+}
+
+/// The members of one cluster, with their health.
+pub struct Cluster {
+    members: Vec<Member>,
+    options: ConnectOptions,
+    tls: Option<etcd_client::TlsOptions>,
+    /// The member that answered last: tried first.
+    preferred: AtomicUsize,
+    /// Longest single attempt before another member is tried.
+    attempt: Duration,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("endpoints", &self.endpoints())
+            .field("preferred", &self.preferred.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether an error means "this member cannot serve now, another may".
+pub fn retryable(e: &etcd_client::Error) -> bool {
+    use etcd_client::Error as E;
+    match e {
+        E::TransportError(_) | E::IoError(_) | E::EndpointError(_) => true,
+        E::GRpcStatus(s) => matches!(
+            s.code(),
+            Code::Unavailable
+                | Code::DeadlineExceeded
+                | Code::Unknown
+                | Code::Cancelled
+                | Code::Aborted
+                | Code::ResourceExhausted
+                | Code::Internal
+        ),
+        E::WatchError(_) | E::LeaseKeepAliveError(_) => true,
+        _ => false,
+    }
+}
+
+/// A short description of an etcd-client error for messages (no secrets:
+/// these are server statuses and transport errors).
+pub fn describe(e: &etcd_client::Error) -> String {
+    match e {
+        etcd_client::Error::GRpcStatus(s) => format!("{:?}: {}", s.code(), s.message()),
+        other => other.to_string(),
+    }
+}
+
+impl Cluster {
+    /// Members of `cfg`; connects nothing yet.
+    ///
+    /// # Errors
+    /// `InvalidArgument` when a TLS file cannot be read.
+    pub fn new(cfg: &EtcdConfig) -> Result<Self> {
+        let mut options = ConnectOptions::new()
+            .with_require_leader(true)
+            .with_connect_timeout(cfg.timeout.min(Duration::from_secs(2)))
+            .with_keep_alive(Duration::from_secs(2), Duration::from_secs(2));
+        if let (Some(u), Some(p)) = (&cfg.user, &cfg.password) {
+            options = options.with_user(u.clone(), p.clone());
+        }
+        let tls = if cfg.tls() {
+            let read = |what: &str, p: &std::path::Path| {
+                std::fs::read(p).map_err(|e| {
+                    Error::InvalidArgument(format!(
+                        "cannot read the {what} file {}: {e}",
+                        p.display()
+                    ))
+                })
+            };
+            let mut t = etcd_client::TlsOptions::new();
+            if let Some(ca) = &cfg.ca {
+                t = t.ca_certificate(etcd_client::Certificate::from_pem(read("ca", ca)?));
+            }
+            if let (Some(c), Some(k)) = (&cfg.cert, &cfg.key) {
+                t = t.identity(etcd_client::Identity::from_pem(
+                    read("cert", c)?,
+                    read("key", k)?,
+                ));
+            }
+            Some(t)
+        } else {
+            None
+        };
+        let attempt = (cfg.timeout / 2).clamp(Duration::from_millis(300), Duration::from_secs(2));
+        Ok(Cluster {
+            members: cfg
+                .endpoints
+                .iter()
+                .map(|ep| Member {
+                    endpoint: ep.clone(),
+                    client: tokio::sync::Mutex::new(None),
+                    avoid_until: Mutex::new(None),
+                })
+                .collect(),
+            options,
+            tls,
+            preferred: AtomicUsize::new(0),
+            attempt,
+        })
+    }
+
+    /// `host:port` of every member.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.members.iter().map(|m| m.endpoint.clone()).collect()
+    }
+
+    /// Whether member `i` is avoided now (it failed lately).
+    pub fn avoided(&self, i: usize) -> bool {
+        let until = *self.members[i]
+            .avoid_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        until.is_some_and(|u| Instant::now() < u)
+    }
+
+    fn mark_failed(&self, i: usize) {
+        *self.members[i]
+            .avoid_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + AVOID_FOR);
+        // Let the next request open a new connection.
+        if let Ok(mut c) = self.members[i].client.try_lock() {
+            *c = None;
+        }
+    }
+
+    fn mark_ok(&self, i: usize) {
+        *self.members[i]
+            .avoid_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = None;
+        self.preferred.store(i, Ordering::Relaxed);
+    }
+
+    /// Member order for one call: the preferred one, then the others, members
+    /// that failed lately last.
+    fn order(&self) -> Vec<usize> {
+        let n = self.members.len();
+        let start = self.preferred.load(Ordering::Relaxed) % n;
+        let mut v: Vec<usize> = (0..n).map(|k| (start + k) % n).collect();
+        v.sort_by_key(|&i| self.avoided(i));
+        v
+    }
+
+    /// The client of member `i`, connecting it if needed.
+    async fn client(&self, i: usize) -> std::result::Result<Client, etcd_client::Error> {
+        let mut slot = self.members[i].client.lock().await;
+        if let Some(c) = &*slot {
+            return Ok(c.clone());
+        }
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let mut ep = tonic::transport::Endpoint::from_shared(format!(
+            "{scheme}://{}",
+            self.members[i].endpoint
+        ))
+        .map_err(|e| etcd_client::Error::InvalidArgs(e.to_string()))?
+        .connect_timeout(Duration::from_secs(2))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(2))
+        .keep_alive_timeout(Duration::from_secs(2))
+        .keep_alive_while_idle(true);
+        if let Some(t) = &self.tls {
+            ep = ep.tls_config(t.clone())?;
+        }
+        let channel = etcd_client::Channel::Tonic(ep.connect_lazy());
+        let c = Client::from_channel(channel, Some(self.options.clone())).await?;
+        *slot = Some(c.clone());
+        Ok(c)
+    }
+
+    /// Runs `op` on one member after another until one answers, an error that
+    /// no other member would change comes back, or `deadline` passes.
+    ///
+    /// # Errors
+    /// `Unavailable` naming the endpoints tried; the mapped error of a
+    /// non-retryable failure.
+    pub async fn run<T, F, Fut>(&self, what: &str, deadline: Instant, mut op: F) -> Result<T>
+    where
+        F: FnMut(Client) -> Fut,
+        Fut: Future<Output = std::result::Result<T, etcd_client::Error>>,
+    {
+        let mut tried: Vec<String> = Vec::new();
+        let mut round = 0u32;
+        loop {
+            for i in self.order() {
+                let now = Instant::now();
+                if now >= deadline {
+                    return Err(self.unavailable(what, &tried));
+                }
+                let budget = (deadline - now).min(self.attempt);
+                let attempt = async {
+                    let c = self.client(i).await?;
+                    op(c).await
+                };
+                let ep = &self.members[i].endpoint;
+                match tokio::time::timeout(budget, attempt).await {
+                    Ok(Ok(v)) => {
+                        self.mark_ok(i);
+                        return Ok(v);
+                    }
+                    Ok(Err(e)) if retryable(&e) => {
+                        tried.push(format!("{ep} ({})", describe(&e)));
+                        self.mark_failed(i);
+                    }
+                    Ok(Err(e)) => return Err(map_error(what, &e)),
+                    Err(_) => {
+                        tried.push(format!("{ep} (no answer within {budget:?})"));
+                        self.mark_failed(i);
+                    }
+                }
+            }
+            // Every member failed once: wait a little (an election takes about
+            // a second) and go round again while the deadline allows.
+            round += 1;
+            let pause = Duration::from_millis(50 * u64::from(round.min(6)));
+            let now = Instant::now();
+            if now + pause >= deadline {
+                return Err(self.unavailable(what, &tried));
+            }
+            tokio::time::sleep(pause).await;
+        }
+    }
+
+    fn unavailable(&self, what: &str, tried: &[String]) -> Error {
+        let tried = if tried.is_empty() {
+            "none (the deadline passed first)".to_string()
+        } else {
+            let mut seen = std::collections::HashSet::new();
+            let t: Vec<&str> = tried
+                .iter()
+                .filter(|t| seen.insert(t.as_str()))
+                .map(String::as_str)
+                .collect();
+            t.join(", ")
+        };
+        Error::Unavailable(format!(
+            "{what}: no etcd member of [{}] answered in time; tried {tried}. Check that a \
+             majority of the members runs and is reachable from here, or open with a longer \
+             ?timeout=",
+            self.endpoints().join(", ")
+        ))
+    }
+}
+
+/// Marker in the message of a write refused because its lease is gone.
+pub const LEASE_GONE: &str = "lease is gone on the server";
+
+/// Maps a non-retryable etcd error.
+pub fn map_error(what: &str, e: &etcd_client::Error) -> Error {
+    use etcd_client::Error as E;
+    match e {
+        E::GRpcStatus(s) if matches!(s.code(), Code::PermissionDenied | Code::Unauthenticated) => {
+            Error::PermissionDenied(format!(
+                "{what}: etcd refused the request ({}); check the user, password and roles",
+                s.message()
+            ))
+        }
+        E::GRpcStatus(s) if s.code() == Code::NotFound && s.message().contains("lease") => {
+            Error::Unavailable(format!(
+                "{what}: refused because the {LEASE_GONE} (it expired: the owner was frozen, \
+                 partitioned or too slow to renew it); open a new handle and register again"
+            ))
+        }
+        E::GRpcStatus(s) if s.code() == Code::InvalidArgument => {
+            Error::InvalidArgument(format!("{what}: etcd refused the request: {}", s.message()))
+        }
+        other => Error::Unavailable(format!("{what}: etcd answered {}", describe(other))),
+    }
+}

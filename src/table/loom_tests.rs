@@ -4,7 +4,9 @@
 //! A crash is modelled as a thread that stops at an injection point (its lock
 //! and claim stay behind) and only then is known dead to the others.
 
+use super::key::KeyWords;
 use super::*;
+use crate::error::Liveness;
 use loom::sync::Arc;
 use loom::sync::atomic::AtomicBool;
 use loom::thread;

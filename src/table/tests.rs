@@ -1,6 +1,14 @@
 //! Single-process tests of the table algorithm over heap storage.
 
+use super::control::{
+    ACTIVE_BIT, CLAIMED, DISP_SHIFT, EMPTY, LIVE, STATE_MASK, TOMB, match_group,
+    match_group_scalar, version,
+};
+use super::key::KeyWords;
+use super::read::Probe;
+use super::types::Census;
 use super::*;
+use crate::error::Liveness;
 use std::collections::HashSet;
 use std::sync::Mutex;
 

@@ -14,7 +14,10 @@ use crate::error::{Error, Liveness, Result};
 use crate::liveness;
 use crate::sync::AtomicU64;
 use crate::table::ring::{Change, ChangeKind, RawChange, RingRead};
-use crate::table::{self, EntryHead, Env, Owner, RawEntry, Step, Table, TableError, key::KeyWords};
+use crate::table::{
+    self, EntryHead, LivenessJudge, Owner, RawEntry, Step, Table, TableError, WriteHooks, Writer,
+    key::KeyWords,
+};
 use crate::telemetry::{self, Op};
 use crate::types::{
     Entry, Event, EventKind, Health, LivenessMode, OwnerCounts, Stats, time_from_ns,
@@ -189,16 +192,35 @@ fn event_of(c: RawChange) -> Event {
     }
 }
 
-impl<W: Writers> Env for OpEnv<'_, W> {
+impl<W: Writers> Writer for OpEnv<'_, W> {
     fn token(&self) -> u32 {
         self.token
     }
+    fn give_up(&self, spins: u64) -> bool {
+        if spins % 32 != 1 {
+            return false;
+        }
+        let now = Instant::now();
+        match self.deadline.get() {
+            Some(deadline) => now > deadline,
+            None => {
+                self.deadline.set(Some(now + self.timeout));
+                false
+            }
+        }
+    }
+}
+
+impl<W: Writers> LivenessJudge for OpEnv<'_, W> {
     fn writer_liveness(&self, token: u32) -> Liveness {
         self.writers.liveness(token)
     }
     fn owner_liveness(&self, owner: &Owner) -> Liveness {
         liveness::check(owner)
     }
+}
+
+impl<W: Writers> WriteHooks for OpEnv<'_, W> {
     fn crash_at(&self, step: Step) -> bool {
         fault::crash_at(step)
     }
@@ -227,19 +249,6 @@ impl<W: Writers> Env for OpEnv<'_, W> {
                 version: u64::from(ch.version),
                 at: time_from_ns(if ch.at != 0 { ch.at } else { crate::now_ns() }),
             });
-        }
-    }
-    fn give_up(&self, spins: u64) -> bool {
-        if spins % 32 != 1 {
-            return false;
-        }
-        let now = Instant::now();
-        match self.deadline.get() {
-            Some(deadline) => now > deadline,
-            None => {
-                self.deadline.set(Some(now + self.timeout));
-                false
-            }
         }
     }
 }

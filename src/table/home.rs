@@ -6,7 +6,7 @@ use super::control::{
     LOW32, STEP_BITS, SlotState, TOMB, bump, disp_of, state_of, step_bit, token_of,
 };
 use super::types::TableError;
-use super::{Env, GROUP, MAX_TOKEN, Table, hdr};
+use super::{GROUP, MAX_TOKEN, Table, WriteContext, hdr};
 use crate::error::Liveness;
 use crate::sync::{AtomicU64, Ordering, spin_hint, yield_now};
 
@@ -40,7 +40,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     /// Takes a token lock word (`holder token << 32 | low bits`): spins,
     /// steals it from a dead holder (returned), gives up with `Busy` when
     /// `env` says so. The home locks use it.
-    fn acquire<E: Env>(&self, w: &AtomicU64, env: &E) -> Result<Option<u32>, TableError> {
+    fn acquire<E: WriteContext>(&self, w: &AtomicU64, env: &E) -> Result<Option<u32>, TableError> {
         let me = env.token() as u64;
         let mut spins = 0u64;
         loop {
@@ -92,7 +92,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         }
     }
 
-    pub(super) fn lock_home<E: Env>(
+    pub(super) fn lock_home<E: WriteContext>(
         &self,
         group: usize,
         env: &E,
@@ -134,7 +134,11 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     }
 
     /// Takes the lock of `group` only if it is free right now.
-    pub(super) fn try_lock_home<E: Env>(&self, group: usize, env: &E) -> Option<HomeLock<'_, S>> {
+    pub(super) fn try_lock_home<E: WriteContext>(
+        &self,
+        group: usize,
+        env: &E,
+    ) -> Option<HomeLock<'_, S>> {
         let me = env.token() as u64;
         let w = self.home(group);
         let h = w.load(Ordering::Acquire);
@@ -156,7 +160,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
 
     /// After stealing the lock of `group` from a dead writer: frees the slots
     /// it claimed nearby and recomputes the reach of the home.
-    fn recover_home<E: Env>(&self, group: usize, dead: u32, env: &E) {
+    fn recover_home<E: WriteContext>(&self, group: usize, dead: u32, env: &E) {
         for d in 0..=self.g.disp_limit() {
             let grp = self.probe_group(group, d);
             for j in 0..GROUP {

@@ -24,10 +24,16 @@ struct LEnv {
     dead: Arc<[AtomicBool; 4]>,
 }
 
-impl Env for LEnv {
+impl Writer for LEnv {
     fn token(&self) -> u32 {
         self.token
     }
+    fn give_up(&self, _spins: u64) -> bool {
+        false
+    }
+}
+
+impl LivenessJudge for LEnv {
     fn writer_liveness(&self, t: u32) -> Liveness {
         if self.dead[t as usize].load(Ordering::Acquire) {
             Liveness::Dead
@@ -39,11 +45,11 @@ impl Env for LEnv {
         // Owner pids are writer tokens here.
         self.writer_liveness(o.pid)
     }
+}
+
+impl WriteHooks for LEnv {
     fn crash_at(&self, step: Step) -> bool {
         self.crash == Some(step)
-    }
-    fn give_up(&self, _spins: u64) -> bool {
-        false
     }
 }
 

@@ -39,7 +39,7 @@
 //! * `row`: row word offsets, the metadata lengths word and the lease word;
 //! * `types`: the values handed out ([`Owner`], [`RawEntry`], [`EntryHead`],
 //!   [`TableError`], [`Census`](types::Census));
-//! * `context`: what a write needs from its caller ([`Env`]) and the crash
+//! * `context`: what a write needs from its caller ([`WriteContext`]) and the crash
 //!   points ([`Step`]);
 //! * `read`: lookups, scans, the census;
 //! * `home`: the home word: its lock ([`HomeLock`](home::HomeLock), stealing
@@ -61,7 +61,7 @@ mod row;
 mod types;
 mod write;
 
-pub(crate) use context::{Env, Step};
+pub(crate) use context::{LivenessJudge, Step, WriteContext, WriteHooks, Writer};
 pub(crate) use control::MAX_TOKEN;
 pub(crate) use row::{lease, meta_lens};
 pub(crate) use types::{EntryHead, Owner, RawEntry, TableError};

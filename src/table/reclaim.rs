@@ -4,7 +4,7 @@
 use super::control::{SlotState, disp_of, state_of, token_of, version};
 use super::ring::{Change, ChangeKind};
 use super::types::{Owner, TableError};
-use super::{Env, GROUP, Step, Table, hdr, lease};
+use super::{GROUP, Step, Table, WriteContext, WriteHooks, hdr, lease};
 use crate::error::Liveness;
 use crate::sync::{AtomicU64, Ordering};
 
@@ -29,7 +29,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
 
     /// Removes the entry in `slot` if it still is exactly what `seen` says (a
     /// control word observed by a reader that judged its owner dead).
-    pub(crate) fn reclaim<E: Env>(
+    pub(crate) fn reclaim<E: WriteContext>(
         &self,
         slot: usize,
         seen: u64,
@@ -40,11 +40,11 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
 
     /// Like [`reclaim`](Self::reclaim) but never waits: if another writer
     /// holds the neighbourhood lock, it does nothing (for readers).
-    pub(crate) fn try_reclaim<E: Env>(&self, slot: usize, seen: u64, env: &E) -> bool {
+    pub(crate) fn try_reclaim<E: WriteContext>(&self, slot: usize, seen: u64, env: &E) -> bool {
         self.reclaim_with(slot, seen, env, false).unwrap_or(false)
     }
 
-    fn reclaim_with<E: Env>(
+    fn reclaim_with<E: WriteContext>(
         &self,
         slot: usize,
         seen: u64,
@@ -89,7 +89,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
 
     /// Reclaims every entry whose owner is dead and every slot or lock left by
     /// a dead writer. Returns how many entries and slots were reclaimed.
-    pub(crate) fn sweep<E: Env>(&self, env: &E) -> Result<usize, TableError> {
+    pub(crate) fn sweep<E: WriteContext>(&self, env: &E) -> Result<usize, TableError> {
         let mut n = 0;
         // 1. Locks held by dead writers: steal, which also frees their claims.
         for g in 0..self.g.groups() {
@@ -146,7 +146,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
 }
 
 /// The kind of a reclaim: `Expired` when the lease ran out, else `Reclaimed`.
-pub(super) fn gone_kind<E: Env>(lease: u64, env: &E) -> ChangeKind {
+pub(super) fn gone_kind<E: WriteHooks>(lease: u64, env: &E) -> ChangeKind {
     if lease::expired(lease, env.now_ms()) {
         ChangeKind::Expired
     } else {

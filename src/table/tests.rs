@@ -30,10 +30,16 @@ impl TestEnv {
     }
 }
 
-impl Env for TestEnv {
+impl Writer for TestEnv {
     fn token(&self) -> u32 {
         self.token
     }
+    fn give_up(&self, spins: u64) -> bool {
+        spins > 10_000
+    }
+}
+
+impl LivenessJudge for TestEnv {
     fn writer_liveness(&self, t: u32) -> Liveness {
         if self.dead_tokens.lock().unwrap().contains(&t) {
             Liveness::Dead
@@ -48,11 +54,11 @@ impl Env for TestEnv {
             Liveness::Alive
         }
     }
+}
+
+impl WriteHooks for TestEnv {
     fn crash_at(&self, step: Step) -> bool {
         *self.crash.lock().unwrap() == Some(step)
-    }
-    fn give_up(&self, spins: u64) -> bool {
-        spins > 10_000
     }
 }
 

@@ -9,7 +9,7 @@ use super::key::KeyWords;
 use super::reclaim::gone_kind;
 use super::ring::{Change, ChangeKey, ChangeKind};
 use super::types::{Owner, TableError};
-use super::{Env, GROUP, Step, Table, hdr, lease, meta_lens, row};
+use super::{GROUP, Step, Table, WriteContext, hdr, lease, meta_lens, row};
 use crate::error::Liveness;
 use crate::sync::{AtomicU64, Ordering, fence};
 
@@ -29,7 +29,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     /// Registers `key`. An existing entry whose owner is dead is replaced; any
     /// other existing entry gives `Exists`. Returns the new entry's version.
     #[cfg_attr(not(any(test, loom)), allow(dead_code))] // the backend passes a lease word
-    pub(crate) fn insert<E: Env>(
+    pub(crate) fn insert<E: WriteContext>(
         &self,
         key: &KeyWords,
         owner: &Owner,
@@ -41,7 +41,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     }
 
     /// [`insert`](Self::insert) with a lease word (see [`lease`]; 0 = none).
-    pub(crate) fn insert_with_lease<E: Env>(
+    pub(crate) fn insert_with_lease<E: WriteContext>(
         &self,
         key: &KeyWords,
         owner: &Owner,
@@ -209,7 +209,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     }
 
     /// Removes `key` if present (and, with `only_pid`, only if owned by that pid).
-    pub(crate) fn remove<E: Env>(
+    pub(crate) fn remove<E: WriteContext>(
         &self,
         key: &KeyWords,
         only_pid: Option<u32>,
@@ -245,7 +245,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
 
     /// Replaces the metadata of `key`; readers keep reading the old buffer
     /// until the flip. Returns the new version.
-    pub(crate) fn update<E: Env>(
+    pub(crate) fn update<E: WriteContext>(
         &self,
         key: &KeyWords,
         metadata: &[u8],
@@ -306,7 +306,11 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     /// Renews the lease of `key` (writes its deadline again; no new version,
     /// no change record). `Ok(false)`: the entry has no lease. `NotFound`:
     /// absent, or its lease already ran out (a sweep reclaims it).
-    pub(crate) fn renew<E: Env>(&self, key: &KeyWords, env: &E) -> Result<bool, TableError> {
+    pub(crate) fn renew<E: WriteContext>(
+        &self,
+        key: &KeyWords,
+        env: &E,
+    ) -> Result<bool, TableError> {
         let (home, _) = self.place(key.hash());
         let _lock = self.lock_home(home, env)?;
         let Some((slot, _)) = self.find_locked(key)? else {

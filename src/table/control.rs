@@ -51,7 +51,7 @@ pub(super) fn token_of(c: u64) -> u32 {
 /// Every matched bit lies in the low 32 bits, so on x86-64 the 8 words are
 /// compared as 32-bit lanes of two SSE2 registers (the words were loaded
 /// atomically one by one; only the copies are compared).
-#[cfg(all(target_arch = "x86_64", not(loom)))]
+#[cfg(all(target_arch = "x86_64", not(procreg_loom)))]
 #[inline(always)]
 pub(super) fn match_group(cs: &[u64; GROUP], want: u64) -> u32 {
     use core::arch::x86_64::*;
@@ -72,7 +72,7 @@ pub(super) fn match_group(cs: &[u64; GROUP], want: u64) -> u32 {
 }
 
 /// Bit `j` set when control word `cs[j]` matches `want` under [`MATCH_MASK`].
-#[cfg(not(all(target_arch = "x86_64", not(loom))))]
+#[cfg(not(all(target_arch = "x86_64", not(procreg_loom))))]
 #[inline(always)]
 pub(super) fn match_group(cs: &[u64; GROUP], want: u64) -> u32 {
     match_group_scalar(cs, want)
@@ -80,7 +80,10 @@ pub(super) fn match_group(cs: &[u64; GROUP], want: u64) -> u32 {
 
 /// The portable [`match_group`] (loom builds and other architectures; the
 /// reference the SSE2 version is tested against).
-#[cfg_attr(all(target_arch = "x86_64", not(loom), not(test)), allow(dead_code))]
+#[cfg_attr(
+    all(target_arch = "x86_64", not(procreg_loom), not(test)),
+    allow(dead_code)
+)]
 #[inline(always)]
 pub(super) fn match_group_scalar(cs: &[u64; GROUP], want: u64) -> u32 {
     let mut hits = 0u32;

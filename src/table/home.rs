@@ -126,7 +126,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     }
 
     /// Test hook: marks the home lock of `key` as held by `token`.
-    #[cfg(all(test, not(loom)))]
+    #[cfg(all(test, not(procreg_loom)))]
     pub(crate) fn hold_home_lock_for_test(&self, key: &super::key::KeyWords, token: u32) {
         let (home, _) = self.place(key.hash());
         self.home(home)

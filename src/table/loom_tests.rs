@@ -1,5 +1,5 @@
 //! loom model checks of the slot protocol (run by `scripts/test-all`):
-//! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --lib loom`
+//! `RUSTFLAGS="--cfg procreg_loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --lib loom`
 //!
 //! A crash is modelled as a thread that stops at an injection point (its lock
 //! and claim stay behind) and only then is known dead to the others.

@@ -276,8 +276,8 @@ pub(crate) fn heap_storage(g: &Geometry) -> Box<[AtomicU64]> {
     (0..g.total_words()).map(|_| AtomicU64::new(0)).collect()
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(procreg_loom)))]
 mod tests;
 
-#[cfg(all(test, loom))]
+#[cfg(all(test, procreg_loom))]
 mod loom_tests;

@@ -28,7 +28,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
 
     /// Registers `key`. An existing entry whose owner is dead is replaced; any
     /// other existing entry gives `Exists`. Returns the new entry's version.
-    #[cfg_attr(not(any(test, loom)), allow(dead_code))] // the backend passes a lease word
+    #[cfg_attr(not(any(test, procreg_loom)), allow(dead_code))] // the backend passes a lease word
     pub(crate) fn insert<E: WriteContext>(
         &self,
         key: &KeyWords,

@@ -190,12 +190,10 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         false
     }
 
-    /// Sets the home word's step bits to exactly the steps that hold live keys
-    /// of `group` (`full`: look at every step, not only those marked). Caller
-    /// holds the group's lock.
     /// After a key of home `group` at probe step `d` was removed: only bit
     /// `d` of the home's steps can have changed, so only that step's group is
-    /// scanned (steps 31 and beyond share a bit: those rescan as before).
+    /// scanned (steps 31 and beyond share a bit: those go through
+    /// [`recompute_steps`](Self::recompute_steps)). Caller holds the group's lock.
     pub(super) fn recompute_step(&self, group: usize, d: usize, me: u32) {
         if d == 0 {
             // Readers always scan the home group; its bit is never consulted.
@@ -214,6 +212,9 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         }
     }
 
+    /// Sets the home word's step bits to exactly the steps that hold live keys
+    /// of `group` (`full`: look at every step, not only those marked). Caller
+    /// holds the group's lock.
     fn recompute_steps(&self, group: usize, me: u32, full: bool) {
         let old = self.home(group).load(Ordering::Relaxed) & STEP_BITS;
         let limit = self.g.disp_limit();

@@ -158,9 +158,9 @@ pub(crate) struct Table<S> {
     /// Owns the storage; `base`/`len` point into it (only kept alive here).
     #[allow(dead_code)]
     words: S,
-    /// `words.as_ref()` taken once: the storage types (a boxed slice, a
-    /// mapping) never move their words, and re-deriving the slice on every
-    /// access cost about 20 ns per lookup.
+    /// `words.as_ref()` taken once, so that a word access on the lookup path
+    /// is a pointer add, not a fresh `as_ref()`; sound because the storage
+    /// types (a boxed slice, a mapping) never move their words.
     base: *const AtomicU64,
     len: usize,
     g: Geometry,
@@ -191,7 +191,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     /// `words.as_ref()` must return the same slice for as long as `words`
     /// lives (true of a `Vec`, an `Arc<Box<[_]>>` and a mapping). Not a bare
     /// `Box`: moving a `Box` re-asserts unique access to its contents, which
-    /// invalidates the cached pointer under Stacked Borrows (found by Miri).
+    /// invalidates the cached pointer under Stacked Borrows.
     pub(crate) fn new(words: S, g: Geometry) -> Self {
         assert!(g.capacity.is_power_of_two() && g.capacity >= 2 * GROUP);
         assert_eq!(words.as_ref().len(), g.total_words(), "storage size");

@@ -216,9 +216,10 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     /// Like [`lookup`](Self::lookup) but also returns the slot and control word seen.
     ///
     /// The copy's buffers live across the reader's retries: after the first
-    /// attempt, one allocates only if it sees a longer entry. (Allocating in every
-    /// attempt made the window longer than the period of another process
-    /// updating the entry in a loop, and the reader ran out of retries.)
+    /// attempt, one allocates only if it sees a longer entry. An allocation
+    /// inside the seqlock window would make the window longer than the
+    /// period of a process updating the entry in a loop, and the reader
+    /// would run out of retries.
     pub(crate) fn lookup_at(
         &self,
         key: &KeyWords,
@@ -312,9 +313,9 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
 
     /// Fills `out` with the bytes packed in the row words from `first` on.
     fn read_bytes(&self, slot: usize, first: usize, out: &mut [u8]) {
-        // Whole words as single stores (a per-chunk `memcpy` call made a
-        // 1 KiB copy several times slower, and a reader's window that long);
-        // only the last partial word is copied byte-wise.
+        // Whole words as single stores, not a `memcpy` call per chunk, which
+        // keeps a reader's window short; only the last partial word is
+        // copied byte-wise.
         let mut words = out.chunks_exact_mut(8);
         let mut i = 0;
         for chunk in &mut words {

@@ -405,9 +405,9 @@ fn group_match_agrees_with_the_scalar_reference() {
 
 /// A reader that loaded the control word, then stalled while one update
 /// committed and a second one wrote the reader's buffer and died before its
-/// flip, must not return that never-committed metadata (found in review:
-/// the buffer's sequence was loaded after the control word without
-/// checking that the two agree).
+/// flip, must not return that never-committed metadata: the buffer's
+/// sequence, loaded after the control word, only counts once a reload of
+/// the control word shows the two agree.
 #[test]
 fn a_stale_reader_never_returns_metadata_of_an_uncommitted_update() {
     let t = table(64);

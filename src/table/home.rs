@@ -5,8 +5,7 @@
 use super::control::{
     LOW32, STEP_BITS, SlotState, TOMB, bump, disp_of, state_of, step_bit, token_of,
 };
-use super::types::TableError;
-use super::{GROUP, MAX_TOKEN, Table, WriteContext, hdr};
+use super::{GROUP, MAX_TOKEN, Table, TableError, WriteContext, hdr};
 use crate::error::Liveness;
 use crate::sync::{AtomicU64, Ordering, spin_hint, yield_now};
 

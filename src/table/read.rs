@@ -6,8 +6,10 @@ use super::control::{
     match_group, state_of, version,
 };
 use super::key::{HEAD_WORDS, KeyWords};
-use super::types::{Census, EntryHead, Owner, RawEntry, TableError};
-use super::{GROUP, HOT_WORDS, READ_RETRIES, Table, meta_lens, row};
+use super::types::Census;
+use super::{
+    EntryHead, GROUP, HOT_WORDS, Owner, READ_RETRIES, RawEntry, Table, TableError, meta_lens, row,
+};
 use crate::sync::{AtomicU64, Ordering, fence, spin_hint};
 
 /// Outcome of one validated read of a candidate slot.

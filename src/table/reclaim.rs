@@ -3,8 +3,7 @@
 
 use super::control::{SlotState, disp_of, state_of, token_of, version};
 use super::ring::{Change, ChangeKind};
-use super::types::{Owner, TableError};
-use super::{GROUP, Step, Table, WriteContext, WriteHooks, hdr, lease};
+use super::{GROUP, Owner, Step, Table, TableError, WriteContext, WriteHooks, hdr, lease};
 use crate::error::Liveness;
 use crate::sync::{AtomicU64, Ordering};
 

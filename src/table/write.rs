@@ -8,8 +8,7 @@ use super::control::{
 use super::key::KeyWords;
 use super::reclaim::gone_kind;
 use super::ring::{Change, ChangeKey, ChangeKind};
-use super::types::{Owner, TableError};
-use super::{GROUP, Step, Table, WriteContext, hdr, lease, meta_lens, row};
+use super::{GROUP, Owner, Step, Table, TableError, WriteContext, hdr, lease, meta_lens, row};
 use crate::error::Liveness;
 use crate::sync::{AtomicU64, Ordering, fence};
 

@@ -1,10 +1,12 @@
 //! loom model checks of the slot protocol (run by `scripts/test-all`):
-//! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --lib loom`
+//! `RUSTFLAGS="--cfg procreg_loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --lib loom`
 //!
 //! A crash is modelled as a thread that stops at an injection point (its lock
 //! and claim stay behind) and only then is known dead to the others.
 
+use super::key::KeyWords;
 use super::*;
+use crate::error::Liveness;
 use loom::sync::Arc;
 use loom::sync::atomic::AtomicBool;
 use loom::thread;
@@ -22,10 +24,16 @@ struct LEnv {
     dead: Arc<[AtomicBool; 4]>,
 }
 
-impl Env for LEnv {
+impl Writer for LEnv {
     fn token(&self) -> u32 {
         self.token
     }
+    fn give_up(&self, _spins: u64) -> bool {
+        false
+    }
+}
+
+impl LivenessJudge for LEnv {
     fn writer_liveness(&self, t: u32) -> Liveness {
         if self.dead[t as usize].load(Ordering::Acquire) {
             Liveness::Dead
@@ -37,11 +45,11 @@ impl Env for LEnv {
         // Owner pids are writer tokens here.
         self.writer_liveness(o.pid)
     }
+}
+
+impl WriteHooks for LEnv {
     fn crash_at(&self, step: Step) -> bool {
         self.crash == Some(step)
-    }
-    fn give_up(&self, _spins: u64) -> bool {
-        false
     }
 }
 

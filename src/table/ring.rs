@@ -32,7 +32,7 @@
 //! hole; watchers report it as a lost change after a bounded wait.
 
 use super::{
-    EntryHead, Env, Geometry, LOW32, Table, hdr,
+    EntryHead, Geometry, LOW32, Table, WriteHooks, hdr,
     key::{KeyWords, words_for},
 };
 use crate::sync::{AtomicU64, Ordering, fence};
@@ -192,7 +192,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     /// Records a committed change: bumps `counter` and the change counter,
     /// appends the change to the ring while watchers are attached, and wakes
     /// sleepers. Called with the key's home lock held. Returns the revision.
-    pub(crate) fn committed<E: Env>(&self, counter: usize, ch: Change<'_>, env: &E) -> u64 {
+    pub(crate) fn committed<E: WriteHooks>(&self, counter: usize, ch: Change<'_>, env: &E) -> u64 {
         self.bump_counter(counter);
         let old = self.w(hdr::CHANGES).fetch_add(2, Ordering::SeqCst);
         let rev = (old >> 1) + 1;
@@ -222,7 +222,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     /// Writes the record of `rev` (no lock, no read-modify-write). A record
     /// already holding a newer revision is left alone: this writer lagged a
     /// whole ring behind and its change goes unrecorded (reported lost).
-    fn append<E: Env>(&self, rev: u64, ch: &Change<'_>, env: &E) {
+    fn append<E: WriteHooks>(&self, rev: u64, ch: &Change<'_>, env: &E) {
         let base = self.rec_base(rev);
         let head = self.w(base + rec::REV);
         if head.load(Ordering::Relaxed) >> 1 > rev {

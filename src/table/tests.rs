@@ -1,6 +1,14 @@
 //! Single-process tests of the table algorithm over heap storage.
 
+use super::control::{
+    ACTIVE_BIT, CLAIMED, DISP_SHIFT, EMPTY, LIVE, STATE_MASK, TOMB, match_group,
+    match_group_scalar, version,
+};
+use super::key::KeyWords;
+use super::read::Probe;
+use super::types::Census;
 use super::*;
+use crate::error::Liveness;
 use std::collections::HashSet;
 use std::sync::Mutex;
 
@@ -22,10 +30,16 @@ impl TestEnv {
     }
 }
 
-impl Env for TestEnv {
+impl Writer for TestEnv {
     fn token(&self) -> u32 {
         self.token
     }
+    fn give_up(&self, spins: u64) -> bool {
+        spins > 10_000
+    }
+}
+
+impl LivenessJudge for TestEnv {
     fn writer_liveness(&self, t: u32) -> Liveness {
         if self.dead_tokens.lock().unwrap().contains(&t) {
             Liveness::Dead
@@ -40,11 +54,11 @@ impl Env for TestEnv {
             Liveness::Alive
         }
     }
+}
+
+impl WriteHooks for TestEnv {
     fn crash_at(&self, step: Step) -> bool {
         *self.crash.lock().unwrap() == Some(step)
-    }
-    fn give_up(&self, spins: u64) -> bool {
-        spins > 10_000
     }
 }
 
@@ -391,9 +405,9 @@ fn group_match_agrees_with_the_scalar_reference() {
 
 /// A reader that loaded the control word, then stalled while one update
 /// committed and a second one wrote the reader's buffer and died before its
-/// flip, must not return that never-committed metadata (found in review:
-/// the buffer's sequence was loaded after the control word without
-/// checking that the two agree).
+/// flip, must not return that never-committed metadata: the buffer's
+/// sequence, loaded after the control word, only counts once a reload of
+/// the control word shows the two agree.
 #[test]
 fn a_stale_reader_never_returns_metadata_of_an_uncommitted_update() {
     let t = table(64);

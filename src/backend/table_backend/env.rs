@@ -8,7 +8,7 @@ use crate::backend::Key;
 use crate::error::{Error, Liveness};
 use crate::liveness;
 use crate::table::ring::{Change, ChangeKind};
-use crate::table::{Env, Owner, Step, TableError};
+use crate::table::{LivenessJudge, Owner, Step, TableError, WriteHooks, Writer};
 use crate::telemetry::{self, Op};
 use crate::types::{Event, time_from_ns};
 use std::cell::{Cell, RefCell};
@@ -24,16 +24,35 @@ pub(super) struct OpEnv<'a, W: Writers> {
     pub(super) events: Option<RefCell<Vec<Event>>>,
 }
 
-impl<W: Writers> Env for OpEnv<'_, W> {
+impl<W: Writers> Writer for OpEnv<'_, W> {
     fn token(&self) -> u32 {
         self.token
     }
+    fn give_up(&self, spins: u64) -> bool {
+        if spins % 32 != 1 {
+            return false;
+        }
+        let now = Instant::now();
+        match self.deadline.get() {
+            Some(deadline) => now > deadline,
+            None => {
+                self.deadline.set(Some(now + self.timeout));
+                false
+            }
+        }
+    }
+}
+
+impl<W: Writers> LivenessJudge for OpEnv<'_, W> {
     fn writer_liveness(&self, token: u32) -> Liveness {
         self.writers.liveness(token)
     }
     fn owner_liveness(&self, owner: &Owner) -> Liveness {
         liveness::check(owner)
     }
+}
+
+impl<W: Writers> WriteHooks for OpEnv<'_, W> {
     fn crash_at(&self, step: Step) -> bool {
         fault::crash_at(step)
     }
@@ -63,19 +82,6 @@ impl<W: Writers> Env for OpEnv<'_, W> {
                 version: u64::from(ch.version),
                 at: time_from_ns(if ch.at != 0 { ch.at } else { crate::now_ns() }),
             });
-        }
-    }
-    fn give_up(&self, spins: u64) -> bool {
-        if spins % 32 != 1 {
-            return false;
-        }
-        let now = Instant::now();
-        match self.deadline.get() {
-            Some(deadline) => now > deadline,
-            None => {
-                self.deadline.set(Some(now + self.timeout));
-                false
-            }
         }
     }
 }

@@ -1,0 +1,461 @@
+//! The readers: lookups, scans and the census. Readers only load; every
+//! reader loop is bounded, and past the bound it reports [`TableError::Busy`].
+
+use super::control::{
+    ACTIVE_BIT, DISP_SHIFT, LIVE, LOW32, MATCH_MASK, STEP_BITS, SlotState, bump, disp_of,
+    match_group, state_of, version,
+};
+use super::key::{HEAD_WORDS, KeyWords};
+use super::types::Census;
+use super::{
+    EntryHead, GROUP, HOT_WORDS, Owner, READ_RETRIES, RawEntry, Table, TableError, meta_lens, row,
+};
+use crate::sync::{AtomicU64, Ordering, fence, spin_hint};
+
+/// Outcome of one validated read of a candidate slot.
+pub(super) enum Probe<R> {
+    Hit(R),
+    Mismatch,
+    Changed,
+}
+
+impl<S: AsRef<[AtomicU64]>> Table<S> {
+    /// Finds `key` and runs `f` on its row inside the slot's seqlock window;
+    /// `f`'s result is returned only if the slot did not change meanwhile.
+    /// `f` must only copy (it may see a torn row that is then discarded).
+    #[inline]
+    pub(super) fn find<R>(
+        &self,
+        key: &KeyWords,
+        f: impl FnMut(&Self, usize, u64) -> R,
+    ) -> Result<Option<(usize, u64, R)>, TableError> {
+        self.find_in::<R, false>(key, f)
+    }
+
+    /// [`find`](Self::find) for copies that include the metadata: a copy
+    /// also stands when one metadata update committed during it (see
+    /// [`still_valid`](Self::still_valid)), so a reader keeps up with an
+    /// updater that rewrites the entry back to back. Costs one more load
+    /// (the row's `META_LENS` word) per candidate.
+    #[inline]
+    fn find_meta<R>(
+        &self,
+        key: &KeyWords,
+        f: impl FnMut(&Self, usize, u64) -> R,
+    ) -> Result<Option<(usize, u64, R)>, TableError> {
+        self.find_in::<R, true>(key, f)
+    }
+
+    #[inline]
+    fn find_in<R, const META: bool>(
+        &self,
+        key: &KeyWords,
+        mut f: impl FnMut(&Self, usize, u64) -> R,
+    ) -> Result<Option<(usize, u64, R)>, TableError> {
+        // Row words are accessed unchecked: a key longer than the rows hold
+        // must never get here (the facade validates; this keeps it sound).
+        assert!(
+            key.word_count() <= self.g.key_words(),
+            "key longer than the segment's limits"
+        );
+        let (home, tag) = self.place(key.hash());
+        let mut steps: Option<u64> = None;
+        let mut retries = 0u32;
+        let mut d = 0usize;
+        loop {
+            let grp = self.probe_group(home, d);
+            let want = LIVE | (d as u64) << DISP_SHIFT | tag;
+            // Match the whole group without branches, then probe the matches.
+            let mut cs = [0u64; GROUP];
+            for (j, c) in cs.iter_mut().enumerate() {
+                *c = self.ctrl(grp * GROUP + j).load(Ordering::Acquire);
+            }
+            let mut hits = match_group(&cs, want);
+            while hits != 0 {
+                let slot = grp * GROUP + hits.trailing_zeros() as usize;
+                hits &= hits - 1;
+                let mut c = self.ctrl(slot).load(Ordering::Acquire);
+                while c & MATCH_MASK == want {
+                    match self.probe::<R, META>(slot, c, key, &mut f) {
+                        Probe::Hit(r) => return Ok(Some((slot, c, r))),
+                        Probe::Mismatch => break,
+                        Probe::Changed => {
+                            retries += 1;
+                            if retries > READ_RETRIES {
+                                return Err(TableError::Busy(
+                                    "a slot kept changing during the read",
+                                ));
+                            }
+                            spin_hint();
+                            c = self.ctrl(slot).load(Ordering::Acquire);
+                        }
+                    }
+                }
+            }
+            // Only now learn which steps hold keys of this home: most hits end
+            // in the home group without touching the home word.
+            let rest = steps
+                .get_or_insert_with(|| self.home(home).load(Ordering::Acquire) & STEP_BITS & !1);
+            d = if d >= 31 {
+                d + 1
+            } else if *rest == 0 {
+                return Ok(None);
+            } else {
+                let next = rest.trailing_zeros() as usize;
+                if next < 31 {
+                    *rest &= *rest - 1;
+                }
+                next
+            };
+            if d > self.g.disp_limit() {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Compares the key of `slot` (seen with control word `c`) and runs `f`.
+    #[inline]
+    pub(super) fn probe<R, const META: bool>(
+        &self,
+        slot: usize,
+        c: u64,
+        key: &KeyWords,
+        f: &mut impl FnMut(&Self, usize, u64) -> R,
+    ) -> Probe<R> {
+        // The lens word and the key's first words sit in the slot's hot line;
+        // they are compared against the words packed when the key was built.
+        let hot = self.hot_base + slot * HOT_WORDS;
+        let mut same = self.w(hot + row::LENS).load(Ordering::Relaxed) == key.lens();
+        if same {
+            let n = key.word_count();
+            let mut diff = 0u64;
+            for (i, &kw) in key.head().iter().enumerate().take(n) {
+                diff |= self.w(hot + row::KEY + i).load(Ordering::Relaxed) ^ kw;
+            }
+            same = diff == 0
+                && (HEAD_WORDS..n)
+                    .all(|i| self.rw(slot, row::KEY + i).load(Ordering::Relaxed) == key.word(i));
+        }
+        let mut m0 = None;
+        if same && META {
+            // The buffer's sequence, then the control word again: a sequence
+            // newer than `c` (say an update after the next one already wrote
+            // the copied buffer) would pass the check below; seen here, the
+            // flips before it are visible to this reload, which then fails.
+            m0 = Some(self.meta_lens_word(slot));
+            if self.ctrl(slot).load(Ordering::Relaxed) != c {
+                return Probe::Changed;
+            }
+        }
+        let r = if same { Some(f(self, slot, c)) } else { None };
+        fence(Ordering::Acquire);
+        if !self.still_valid(slot, c, m0) {
+            return Probe::Changed;
+        }
+        match r {
+            Some(r) => Probe::Hit(r),
+            None => Probe::Mismatch,
+        }
+    }
+
+    /// The `META_LENS` word of `slot`, loaded before a copy of the slot's
+    /// metadata (`Acquire`: the copy's loads stay after it).
+    #[inline]
+    pub(super) fn meta_lens_word(&self, slot: usize) -> u64 {
+        self.rw(slot, self.tail + row::META_LENS)
+            .load(Ordering::Acquire)
+    }
+
+    /// After a copy of `slot` that began with control word `c` (and, for a
+    /// copy of the metadata, `META_LENS` word `m0`, loaded after `c` and
+    /// checked against a reload of it) and an `Acquire` fence: whether the
+    /// copy is one consistent entry. It is if the control word did not
+    /// change; a metadata copy also survives exactly one committed update
+    /// (version + 1 and the active buffer flipped, nothing else: an update
+    /// wrote the *other* buffer) as long as the copied buffer's write
+    /// sequence neither moved nor was odd. A second update, which would
+    /// write the copied buffer, moves that sequence before its first store.
+    #[inline]
+    fn still_valid(&self, slot: usize, c: u64, m0: Option<u64>) -> bool {
+        if self.ctrl(slot).load(Ordering::Relaxed) == c {
+            return true;
+        }
+        let Some(m0) = m0 else {
+            return false;
+        };
+        // The sequence first, then the control word: if the sequence load
+        // saw a late update (even one that wrapped the 8 bits back), its
+        // flip and every earlier one are visible to the control word load.
+        let m1 = self.meta_lens_word(slot);
+        let c1 = self.ctrl(slot).load(Ordering::Relaxed);
+        let copied = (c & ACTIVE_BIT != 0) as usize;
+        let s0 = meta_lens::seq(m0, copied);
+        c1 == bump(c, (c ^ ACTIVE_BIT) & LOW32) && s0 & 1 == 0 && meta_lens::seq(m1, copied) == s0
+    }
+
+    /// The pid of `key`'s owner. Loads only; allocates nothing.
+    #[inline(always)]
+    pub(crate) fn lookup_pid(&self, key: &KeyWords) -> Result<Option<u32>, TableError> {
+        Ok(self
+            .find(key, |t, s, _| {
+                t.rw(s, row::PID).load(Ordering::Relaxed) as u32
+            })?
+            .map(|(_, _, pid)| pid))
+    }
+
+    /// The recorded owner of `key`. Loads only; allocates nothing.
+    pub(crate) fn lookup_owner(&self, key: &KeyWords) -> Result<Option<Owner>, TableError> {
+        Ok(self
+            .find(key, |t, s, _| t.read_owner(s))?
+            .map(|(_, _, o)| o))
+    }
+
+    /// A full copy of `key`'s entry.
+    pub(crate) fn lookup(&self, key: &KeyWords) -> Result<Option<RawEntry>, TableError> {
+        Ok(self.lookup_at(key)?.map(|(_, _, e)| e))
+    }
+
+    /// Like [`lookup`](Self::lookup) but also returns the slot and control word seen.
+    ///
+    /// The copy's buffers live across the reader's retries: after the first
+    /// attempt, one allocates only if it sees a longer entry. An allocation
+    /// inside the seqlock window would make the window longer than the
+    /// period of a process updating the entry in a loop, and the reader
+    /// would run out of retries.
+    pub(crate) fn lookup_at(
+        &self,
+        key: &KeyWords,
+    ) -> Result<Option<(usize, u64, RawEntry)>, TableError> {
+        let (mut kbuf, mut mbuf) = (Vec::new(), Vec::new());
+        let found = self.find_meta(key, |t, s, c| t.copy_entry_into(s, c, &mut kbuf, &mut mbuf))?;
+        Ok(found.map(|(s, c, (h, lease))| (s, c, RawEntry::new(h, lease, kbuf, mbuf))))
+    }
+
+    pub(super) fn read_lease(&self, slot: usize) -> u64 {
+        self.rw(slot, self.tail + row::LEASE)
+            .load(Ordering::Relaxed)
+    }
+
+    pub(super) fn read_owner(&self, slot: usize) -> Owner {
+        Owner {
+            pid: self.rw(slot, row::PID).load(Ordering::Relaxed) as u32,
+            start_time: self
+                .rw(slot, self.tail + row::START_TIME)
+                .load(Ordering::Relaxed),
+            pidns: self
+                .rw(slot, self.tail + row::PIDNS)
+                .load(Ordering::Relaxed),
+        }
+    }
+
+    /// The fixed-size part of a row. Every length read from shared memory is
+    /// clamped to the segment's limits, so a torn or hostile row cannot make
+    /// a copy read (or write) out of bounds.
+    pub(super) fn copy_head(&self, slot: usize, c: u64) -> EntryHead {
+        let lens = self.rw(slot, row::LENS).load(Ordering::Relaxed);
+        let ns_len = ((lens & 0xFFFF) as usize).min(self.g.max_ns_len);
+        let name_len = ((lens >> 16 & 0xFFFF) as usize).min(self.g.max_name_len);
+        let active = (c & ACTIVE_BIT != 0) as usize;
+        let mlens = self
+            .rw(slot, self.tail + row::META_LENS)
+            .load(Ordering::Relaxed);
+        let meta_len = meta_lens::len(mlens, active).min(self.g.max_meta_len);
+        EntryHead {
+            owner: self.read_owner(slot),
+            ns_len,
+            name_len,
+            meta_len,
+            meta_first: self.tail + row::META + active * self.g.meta_words(),
+            registered_at: self
+                .rw(slot, self.tail + row::REGISTERED_AT)
+                .load(Ordering::Relaxed),
+            version: version(c) as u32,
+        }
+    }
+
+    /// Copies a row's key and metadata into `key` and `meta` (resized to
+    /// the row's lengths; they allocate only when they must grow). Returns
+    /// the head and the lease word.
+    pub(super) fn copy_entry_into(
+        &self,
+        slot: usize,
+        c: u64,
+        key: &mut Vec<u8>,
+        meta: &mut Vec<u8>,
+    ) -> (EntryHead, u64) {
+        let h = self.copy_head(slot, c);
+        key.resize(h.ns_len + h.name_len, 0);
+        self.read_bytes(slot, row::KEY, key);
+        meta.resize(h.meta_len, 0);
+        self.read_bytes(slot, h.meta_first, meta);
+        let lease = self
+            .rw(slot, self.tail + row::LEASE)
+            .load(Ordering::Relaxed);
+        (h, lease)
+    }
+
+    /// Copies a row into caller buffers without allocating: the key into
+    /// `key[..ns_len + name_len]` (`key` must hold the segment's longest key)
+    /// and the metadata into `meta[..meta_len]` when it fits (it is left
+    /// alone otherwise; the caller compares `meta_len` with its buffer).
+    fn copy_into(&self, slot: usize, c: u64, key: &mut [u8], meta: &mut [u8]) -> EntryHead {
+        let h = self.copy_meta_into(slot, c, meta);
+        self.read_bytes(slot, row::KEY, &mut key[..h.ns_len + h.name_len]);
+        h
+    }
+
+    /// [`copy_into`](Self::copy_into) without the key.
+    fn copy_meta_into(&self, slot: usize, c: u64, meta: &mut [u8]) -> EntryHead {
+        let h = self.copy_head(slot, c);
+        if let Some(m) = meta.get_mut(..h.meta_len) {
+            self.read_bytes(slot, h.meta_first, m);
+        }
+        h
+    }
+
+    /// Fills `out` with the bytes packed in the row words from `first` on.
+    fn read_bytes(&self, slot: usize, first: usize, out: &mut [u8]) {
+        // Whole words as single stores, not a `memcpy` call per chunk, which
+        // keeps a reader's window short; only the last partial word is
+        // copied byte-wise.
+        let mut words = out.chunks_exact_mut(8);
+        let mut i = 0;
+        for chunk in &mut words {
+            let w = self.rw(slot, first + i).load(Ordering::Relaxed);
+            chunk.copy_from_slice(&w.to_le_bytes());
+            i += 1;
+        }
+        let rest = words.into_remainder();
+        if !rest.is_empty() {
+            let w = self
+                .rw(slot, first + i)
+                .load(Ordering::Relaxed)
+                .to_le_bytes();
+            rest.copy_from_slice(&w[..rest.len()]);
+        }
+    }
+
+    /// `key`'s entry without allocating: the metadata goes to `meta[..meta_len]`
+    /// when it fits (the caller compares `meta_len` with its buffer). `meta`
+    /// may hold bytes of a discarded torn read afterwards, also on `Err`.
+    pub(crate) fn lookup_into(
+        &self,
+        key: &KeyWords,
+        meta: &mut [u8],
+    ) -> Result<Option<EntryHead>, TableError> {
+        Ok(self
+            .find_meta(key, |t, s, c| t.copy_meta_into(s, c, meta))?
+            .map(|(_, _, h)| h))
+    }
+
+    /// Visits every live entry like [`for_each_live`](Self::for_each_live),
+    /// copying each into the caller's buffers (as [`copy_into`](Self::copy_into))
+    /// instead of allocating. `f` gets the head, the key bytes and the metadata
+    /// bytes of a consistent copy, and returns false to stop.
+    pub(crate) fn for_each_live_into(
+        &self,
+        key: &mut [u8],
+        meta: &mut [u8],
+        mut f: impl FnMut(&EntryHead, &[u8], &[u8]) -> bool,
+    ) -> Result<(), TableError> {
+        let mut bufs = (key, meta);
+        self.scan_live(
+            &mut bufs,
+            |t, s, c, (k, m)| t.copy_into(s, c, k, m),
+            |_, _, h, (k, m)| {
+                f(
+                    &h,
+                    &k[..h.ns_len + h.name_len],
+                    m.get(..h.meta_len).unwrap_or(&[]),
+                )
+            },
+        )
+    }
+
+    /// Visits every live entry (a consistent copy of each). `f` returns false
+    /// to stop. Loads only.
+    pub(crate) fn for_each_live(
+        &self,
+        mut f: impl FnMut(usize, u64, RawEntry) -> bool,
+    ) -> Result<(), TableError> {
+        // As in `lookup_at`: the buffers outlive the retries; each entry's
+        // own vectors are cloned from them after the read validated.
+        self.scan_live(
+            &mut (Vec::new(), Vec::new()),
+            |t, s, c, (k, m)| t.copy_entry_into(s, c, k, m),
+            |s, c, (h, lease), (k, m)| f(s, c, RawEntry::new(h, lease, k.clone(), m.clone())),
+        )
+    }
+
+    /// The scan behind the visitors: `copy` runs inside each live slot's
+    /// seqlock window (with `bufs` to copy into); `f` sees only copies that
+    /// were not torn.
+    fn scan_live<B, T>(
+        &self,
+        bufs: &mut B,
+        copy: impl Fn(&Self, usize, u64, &mut B) -> T,
+        mut f: impl FnMut(usize, u64, T, &B) -> bool,
+    ) -> Result<(), TableError> {
+        for slot in 0..self.g.capacity {
+            let mut retries = 0;
+            loop {
+                let c = self.ctrl(slot).load(Ordering::Acquire);
+                if state_of(c) != SlotState::Live {
+                    break;
+                }
+                // As in `probe`: the sequence, then the control word again.
+                let m0 = self.meta_lens_word(slot);
+                if self.ctrl(slot).load(Ordering::Relaxed) != c {
+                    retries += 1;
+                    if retries > READ_RETRIES {
+                        return Err(TableError::Busy("a slot kept changing during the scan"));
+                    }
+                    continue;
+                }
+                let e = copy(self, slot, c, bufs);
+                fence(Ordering::Acquire);
+                if self.still_valid(slot, c, Some(m0)) {
+                    if !f(slot, c, e, bufs) {
+                        return Ok(());
+                    }
+                    break;
+                }
+                retries += 1;
+                if retries > READ_RETRIES {
+                    return Err(TableError::Busy("a slot kept changing during the scan"));
+                }
+                spin_hint();
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts slots by state and the largest reach of any home (in groups).
+    pub(crate) fn census(&self) -> Census {
+        let mut c = Census::default();
+        for slot in 0..self.g.capacity {
+            match state_of(self.ctrl(slot).load(Ordering::Relaxed)) {
+                SlotState::Empty => c.empty += 1,
+                SlotState::Claimed => c.claimed += 1,
+                SlotState::Live => c.live += 1,
+                SlotState::Tombstone => c.tombstones += 1,
+            }
+        }
+        let mut scanned = 0usize;
+        for g in 0..self.g.groups() {
+            let h = self.home(g).load(Ordering::Relaxed);
+            scanned += 1 + (h & STEP_BITS & !1).count_ones() as usize;
+            if h >> 32 != 0 {
+                c.locked_groups += 1;
+            }
+        }
+        for slot in 0..self.g.capacity {
+            let w = self.ctrl(slot).load(Ordering::Relaxed);
+            if state_of(w) == SlotState::Live {
+                c.max_probe = c.max_probe.max(disp_of(w));
+            }
+        }
+        c.mean_miss_groups = scanned as f64 / self.g.groups() as f64;
+        c
+    }
+}

@@ -135,7 +135,7 @@ pub(crate) fn check(owner: &Owner) -> Liveness {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(procreg_loom)))]
 mod tests {
     use super::*;
 

@@ -170,7 +170,7 @@ impl Geometry {
     /// Records in the change ring: the capacity, within 256..=65536. (Under
     /// loom: 2, so that a model can wrap the ring.)
     pub(crate) fn ring_len(&self) -> usize {
-        if cfg!(loom) {
+        if cfg!(procreg_loom) {
             2
         } else {
             self.capacity.clamp(256, 1 << 16)
@@ -382,7 +382,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
 
 /// Shared futex on the low 32 bits of a word (never FUTEX_PRIVATE: the word
 /// may live in a mapping shared by processes).
-#[cfg(not(loom))]
+#[cfg(not(procreg_loom))]
 mod futex {
     use crate::sync::AtomicU64;
     use std::time::Duration;
@@ -423,7 +423,7 @@ mod futex {
 }
 
 /// Under loom there are no sleeps: waiters yield and re-check.
-#[cfg(loom)]
+#[cfg(procreg_loom)]
 mod futex {
     use crate::sync::AtomicU64;
     pub(super) fn wait(_: &AtomicU64, _: u32, _: std::time::Duration) {

@@ -21,8 +21,14 @@
 // Under loom only the table is built (backends need real atomics over mappings).
 #![cfg_attr(procreg_loom, allow(dead_code))]
 
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "procreg supports Linux only: it relies on OFD locks, futexes, pidfds and /proc; build it for a Linux target"
+);
+
 mod error;
 mod sync;
+mod sys;
 pub(crate) mod table;
 
 #[cfg(not(procreg_loom))]
@@ -59,7 +65,7 @@ pub use watch::{Reaper, Watcher};
 /// `SystemTime`'s conversions: this stamps every registration and change).
 #[cfg(not(procreg_loom))]
 pub(crate) fn now_ns() -> u64 {
-    segment::sys::realtime_ns()
+    sys::clock::realtime_ns()
 }
 
 #[cfg(test)]

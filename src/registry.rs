@@ -218,7 +218,7 @@ impl Builder {
         };
         let config = Config {
             geometry,
-            max_owners: self.max_writers,
+            max_writers: self.max_writers,
         };
         segment::validate_config(&config).map_err(Error::InvalidArgument)?;
         let explicit = Explicit {

@@ -231,7 +231,7 @@ fn reap(
     stop: &std::io::PipeReader,
     count: &AtomicU64,
 ) -> Result<()> {
-    use crate::segment::sys::{PidWatch, wait_readable};
+    use crate::sys::{pidfd::PidWatch, poll::wait_readable};
     use std::collections::HashMap;
     use std::os::fd::AsFd;
     let b = reg.backend();

@@ -204,10 +204,10 @@ impl<W: Writers> Env for OpEnv<'_, W> {
     }
     fn now(&self) -> u64 {
         // Change records of removals and updates: tick resolution is enough.
-        crate::segment::sys::coarse_realtime_ns()
+        crate::sys::clock::coarse_realtime_ns()
     }
     fn now_ms(&self) -> u64 {
-        crate::segment::sys::boot_ms()
+        crate::sys::clock::boot_ms()
     }
     fn on_commit(&self, revision: u64, ch: &Change<'_>) {
         telemetry::count(match ch.kind {
@@ -267,7 +267,7 @@ mod fault {
             std::process::abort();
         }
         if pause.as_deref() == Some(name.as_str()) {
-            crate::segment::stop_self();
+            crate::sys::process::stop_self();
         }
         false
     }
@@ -300,7 +300,7 @@ fn entry_of(e: RawEntry) -> Entry {
 
 /// Whether an entry is gone: its lease ran out or its owner is dead.
 fn gone(e: &RawEntry) -> bool {
-    table::lease::expired(e.lease, crate::segment::sys::boot_ms())
+    table::lease::expired(e.lease, crate::sys::clock::boot_ms())
         || liveness::check(&e.owner) == Liveness::Dead
 }
 
@@ -402,7 +402,7 @@ where
                 owner,
                 // The tick clock: CLOCK_REALTIME cost ~40 ns here (a VM's
                 // clock source), a fifth of a registration.
-                crate::segment::sys::coarse_realtime_ns(),
+                crate::sys::clock::coarse_realtime_ns(),
                 metadata,
                 lease,
                 &env,
@@ -602,7 +602,7 @@ where
         let stats = self.stats();
         let mut owners = OwnerCounts::default();
         let mut expired = 0;
-        let now = crate::segment::sys::boot_ms();
+        let now = crate::sys::clock::boot_ms();
         self.table
             .for_each_live(|_, _, e| {
                 if table::lease::expired(e.lease, now) {

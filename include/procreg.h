@@ -136,6 +136,11 @@ typedef enum procreg_liveness_mode {
    An in-process (mem:) registry.
    */
   PROCREG_LIVENESS_IN_PROCESS = 2,
+  /*
+   A networked (etcd://) registry: an entry lives while its owner's
+   lease is kept alive; owners on this host are also checked in /proc.
+   */
+  PROCREG_LIVENESS_LEASE = 3,
 } procreg_liveness_mode;
 
 /*

@@ -134,7 +134,7 @@ pub enum Error {
     },
 }
 
-#[cfg_attr(loom, allow(dead_code))]
+#[cfg_attr(procreg_loom, allow(dead_code))]
 impl Error {
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {

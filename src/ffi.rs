@@ -115,6 +115,9 @@ pub enum procreg_liveness_mode {
     PROCREG_LIVENESS_FOREIGN_PID_NAMESPACE = 1,
     /// An in-process (mem:) registry.
     PROCREG_LIVENESS_IN_PROCESS = 2,
+    /// A networked (etcd://) registry: an entry lives while its owner's
+    /// lease is kept alive; owners on this host are also checked in /proc.
+    PROCREG_LIVENESS_LEASE = 3,
 }
 
 /// Opaque registry handle. One handle may be used from many threads at once;
@@ -1158,6 +1161,7 @@ pub unsafe extern "C" fn procreg_health(
                     procreg_liveness_mode::PROCREG_LIVENESS_FOREIGN_PID_NAMESPACE
                 }
                 LivenessMode::InProcess => procreg_liveness_mode::PROCREG_LIVENESS_IN_PROCESS,
+                LivenessMode::Lease => procreg_liveness_mode::PROCREG_LIVENESS_LEASE,
             },
             problem_count: h.problems.len(),
             problems,

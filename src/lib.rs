@@ -19,62 +19,70 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 // Under loom only the table is built (backends need real atomics over mappings).
-#![cfg_attr(loom, allow(dead_code))]
+#![cfg_attr(procreg_loom, allow(dead_code))]
+
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "procreg supports Linux only: it relies on OFD locks, futexes, pidfds and /proc; build it for a Linux target"
+);
 
 mod error;
 mod sync;
+mod sys;
 pub(crate) mod table;
 
-#[cfg(not(loom))]
+#[cfg(not(procreg_loom))]
 mod backend;
-#[cfg(not(loom))]
+#[cfg(not(procreg_loom))]
 pub mod ffi;
-#[cfg(not(loom))]
+#[cfg(not(procreg_loom))]
 mod host;
-#[cfg(not(loom))]
+#[cfg(not(procreg_loom))]
 mod liveness;
-#[cfg(not(loom))]
+#[cfg(not(procreg_loom))]
 mod registry;
-#[cfg(not(loom))]
+#[cfg(not(procreg_loom))]
 mod segment;
-#[cfg(not(loom))]
+#[cfg(not(procreg_loom))]
 mod telemetry;
-#[cfg(not(loom))]
+#[cfg(not(procreg_loom))]
 mod types;
-#[cfg(not(loom))]
+#[cfg(not(procreg_loom))]
 mod watch;
 
-#[cfg(not(loom))]
+/// The etcd engine (feature `etcd`) under the `etcd://` backend: its
+/// session, formats and fault hooks, for tests of the engine itself.
+#[cfg(all(feature = "etcd", not(procreg_loom)))]
+#[doc(hidden)]
+pub use backend::etcd;
+#[cfg(not(procreg_loom))]
 pub use backend::{
     DEFAULT_CAPACITY, DEFAULT_LOCK_TIMEOUT, DEFAULT_MAX_METADATA_LEN, DEFAULT_MAX_NAME_LEN,
     DEFAULT_MAX_NAMESPACE_LEN, DEFAULT_MAX_WRITERS, DEFAULT_MODE,
 };
-/// The etcd engine (feature `etcd`) under the `etcd://` backend: its
-/// session, formats and fault hooks, for tests of the engine itself.
-#[cfg(all(feature = "etcd", not(loom)))]
-#[doc(hidden)]
-pub use backend::etcd;
 pub use error::{Error, Liveness, Result};
-#[cfg(not(loom))]
+#[cfg(not(procreg_loom))]
 pub use registry::{Builder, Registry};
-#[cfg(not(loom))]
+#[cfg(not(procreg_loom))]
 pub use types::{
     BackendHealth, BackendStats, Entry, EntryInfo, EntryRef, Event, EventKind, Health, Limits,
     LivenessMode, ProcessCounters, Stats, TableHealth, TableStats,
 };
-#[cfg(not(loom))]
+#[cfg(all(feature = "etcd", not(procreg_loom)))]
+pub use types::{EtcdHealth, EtcdStats};
+#[cfg(not(procreg_loom))]
 pub use watch::{Reaper, Watcher};
 
 /// Nanoseconds since the Unix epoch (one `clock_gettime`, without
 /// `SystemTime`'s conversions: this stamps every registration and change).
-#[cfg(not(loom))]
+#[cfg(not(procreg_loom))]
 pub(crate) fn now_ns() -> u64 {
-    segment::sys::realtime_ns()
+    sys::clock::realtime_ns()
 }
 
 #[cfg(test)]
 mod compile_checks {
-    #[cfg(not(loom))]
+    #[cfg(not(procreg_loom))]
     #[test]
     fn registry_is_send_and_sync() {
         fn is<T: Send + Sync>() {}

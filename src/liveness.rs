@@ -7,6 +7,7 @@
 //! and `Unknown` when the checker lives in another PID namespace.
 
 use crate::error::Liveness;
+use crate::sys::{Cause, cause};
 use crate::table::Owner;
 use std::sync::OnceLock;
 
@@ -28,7 +29,7 @@ pub(crate) fn proc_stat(pid: u32) -> std::io::Result<Option<ProcStat>> {
     let path = format!("/proc/{pid}/stat");
     let n = match read_small(&path, &mut buf) {
         Ok(n) => n,
-        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ESRCH)) => {
+        Err(e) if matches!(cause(&e), Cause::NotFound | Cause::NoSuchProcess) => {
             return Ok(None);
         }
         Err(e) => return Err(e),
@@ -78,7 +79,7 @@ pub(crate) fn current() -> Owner {
     thread_local! {
         static SELF: std::cell::Cell<Option<(u64, Owner)>> = const { std::cell::Cell::new(None) };
     }
-    let generation = crate::segment::fork_generation();
+    let generation = crate::sys::fork::generation();
     SELF.with(|c| match c.get() {
         Some((g, o)) if g == generation => o,
         _ => {
@@ -103,7 +104,7 @@ pub(crate) fn my_pidns() -> u64 {
     *NS.get_or_init(|| pidns_of("self").unwrap_or(0))
 }
 
-/// The owner record for `pid` as seen now, or `None` if no such live process.
+/// The owner identity of `pid` as seen now, or `None` if no such live process.
 pub(crate) fn owner_of(pid: u32) -> std::io::Result<Option<Owner>> {
     Ok(proc_stat(pid)?.filter(|s| !s.exited).map(|s| Owner {
         pid,
@@ -135,7 +136,7 @@ pub(crate) fn check(owner: &Owner) -> Liveness {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(procreg_loom)))]
 mod tests {
     use super::*;
 

@@ -182,6 +182,8 @@ impl Stats {
     pub fn table(&self) -> Option<&TableStats> {
         match &self.detail {
             BackendStats::Table(t) => Some(t),
+            #[allow(unreachable_patterns)] // without the etcd feature
+            _ => None,
         }
     }
 
@@ -200,6 +202,27 @@ impl Stats {
 pub enum BackendStats {
     /// A hash table of atomic slots (`shm:`, `mem:`).
     Table(TableStats),
+    /// An etcd cluster (`etcd://`).
+    #[cfg(feature = "etcd")]
+    Etcd(EtcdStats),
+}
+
+/// What an etcd-backed registry (`etcd://`) reports of itself. It has no
+/// capacity, slots or tombstones: those figures are not made up for it.
+#[cfg(feature = "etcd")]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EtcdStats {
+    /// The members, as `host:port`.
+    pub endpoints: Vec<String>,
+    /// The key prefix of this registry.
+    pub prefix: String,
+    /// This handle's session lease id.
+    pub lease: i64,
+    /// The session lease's ttl.
+    pub ttl: Duration,
+    /// Entries registered through this handle's session.
+    pub own_entries: usize,
 }
 
 /// Sizes and counters of a hash-table backend (`shm:`, `mem:`).
@@ -245,6 +268,9 @@ pub enum LivenessMode {
     ForeignPidNamespace,
     /// In-process registry: owners are checked through `/proc` as well.
     InProcess,
+    /// A networked registry: an entry lives while its owner's lease is kept
+    /// alive; owners on this host are also checked through `/proc`.
+    Lease,
 }
 
 /// Result of [`Registry::health_check`](crate::Registry::health_check): a
@@ -279,6 +305,8 @@ impl Health {
     pub fn table(&self) -> Option<&TableHealth> {
         match &self.detail {
             BackendHealth::Table(t) => Some(t),
+            #[allow(unreachable_patterns)] // without the etcd feature
+            _ => None,
         }
     }
 }
@@ -289,6 +317,24 @@ impl Health {
 pub enum BackendHealth {
     /// A hash table of atomic slots (`shm:`, `mem:`).
     Table(TableHealth),
+    /// An etcd cluster (`etcd://`).
+    #[cfg(feature = "etcd")]
+    Etcd(EtcdHealth),
+}
+
+/// Health of an etcd-backed registry's handle and cluster.
+#[cfg(feature = "etcd")]
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct EtcdHealth {
+    /// This handle's session lease id.
+    pub lease: i64,
+    /// Time left before the handle's local lease deadline (zero once lost).
+    pub lease_left: Duration,
+    /// Why the session (and every entry under it) is lost, if it is.
+    pub session_lost: Option<String>,
+    /// Each member and whether it answered a status request.
+    pub endpoints: Vec<(String, bool)>,
 }
 
 /// Health of a hash-table backend (`shm:`, `mem:`).

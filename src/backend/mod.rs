@@ -120,6 +120,8 @@ pub(crate) trait Backend: Send + Sync {
 pub(crate) enum AnyBackend {
     Shm(shm::ShmBackend),
     Mem(mem::MemBackend),
+    #[cfg(feature = "etcd")]
+    Etcd(etcd::registry::EtcdRegistry),
 }
 
 macro_rules! dispatch {
@@ -127,6 +129,8 @@ macro_rules! dispatch {
         match $self {
             AnyBackend::Shm($b) => $e,
             AnyBackend::Mem($b) => $e,
+            #[cfg(feature = "etcd")]
+            AnyBackend::Etcd($b) => $e,
         }
     };
 }

@@ -89,7 +89,7 @@ impl TableOptions {
         }
         let config = Config {
             geometry: self.geometry(),
-            max_owners: self.max_writers,
+            max_writers: self.max_writers,
         };
         segment::validate_config(&config).map_err(Error::InvalidArgument)?;
         Ok(config)
@@ -107,6 +107,8 @@ pub(crate) struct Options {
 pub(crate) enum Location {
     File(PathBuf),
     Mem(String),
+    /// An `etcd://` url, parsed by the etcd backend.
+    Etcd(String),
 }
 
 /// Directory for `shm:` segments: `/dev/shm`, else `$XDG_RUNTIME_DIR`.
@@ -124,9 +126,13 @@ fn shm_dir() -> Result<PathBuf> {
 }
 
 impl Location {
-    /// Parses `shm:NAME` (or a bare `NAME`), `file:/path` or `mem:[NAME]`.
+    /// Parses `shm:NAME` (or a bare `NAME`), `file:/path`, `mem:[NAME]` or
+    /// `etcd://…` (whose rest the etcd backend parses).
     pub(crate) fn parse(url: &str) -> Result<Location> {
         let bad = |why: &str| Error::InvalidArgument(format!("registry url {url:?}: {why}"));
+        if url.starts_with("etcd://") {
+            return Ok(Location::Etcd(url.to_owned()));
+        }
         if let Some(path) = url.strip_prefix("file:") {
             if path.is_empty() || path.contains('\0') {
                 return Err(bad(
@@ -143,7 +149,9 @@ impl Location {
         }
         let name = url.strip_prefix("shm:").unwrap_or(url);
         if name.contains(':') && !url.starts_with("shm:") {
-            return Err(bad("unknown scheme; use shm:NAME, file:/path or mem:"));
+            return Err(bad(
+                "unknown scheme; use shm:NAME, file:/path, mem:[NAME] or etcd://HOST:PORT/PREFIX",
+            ));
         }
         if name.is_empty()
             || name.len() > 200
@@ -167,7 +175,31 @@ pub(crate) fn open(url: &str, mode: OpenMode, options: &Options) -> Result<AnyBa
             AnyBackend::Shm(shm::from_segment(seg, t.lock_timeout))
         }
         Location::Mem(name) => AnyBackend::Mem(mem::open(&name, mode, t, t.lock_timeout)?),
+        Location::Etcd(url) => open_etcd(&url)?,
     })
+}
+
+/// An etcd cluster has no file to create: every mode connects, and a
+/// prefix with no entries is an empty registry.
+#[cfg(feature = "etcd")]
+fn open_etcd(url: &str) -> Result<AnyBackend> {
+    let engine = super::etcd::EtcdBackend::open(url)?;
+    Ok(AnyBackend::Etcd(super::etcd::registry::EtcdRegistry::new(
+        engine,
+    )))
+}
+
+#[cfg(not(feature = "etcd"))]
+fn open_etcd(url: &str) -> Result<AnyBackend> {
+    Err(no_etcd(url))
+}
+
+#[cfg(not(feature = "etcd"))]
+fn no_etcd(url: &str) -> Error {
+    Error::InvalidArgument(format!(
+        "registry url {url:?}: this build of procreg has no etcd backend; \
+         build it with the cargo feature \"etcd\" (cargo build --features etcd)"
+    ))
 }
 
 /// Removes the registry at `url` (only a procreg segment, only by its creator).
@@ -175,6 +207,17 @@ pub(crate) fn destroy(url: &str) -> Result<()> {
     match Location::parse(url)? {
         Location::File(path) => segment::destroy(&path),
         Location::Mem(_) => Ok(()),
+        #[cfg(feature = "etcd")]
+        Location::Etcd(url) => {
+            // Removes every entry under the prefix, then ends the session.
+            let engine = super::etcd::EtcdBackend::open(&url)?;
+            for ns in engine.namespaces()? {
+                engine.clear_namespace(&ns)?;
+            }
+            engine.close()
+        }
+        #[cfg(not(feature = "etcd"))]
+        Location::Etcd(url) => Err(no_etcd(&url)),
     }
 }
 

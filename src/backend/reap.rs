@@ -6,7 +6,8 @@
 
 use super::Backend;
 use crate::error::{Error, Result};
-use crate::segment::sys::{PidWatch, wait_readable};
+use crate::sys::pidfd::PidWatch;
+use crate::sys::poll::wait_readable;
 use std::collections::HashMap;
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -3,10 +3,10 @@
 
 use super::table_backend::{TableBackend, Writers};
 use crate::error::{Liveness, Result};
-use crate::segment::{FORK_GENERATION, Segment, unregister_fork_close};
+use crate::segment::Segment;
 use crate::sync::AtomicU64;
+use crate::sys::fork::{self, CloseOnFork};
 use crate::types::LivenessMode;
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering};
@@ -22,12 +22,12 @@ impl AsRef<[AtomicU64]> for SegmentWords {
     }
 }
 
-/// This handle's owner record (its writer token), taken on first write.
+/// This handle's writer slot (its writer token), claimed on first write.
 struct Claim {
     token: u32,
-    fd: Option<OwnedFd>,
+    /// Holds the slot's lock; a forked child closes its copy by itself.
+    _lock: CloseOnFork,
     fork_generation: u64,
-    closes_on_fork: bool,
 }
 
 pub(crate) struct ShmWriters {
@@ -37,39 +37,11 @@ pub(crate) struct ShmWriters {
     claim: Mutex<Option<Claim>>,
 }
 
-impl ShmWriters {
-    fn drop_claim(c: &mut Claim) {
-        if let Some(fd) = c.fd.take() {
-            let forked = FORK_GENERATION.load(Ordering::SeqCst) != c.fork_generation;
-            if forked && c.closes_on_fork {
-                // The fork handler already closed this descriptor in the child.
-                std::mem::forget(fd);
-            } else {
-                unregister_fork_close(fd.as_raw_fd());
-                drop(fd);
-            }
-        }
-    }
-}
-
-impl Drop for ShmWriters {
-    fn drop(&mut self) {
-        if let Some(c) = self
-            .claim
-            .get_mut()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_mut()
-        {
-            Self::drop_claim(c);
-        }
-    }
-}
-
 impl Writers for ShmWriters {
     #[inline]
     fn token(&self) -> Result<u32> {
         let c = self.cached.load(Ordering::Acquire);
-        let generation = FORK_GENERATION.load(Ordering::Relaxed) & 0xFFFF_FFFF;
+        let generation = fork::generation() & 0xFFFF_FFFF;
         if c != 0 && c >> 32 == generation {
             return Ok(c as u32);
         }
@@ -78,16 +50,12 @@ impl Writers for ShmWriters {
 
     fn current_token(&self) -> Option<u32> {
         let c = self.cached.load(Ordering::Acquire);
-        (c != 0 && c >> 32 == FORK_GENERATION.load(Ordering::Relaxed) & 0xFFFF_FFFF)
-            .then_some(c as u32)
+        (c != 0 && c >> 32 == fork::generation() & 0xFFFF_FFFF).then_some(c as u32)
     }
 
     fn liveness(&self, token: u32) -> Liveness {
         let mine = self.cached.load(Ordering::Acquire);
-        if mine != 0
-            && mine as u32 == token
-            && mine >> 32 == FORK_GENERATION.load(Ordering::Relaxed) & 0xFFFF_FFFF
-        {
+        if mine != 0 && mine as u32 == token && mine >> 32 == fork::generation() & 0xFFFF_FFFF {
             return Liveness::Alive;
         }
         self.seg.writer_liveness(token, self.seg.file())
@@ -106,20 +74,21 @@ impl ShmWriters {
     #[cold]
     fn claim_slow(&self) -> Result<u32> {
         let mut guard = self.claim.lock().unwrap_or_else(|p| p.into_inner());
-        let generation = FORK_GENERATION.load(Ordering::SeqCst);
+        let generation = fork::generation();
         if let Some(c) = guard.as_mut() {
             if c.fork_generation == generation {
                 return Ok(c.token);
             }
-            // We are a forked child: the record belongs to the parent.
-            Self::drop_claim(c);
         }
-        let (token, fd, closes_on_fork) = self.seg.claim_owner()?;
+        // None yet, or we are a forked child and the slot is the parent's:
+        // dropping the old claim forgets (never closes) the descriptor that
+        // the fork handler already closed.
+        *guard = None;
+        let (token, lock) = self.seg.claim_writer_slot()?;
         *guard = Some(Claim {
             token,
-            fd: Some(fd),
+            _lock: lock,
             fork_generation: generation,
-            closes_on_fork,
         });
         self.cached.store(
             (generation & 0xFFFF_FFFF) << 32 | token as u64,

@@ -530,6 +530,7 @@ pub fn health(reg: &Registry, json: bool, out: &mut impl Write) -> CliResult {
         LivenessMode::ProcStartTime => "proc-start-time",
         LivenessMode::ForeignPidNamespace => "foreign-pid-namespace",
         LivenessMode::InProcess => "in-process",
+        LivenessMode::Lease => "lease",
         _ => "other",
     };
     let t = h.table();

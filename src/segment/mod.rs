@@ -1,28 +1,27 @@
-//! The segment file: header, layout, validation, mapping, and the owner
-//! records that give each writing process a token the kernel revokes on death.
+//! The segment file: header, layout, validation, mapping, and the writer
+//! slots that give each writing process a token the kernel revokes on death.
 //!
 //! # File layout
 //! ```text
 //! [0, 4096)            header (immutable once `initialized` is set)
-//! [4096, table_offset) owner records: max_owners × 4 words
+//! [4096, table_offset) writer slots: max_writers × 4 words
 //! [table_offset, end)  table words (see crate::table)
 //! ```
 //! The header is read with `pread` into process memory and validated there;
 //! the mapping itself is only ever accessed through atomics.
+//!
+//! A *writer slot* belongs to a writing process (a registry handle that has
+//! written), not to an entry: it holds that process's writer token and is
+//! held by an OFD lock. An entry's *owner* is the process it registers.
 
-#[cfg_attr(unix, path = "unix.rs")]
-mod os;
-pub(crate) mod sys;
+mod writer_slot;
 
-use crate::error::{Error, Liveness, Result};
+use crate::error::{Error, Result};
 use crate::sync::{AtomicU64, Ordering};
-use crate::table::{self, Geometry, key::hash_bytes};
-use std::os::fd::{AsRawFd, OwnedFd};
+use crate::sys::{self, Cause, file, mmap::Mapping};
+use crate::table::{Geometry, key::hash_bytes};
+use std::fs::File;
 use std::path::{Path, PathBuf};
-
-#[cfg(feature = "fault-injection")]
-pub(crate) use os::stop_self;
-pub(crate) use os::{FORK_GENERATION, Mapping, fork_generation, unregister_fork_close};
 
 /// `PROCREG` + format byte.
 pub(crate) const MAGIC: [u8; 8] = *b"PROCREG\x01";
@@ -33,27 +32,24 @@ pub(crate) const HEADER_BYTES: usize = 4096;
 const INIT_MAGIC: u64 = 0x5245_4144_595f_4f4b; // "READY_OK"
 const OFF_CHECKSUM: usize = 112;
 const OFF_INITIALIZED: usize = 120;
-/// Words per owner record: `gen | pid << 32`, start time, pidns, reserved.
-const OWNER_WORDS: usize = 4;
-/// Owner record `i` is held by an OFD write lock on this byte offset + i.
-const OWNER_LOCK_BASE: i64 = 1 << 40;
-/// Largest number of owner records (token = (index + 1) << 17 | gen).
-pub(crate) const MAX_OWNERS: usize = 4095;
-const GEN_BITS: u32 = 17;
-const GEN_MASK: u32 = (1 << GEN_BITS) - 1;
+/// Words per writer slot: `gen | pid << 32`, start time, pidns, reserved.
+const SLOT_WORDS: usize = 4;
+/// Largest number of writer slots (token = (index + 1) << 17 | gen).
+pub(crate) const MAX_WRITERS: usize = 4095;
 
 /// Limits of a segment, as the user asks for them and as the header records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Config {
     pub(crate) geometry: Geometry,
-    pub(crate) max_owners: usize,
+    /// Number of writer slots: processes that may write at once.
+    pub(crate) max_writers: usize,
 }
 
 /// The validated header, copied into process memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Header {
     pub(crate) config: Config,
-    pub(crate) owners_offset: usize,
+    pub(crate) writers_offset: usize,
     pub(crate) table_offset: usize,
     pub(crate) total_bytes: usize,
     pub(crate) created_at_ns: u64,
@@ -64,11 +60,11 @@ pub(crate) struct Header {
 }
 
 impl Config {
-    fn owners_offset(&self) -> usize {
+    fn writers_offset(&self) -> usize {
         HEADER_BYTES
     }
     fn table_offset(&self) -> usize {
-        (HEADER_BYTES + self.max_owners * OWNER_WORDS * 8).next_multiple_of(4096)
+        (HEADER_BYTES + self.max_writers * SLOT_WORDS * 8).next_multiple_of(4096)
     }
     fn total_bytes(&self) -> usize {
         self.table_offset() + self.geometry.total_words() * 8
@@ -87,8 +83,8 @@ impl Header {
         put32(&mut b, 28, g.max_name_len as u32);
         put32(&mut b, 32, g.max_meta_len as u32);
         put32(&mut b, 36, g.row_words() as u32);
-        put32(&mut b, 40, self.config.max_owners as u32);
-        put64(&mut b, 48, self.owners_offset as u64);
+        put32(&mut b, 40, self.config.max_writers as u32);
+        put64(&mut b, 48, self.writers_offset as u64);
         put64(&mut b, 56, self.table_offset as u64);
         put64(&mut b, 64, g.total_words() as u64);
         put64(&mut b, 72, self.total_bytes as u64);
@@ -105,8 +101,11 @@ impl Header {
     /// Validates header bytes read from a file of `file_len` bytes. Every
     /// field is checked against what this build would compute for the same
     /// limits, so nothing from the file is trusted as an offset or size.
-    pub(crate) fn decode(b: &[u8], file_len: u64) -> Result<Header> {
-        let bad = |why: String| Error::IncompatibleSegment(why);
+    pub(crate) fn decode(b: &[u8], file_len: u64) -> std::result::Result<Header, BadHeader> {
+        let bad = |why: String| BadHeader {
+            fault: HeaderFault::Invalid,
+            why,
+        };
         if b.len() < HEADER_BYTES || file_len < HEADER_BYTES as u64 {
             return Err(bad(format!(
                 "file is {file_len} bytes, smaller than a procreg header ({HEADER_BYTES}); it is truncated or not a procreg segment"
@@ -124,11 +123,14 @@ impl Header {
             )));
         }
         if get64(b, OFF_INITIALIZED) != INIT_MAGIC {
-            return Err(bad(format!(
-                "not initialised: its creator (pid {}) has not finished or died while creating it; \
+            return Err(BadHeader {
+                fault: HeaderFault::NotInitialised,
+                why: format!(
+                    "not initialised: its creator (pid {}) has not finished or died while creating it; \
                  destroy it and create it again",
-                get32(b, 96)
-            )));
+                    get32(b, 96)
+                ),
+            });
         }
         if hash_bytes(&b[..OFF_CHECKSUM]) != get64(b, OFF_CHECKSUM) {
             return Err(bad(
@@ -143,13 +145,13 @@ impl Header {
         };
         let config = Config {
             geometry,
-            max_owners: get32(b, 40) as usize,
+            max_writers: get32(b, 40) as usize,
         };
         validate_config(&config)
             .map_err(|e| bad(format!("header holds impossible limits: {e}")))?;
         let h = Header {
             config,
-            owners_offset: config.owners_offset(),
+            writers_offset: config.writers_offset(),
             table_offset: config.table_offset(),
             total_bytes: config.total_bytes(),
             created_at_ns: get64(b, 80),
@@ -161,7 +163,7 @@ impl Header {
         let expect = [
             (get32(b, 12) as u64, HEADER_BYTES as u64, "header size"),
             (get32(b, 36) as u64, geometry.row_words() as u64, "row size"),
-            (get64(b, 48), h.owners_offset as u64, "owner records offset"),
+            (get64(b, 48), h.writers_offset as u64, "writer slots offset"),
             (get64(b, 56), h.table_offset as u64, "table offset"),
             (get64(b, 64), geometry.total_words() as u64, "table size"),
             (get64(b, 72), h.total_bytes as u64, "total size"),
@@ -178,6 +180,29 @@ impl Header {
             )));
         }
         Ok(h)
+    }
+}
+
+/// Why [`Header::decode`] refused a header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HeaderFault {
+    /// The `initialized` word is not set: a creator is still at work (or
+    /// died while creating it).
+    NotInitialised,
+    /// Anything else: not a procreg segment, another layout, or corrupt.
+    Invalid,
+}
+
+/// A refused header: its [`HeaderFault`] and the message for the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BadHeader {
+    pub(crate) fault: HeaderFault,
+    pub(crate) why: String,
+}
+
+impl From<BadHeader> for Error {
+    fn from(b: BadHeader) -> Error {
+        Error::IncompatibleSegment(b.why)
     }
 }
 
@@ -233,10 +258,10 @@ pub(crate) fn validate_config(c: &Config) -> std::result::Result<(), String> {
             g.max_meta_len
         ));
     }
-    if !(1..=MAX_OWNERS).contains(&c.max_owners) {
+    if !(1..=MAX_WRITERS).contains(&c.max_writers) {
         return Err(format!(
-            "max owners {} must be 1..={MAX_OWNERS}",
-            c.max_owners
+            "max writers {} must be 1..={MAX_WRITERS}",
+            c.max_writers
         ));
     }
     Ok(())
@@ -254,7 +279,7 @@ pub(crate) struct Segment {
     pub(crate) path: PathBuf,
     pub(crate) header: Header,
     map: Mapping,
-    file: OwnedFd,
+    file: File,
 }
 
 /// What `open` should do when the file exists or not.
@@ -307,17 +332,17 @@ impl Segment {
             crate::now_ns()
         ));
         let tmp = path.with_file_name(tmp_name);
-        let file = match os::create_exclusive(&tmp, file_mode) {
+        let file = match file::create_exclusive(&tmp, file_mode) {
             Ok(f) => f,
             Err(e) => return Err(CreateError::Other(os_error(e, "create", &tmp))),
         };
         let header = Header {
             config,
-            owners_offset: config.owners_offset(),
+            writers_offset: config.writers_offset(),
             table_offset: config.table_offset(),
             total_bytes: config.total_bytes(),
             created_at_ns: crate::now_ns(),
-            creator_uid: os::euid(),
+            creator_uid: sys::process::euid(),
             creator_pid: std::process::id(),
             mode: file_mode,
             pidns: crate::liveness::my_pidns(),
@@ -327,10 +352,10 @@ impl Segment {
             let _ = std::fs::remove_file(&tmp);
             CreateError::Other(e)
         };
-        os::lock_exclusive(&file).map_err(|e| undo(os_error(e, "lock", path)))?;
-        os::fchmod(&file, file_mode).map_err(|e| undo(os_error(e, "chmod", path)))?;
+        file::lock_exclusive(&file).map_err(|e| undo(os_error(e, "lock", path)))?;
+        file::set_mode(&file, file_mode).map_err(|e| undo(os_error(e, "chmod", path)))?;
         // Reserve every byte now: a full tmpfs fails here, not with SIGBUS later.
-        os::fallocate(&file, header.total_bytes as u64).map_err(|e| {
+        file::reserve(&file, header.total_bytes as u64).map_err(|e| {
             undo(Error::io(
                 format!(
                     "cannot reserve {} bytes for {} (is the filesystem full? /dev/shm is limited by its tmpfs size)",
@@ -341,7 +366,7 @@ impl Segment {
             ))
         })?;
         let bytes = header.encode();
-        os::pwrite_all(&file, &bytes[..OFF_INITIALIZED], 0)
+        file::write_all_at(&file, &bytes[..OFF_INITIALIZED], 0)
             .map_err(|e| undo(os_error(e, "write header of", path)))?;
         let map =
             Mapping::new(&file, header.total_bytes).map_err(|e| undo(os_error(e, "map", path)))?;
@@ -353,7 +378,7 @@ impl Segment {
         };
         // Publish last: an opener that sees INIT_MAGIC sees a complete header.
         seg.init_word().store(INIT_MAGIC, Ordering::Release);
-        os::unlock(&seg.file);
+        file::unlock(&seg.file);
         // link() is the O_EXCL of the final name: it fails if anything is there.
         let linked = std::fs::hard_link(&tmp, path);
         let _ = std::fs::remove_file(&tmp);
@@ -365,61 +390,62 @@ impl Segment {
     }
 
     fn attach(path: &Path, trust: Trust) -> Result<Segment> {
-        let file = os::open_existing(path).map_err(|e| match e.raw_os_error() {
-            Some(libc::ENOENT) => Error::NoSuchRegistry(path.display().to_string()),
-            Some(libc::ELOOP) => Error::PermissionDenied(format!(
+        let file = file::open_existing(path).map_err(|e| match sys::cause(&e) {
+            Cause::NotFound => Error::NoSuchRegistry(path.display().to_string()),
+            Cause::SymbolicLink => Error::PermissionDenied(format!(
                 "{} is a symbolic link; procreg never follows links to segments",
                 path.display()
             )),
             _ => os_error(e, "open", path),
         })?;
-        let st = os::fstat(&file).map_err(|e| os_error(e, "stat", path))?;
-        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        let st = file::stat(&file).map_err(|e| os_error(e, "stat", path))?;
+        if !st.regular {
             return Err(Error::PermissionDenied(format!(
                 "{} is not a regular file",
                 path.display()
             )));
         }
-        if st.st_uid != os::euid() && !trust.allow_foreign_owner {
+        let euid = sys::process::euid();
+        if st.uid != euid && !trust.allow_foreign_owner {
             return Err(Error::PermissionDenied(format!(
                 "{} is owned by uid {}, not by you (uid {}); someone may have squatted its name. \
                  Use Builder::allow_foreign_owner(true) if this is intended",
                 path.display(),
-                st.st_uid,
-                os::euid()
+                st.uid,
+                euid
             )));
         }
-        if st.st_mode & 0o002 != 0 && !trust.allow_world_writable {
+        if st.mode & 0o002 != 0 && !trust.allow_world_writable {
             return Err(Error::PermissionDenied(format!(
                 "{} is world-writable (mode {:o}); any user could corrupt it. \
                  chmod o-w it, or use Builder::allow_world_writable(true)",
                 path.display(),
-                st.st_mode & 0o7777
+                st.mode
             )));
         }
         // Wait (bounded) for a concurrent creator to finish initialising.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
         let header = loop {
-            os::lock_shared(&file).map_err(|e| os_error(e, "lock", path))?;
+            file::lock_shared(&file).map_err(|e| os_error(e, "lock", path))?;
             let mut buf = vec![0u8; HEADER_BYTES];
-            let len = os::fstat(&file)
+            let len = file::stat(&file)
                 .map_err(|e| os_error(e, "stat", path))?
-                .st_size as u64;
-            let n =
-                os::pread(&file, &mut buf, 0).map_err(|e| os_error(e, "read header of", path))?;
-            os::unlock(&file);
+                .len;
+            let n = file::read_at(&file, &mut buf, 0)
+                .map_err(|e| os_error(e, "read header of", path))?;
+            file::unlock(&file);
             match Header::decode(&buf[..n], len) {
                 Ok(h) => break h,
                 // The creator holds the flock while it initialises, so an
                 // uninitialised header seen under our shared lock means the
                 // creator is between O_EXCL and flock, or died: wait a little.
-                Err(Error::IncompatibleSegment(why))
-                    if (len == 0 || why.starts_with("not initialised"))
+                Err(bad)
+                    if (len == 0 || bad.fault == HeaderFault::NotInitialised)
                         && std::time::Instant::now() < deadline =>
                 {
                     std::thread::sleep(std::time::Duration::from_millis(2));
                 }
-                Err(e) => return Err(e),
+                Err(bad) => return Err(bad.into()),
             }
         };
         let map = Mapping::new(&file, header.total_bytes).map_err(|e| os_error(e, "map", path))?;
@@ -441,81 +467,8 @@ impl Segment {
         &w[self.header.table_offset / 8..self.header.total_bytes / 8]
     }
 
-    fn owner_words(&self) -> &[AtomicU64] {
-        let w = self.map.words();
-        &w[self.header.owners_offset / 8
-            ..self.header.owners_offset / 8 + self.header.config.max_owners * OWNER_WORDS]
-    }
-
-    /// Claims an owner record for this process: the first record whose OFD
-    /// lock we get. Returns the token, the fd that holds the lock, and
-    /// whether a forked child closes that fd by itself.
-    pub(crate) fn claim_owner(&self) -> Result<(u32, OwnedFd, bool)> {
-        // A new open file description of *this* inode (the path may since
-        // name another segment): its own OFD locks, separate from `self.file`.
-        let fd =
-            os::reopen(&self.file).map_err(|e| os_error(e, "reopen (owner lock)", &self.path))?;
-        // Registered before any lock is taken, so a fork in another thread
-        // never leaves a child holding this description unknowingly.
-        let closes_on_fork = os::register_fork_close(fd.as_raw_fd());
-        let n = self.header.config.max_owners;
-        let me = crate::liveness::current();
-        let start = me.pid as usize % n;
-        for k in 0..n {
-            let idx = (start + k) % n;
-            match os::ofd_try_lock(&fd, OWNER_LOCK_BASE + idx as i64) {
-                Ok(true) => {
-                    let rec = &self.owner_words()[idx * OWNER_WORDS..(idx + 1) * OWNER_WORDS];
-                    let old = rec[0].load(Ordering::Relaxed);
-                    let mut generation = ((old as u32) + 1) & GEN_MASK;
-                    if generation == 0 {
-                        generation = 1;
-                    }
-                    rec[1].store(me.start_time, Ordering::Relaxed);
-                    rec[2].store(me.pidns, Ordering::Relaxed);
-                    rec[0].store(generation as u64 | (me.pid as u64) << 32, Ordering::Release);
-                    let token = ((idx as u32 + 1) << GEN_BITS) | generation;
-                    debug_assert!(token <= table::MAX_TOKEN);
-                    return Ok((token, fd, closes_on_fork));
-                }
-                Ok(false) => continue,
-                Err(e) => return Err(os_error(e, "lock an owner record of", &self.path)),
-            }
-        }
-        if closes_on_fork {
-            os::unregister_fork_close(fd.as_raw_fd());
-        }
-        Err(Error::Busy(format!(
-            "all {n} writer records of {} are held by live registry handles (each open handle that \
-             writes holds one until it is dropped); drop unused handles, or create the segment with \
-             a larger max_writers (at most {MAX_OWNERS})",
-            self.path.display()
-        )))
-    }
-
-    /// Whether the writer that holds `token` still runs (the kernel drops the
-    /// OFD lock of a dead process, whatever its PID namespace).
-    pub(crate) fn writer_liveness(&self, token: u32, probe_fd: &OwnedFd) -> Liveness {
-        let idx = (token >> GEN_BITS) as usize;
-        if idx == 0 || idx > self.header.config.max_owners {
-            return Liveness::Unknown; // not a token this build hands out
-        }
-        let idx = idx - 1;
-        let gen_now =
-            self.owner_words()[idx * OWNER_WORDS].load(Ordering::Acquire) as u32 & GEN_MASK;
-        if gen_now != token & GEN_MASK {
-            // Another process took the record over: ours released it, so it died.
-            return Liveness::Dead;
-        }
-        match os::ofd_is_locked(probe_fd, OWNER_LOCK_BASE + idx as i64) {
-            Ok(true) => Liveness::Alive,
-            Ok(false) => Liveness::Dead,
-            Err(_) => Liveness::Unknown,
-        }
-    }
-
-    /// The segment file (used to probe other processes' owner locks).
-    pub(crate) fn file(&self) -> &OwnedFd {
+    /// The segment file (used to probe other processes' writer-slot locks).
+    pub(crate) fn file(&self) -> &File {
         &self.file
     }
 
@@ -567,8 +520,8 @@ enum CreateError {
 }
 
 fn os_error(e: std::io::Error, what: &str, path: &Path) -> Error {
-    match e.raw_os_error() {
-        Some(libc::EACCES) | Some(libc::EPERM) => {
+    match sys::cause(&e) {
+        Cause::PermissionDenied => {
             Error::PermissionDenied(format!("cannot {what} {}: {e}", path.display()))
         }
         _ => Error::io(format!("cannot {what} {}", path.display()), e),
@@ -578,17 +531,17 @@ fn os_error(e: std::io::Error, what: &str, path: &Path) -> Error {
 /// Removes the segment at `path` after checking it is a procreg segment this
 /// user created.
 pub(crate) fn destroy(path: &Path) -> Result<()> {
-    let file = os::open_existing(path).map_err(|e| match e.raw_os_error() {
-        Some(libc::ENOENT) => Error::NoSuchRegistry(path.display().to_string()),
-        Some(libc::ELOOP) => Error::PermissionDenied(format!(
+    let file = file::open_existing(path).map_err(|e| match sys::cause(&e) {
+        Cause::NotFound => Error::NoSuchRegistry(path.display().to_string()),
+        Cause::SymbolicLink => Error::PermissionDenied(format!(
             "{} is a symbolic link; not removed",
             path.display()
         )),
         _ => os_error(e, "open", path),
     })?;
-    let st = os::fstat(&file).map_err(|e| os_error(e, "stat", path))?;
+    let st = file::stat(&file).map_err(|e| os_error(e, "stat", path))?;
     let mut buf = vec![0u8; HEADER_BYTES];
-    let n = os::pread(&file, &mut buf, 0).map_err(|e| os_error(e, "read", path))?;
+    let n = file::read_at(&file, &mut buf, 0).map_err(|e| os_error(e, "read", path))?;
     if n < 8 || buf[0..7] != MAGIC[0..7] {
         return Err(Error::IncompatibleSegment(format!(
             "{} is not a procreg segment; refusing to remove it",
@@ -596,11 +549,12 @@ pub(crate) fn destroy(path: &Path) -> Result<()> {
         )));
     }
     let creator = get32(&buf, 88);
-    if st.st_uid != os::euid() || (n >= 92 && creator != os::euid()) {
+    let euid = sys::process::euid();
+    if st.uid != euid || (n >= 92 && creator != euid) {
         return Err(Error::PermissionDenied(format!(
             "{} was created by uid {creator} and is owned by uid {}; only its creator may destroy it",
             path.display(),
-            st.st_uid
+            st.uid
         )));
     }
     std::fs::remove_file(path).map_err(|e| os_error(e, "remove", path))

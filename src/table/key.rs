@@ -223,7 +223,7 @@ pub(crate) fn hash_bytes(bytes: &[u8]) -> u64 {
     finish(h)
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(procreg_loom)))]
 mod tests {
     use super::*;
 

@@ -36,6 +36,7 @@ use super::{
     key::{KeyWords, words_for},
 };
 use crate::sync::{AtomicU64, Ordering, fence};
+use crate::sys::futex;
 
 /// Fixed words of a ring record before the key words.
 pub(crate) const REC_HEAD: usize = 5;
@@ -136,8 +137,8 @@ pub(crate) struct Change<'a> {
     pub(crate) key: ChangeKey<'a>,
     pub(crate) pid: u32,
     pub(crate) version: u32,
-    /// ns since the Unix epoch; 0 = "now", read only if the change is
-    /// recorded or reported (a clock read costs ~20 ns per write otherwise).
+    /// ns since the Unix epoch; 0 = "now", read from the clock only if the
+    /// change is recorded or reported.
     pub(crate) at: u64,
 }
 
@@ -170,7 +171,7 @@ impl Geometry {
     /// Records in the change ring: the capacity, within 256..=65536. (Under
     /// loom: 2, so that a model can wrap the ring.)
     pub(crate) fn ring_len(&self) -> usize {
-        if cfg!(loom) {
+        if cfg!(procreg_loom) {
             2
         } else {
             self.capacity.clamp(256, 1 << 16)
@@ -210,7 +211,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     fn wake_all(&self) {
         let w = self.w(hdr::CHANGES);
         w.fetch_and(!1, Ordering::SeqCst);
-        futex::wake(w);
+        futex::wake_all(w);
     }
 
     /// First word of the record of `rev`.
@@ -378,56 +379,4 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
             words,
         }
     }
-}
-
-/// Shared futex on the low 32 bits of a word (never FUTEX_PRIVATE: the word
-/// may live in a mapping shared by processes).
-#[cfg(not(loom))]
-mod futex {
-    use crate::sync::AtomicU64;
-    use std::time::Duration;
-
-    /// The address of the low 32 bits of `w` (little-endian: the first 4 bytes).
-    fn low32(w: &AtomicU64) -> *const u32 {
-        #[cfg(target_endian = "big")]
-        compile_error!("procreg's futex word assumes a little-endian target");
-        w.as_ptr().cast::<u32>().cast_const()
-    }
-
-    /// Sleeps while the low 32 bits of `w` equal `expected`, at most `timeout`.
-    pub(super) fn wait(w: &AtomicU64, expected: u32, timeout: Duration) {
-        let ts = libc::timespec {
-            tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
-            tv_nsec: timeout.subsec_nanos() as libc::c_long,
-        };
-        // SAFETY: FUTEX_WAIT only reads the aligned u32 at the address (part
-        // of a live AtomicU64) and the timespec on our stack; it never writes.
-        unsafe {
-            libc::syscall(
-                libc::SYS_futex,
-                low32(w),
-                libc::FUTEX_WAIT,
-                expected,
-                &ts as *const libc::timespec,
-            );
-        }
-    }
-
-    /// Wakes every sleeper on `w`.
-    pub(super) fn wake(w: &AtomicU64) {
-        // SAFETY: FUTEX_WAKE takes the address as a key only; nothing is accessed.
-        unsafe {
-            libc::syscall(libc::SYS_futex, low32(w), libc::FUTEX_WAKE, i32::MAX);
-        }
-    }
-}
-
-/// Under loom there are no sleeps: waiters yield and re-check.
-#[cfg(loom)]
-mod futex {
-    use crate::sync::AtomicU64;
-    pub(super) fn wait(_: &AtomicU64, _: u32, _: std::time::Duration) {
-        crate::sync::yield_now();
-    }
-    pub(super) fn wake(_: &AtomicU64) {}
 }

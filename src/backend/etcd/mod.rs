@@ -14,6 +14,7 @@
 pub mod client;
 pub mod keys;
 pub mod local;
+pub(crate) mod registry;
 pub mod runtime;
 pub mod session;
 pub mod url;
@@ -222,6 +223,22 @@ impl EtcdWatcher {
             Ok(Some(r)) => r.map(Some),
         }
     }
+}
+
+thread_local! {
+    /// Revision of the last write this thread committed through an engine
+    /// (0: none yet), for the registry's `on_event` hook.
+    static LAST_WRITE: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
+}
+
+/// The revision of the last write the calling thread committed (register,
+/// unregister, update, reclaim); read it right after the call.
+pub fn last_write_revision() -> i64 {
+    LAST_WRITE.with(|c| c.get())
+}
+
+fn committed_at(header: Option<&etcd_client::ResponseHeader>) {
+    LAST_WRITE.with(|c| c.set(header.map_or(0, |h| h.revision())));
 }
 
 fn random_id() -> String {
@@ -581,6 +598,7 @@ impl EtcdBackend {
             let txn = txn.clone();
             async move { c.txn(txn).await }
         })?;
+        committed_at(r.header());
         Ok(r.succeeded())
     }
 
@@ -640,6 +658,7 @@ impl EtcdBackend {
             let key = key.clone();
             async move { c.delete(key, None).await }
         })?;
+        committed_at(r.header());
         self.inner
             .owned
             .lock()
@@ -727,6 +746,7 @@ impl EtcdBackend {
                 "{ns}/{name} changed while its metadata was being replaced"
             )));
         }
+        committed_at(r.header());
         Ok(v.version)
     }
 
@@ -883,6 +903,12 @@ impl EtcdBackend {
             }
         })?;
         Ok(r.header().map(|h| h.revision()).unwrap_or(0))
+    }
+
+    /// The liveness of `r`'s owner judged from this host: `Unknown` for an
+    /// owner on another host (its lease speaks for it).
+    pub(crate) fn judge(&self, r: &EtcdRecord) -> Liveness {
+        local::judge(&r.value(), &self.inner.me)
     }
 
     /// Reclaims every entry whose owner is a dead process of this host; how many.

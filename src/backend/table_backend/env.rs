@@ -58,10 +58,10 @@ impl<W: Writers> WriteHooks for OpEnv<'_, W> {
     }
     fn now(&self) -> u64 {
         // Change records of removals and updates: tick resolution is enough.
-        crate::segment::sys::coarse_realtime_ns()
+        crate::sys::clock::coarse_realtime_ns()
     }
     fn now_ms(&self) -> u64 {
-        crate::segment::sys::boot_ms()
+        crate::sys::clock::boot_ms()
     }
     fn on_commit(&self, revision: u64, ch: &Change<'_>) {
         telemetry::count(match ch.kind {
@@ -139,7 +139,7 @@ mod fault {
             std::process::abort();
         }
         if pause.as_deref() == Some(name.as_str()) {
-            crate::segment::stop_self();
+            crate::sys::process::stop_self();
         }
         false
     }

@@ -48,7 +48,7 @@ pub(crate) struct TableBackend<S: AsRef<[AtomicU64]>, W: Writers> {
 
 /// Whether an entry is gone: its lease ran out or its owner is dead.
 fn gone(e: &RawEntry) -> bool {
-    table::lease::expired(e.lease, crate::segment::sys::boot_ms())
+    table::lease::expired(e.lease, crate::sys::clock::boot_ms())
         || liveness::check(&e.owner) == Liveness::Dead
 }
 
@@ -166,7 +166,7 @@ where
         let lease = match lease {
             None => 0,
             Some(ttl) => table::lease::new(
-                crate::segment::sys::boot_ms(),
+                crate::sys::clock::boot_ms(),
                 u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
             ),
         };
@@ -176,7 +176,7 @@ where
                 &Self::keywords(key),
                 &owner,
                 // The tick clock: registration time at tick resolution.
-                crate::segment::sys::coarse_realtime_ns(),
+                crate::sys::clock::coarse_realtime_ns(),
                 metadata,
                 lease,
                 &env,

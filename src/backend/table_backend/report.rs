@@ -48,7 +48,7 @@ where
         let stats = self.stats_now();
         let mut owners = OwnerCounts::default();
         let mut expired = 0;
-        let now = crate::segment::sys::boot_ms();
+        let now = crate::sys::clock::boot_ms();
         self.table
             .for_each_live(|_, _, e| {
                 if table::lease::expired(e.lease, now) {

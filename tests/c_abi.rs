@@ -176,6 +176,38 @@ fn exported_functions() -> Vec<(String, String)> {
     out
 }
 
+/// The C ABI is a client of the public Rust API: no path into the crate's
+/// private modules (backend, table, segment, the facade's own module...).
+#[test]
+fn ffi_uses_only_the_public_rust_api() {
+    let private = [
+        "backend",
+        "table",
+        "segment",
+        "registry",
+        "types",
+        "watch",
+        "host",
+        "liveness",
+        "telemetry",
+        "sync",
+        "error",
+    ];
+    for f in std::fs::read_dir(Path::new(ROOT).join("src/ffi")).unwrap() {
+        let path = f.unwrap().path();
+        let src = std::fs::read_to_string(&path).unwrap();
+        for m in private {
+            for pat in [format!("crate::{m}::"), format!("crate::{m};")] {
+                assert!(
+                    !src.contains(&pat),
+                    "{} reaches below the facade: {pat}",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
 /// Every exported body is one `ffi!` (the panic boundary of src/ffi/panic.rs):
 /// the signature stays outside it because cbindgen does not expand macros.
 #[test]

@@ -415,13 +415,6 @@ impl Registry {
         self.backend().list(Some(ns))
     }
 
-    /// [`lookup_pid`](Self::lookup_pid) of strings known to hold no NUL (the
-    /// C ABI's: a C string ends at its first NUL).
-    #[inline]
-    pub(crate) fn lookup_pid_nul_free(&self, ns: &str, name: &str) -> Result<Option<u32>> {
-        counted(self.backend().lookup_pid(self.key_of(ns, name, true)?))
-    }
-
     /// Like [`lookup`](Self::lookup) without allocating: the metadata goes
     /// to `meta[..info.metadata_len]` only when it fits (compare
     /// `metadata_len` with `meta.len()`; `meta` may be written also when it

@@ -19,7 +19,10 @@ fn backends(test: &str) -> Vec<(String, Registry)> {
     let mut regs = vec![
         (
             "mem".into(),
-            Registry::builder().capacity(CAPACITY).create("mem:").unwrap(),
+            Registry::builder()
+                .capacity(CAPACITY)
+                .create("mem:")
+                .unwrap(),
         ),
         (
             shm.clone(),
@@ -339,7 +342,11 @@ fn limits_stats_and_health_report_the_generic_and_the_table_part() {
         // Revisions only grow (on etcd they are cluster-wide: other
         // registries of the same cluster move them too).
         let now = reg.revision().unwrap();
-        assert!(st.revision > 0 && st.revision <= now, "{url}: {} > {now}", st.revision);
+        assert!(
+            st.revision > 0 && st.revision <= now,
+            "{url}: {} > {now}",
+            st.revision
+        );
         assert_eq!(st.limits, lim, "{url}");
         assert_eq!(st.table().is_some(), table, "{url}");
         if let Some(t) = st.table() {

@@ -53,6 +53,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s URL\n", argv[0]);
         return 2;
     }
+    o.struct_size = sizeof o; /* extensible struct: set its size first */
     procreg_options_default(&o);
     o.capacity = CAPACITY;
     o.create = PROCREG_CREATE;

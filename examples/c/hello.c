@@ -11,6 +11,7 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -31,7 +32,7 @@ static int failed(const char *what, procreg_status st) {
 static int print_entry(const procreg_entry_view *e, void *ctx) {
     int *count = (int *)ctx;
     ++*count;
-    printf("  %s/%s pid=%u version=%llu metadata=%.*s\n", e->ns, e->name, e->pid,
+    printf("  %s/%s pid=%u host=%s version=%llu metadata=%.*s\n", e->ns, e->name, e->pid, e->host,
            (unsigned long long)e->version, (int)e->metadata_len, (const char *)e->metadata);
     return 0; /* go on */
 }
@@ -41,6 +42,8 @@ int main(int argc, char **argv) {
     const char *meta = "port=8080";
     procreg *reg = NULL;
     procreg_entry entry;
+    uint8_t small[4], *meta_buf = small;
+    size_t meta_cap = sizeof small, meta_len = 0;
     uint32_t pid = 0;
     int count = 0;
     procreg_status st;
@@ -71,11 +74,20 @@ int main(int argc, char **argv) {
     if (st != PROCREG_OK) return failed("procreg_lookup_pid", st);
     printf("lookup_pid: %u\n", pid);
 
-    st = procreg_lookup(reg, "examples", "hello-c", &entry);
+    /* Metadata of any length: a too-small buffer (4 bytes here, on purpose)
+     * gets PROCREG_E_BUFFER_TOO_SMALL and the length needed; retry with it. */
+    entry.struct_size = sizeof entry;
+    while ((st = procreg_lookup(reg, "examples", "hello-c", &entry, meta_buf, meta_cap,
+                                &meta_len)) == PROCREG_E_BUFFER_TOO_SMALL) {
+        if (meta_buf != small) free(meta_buf);
+        meta_cap = meta_len;
+        meta_buf = malloc(meta_cap);
+        if (meta_buf == NULL) return 1;
+    }
     if (st != PROCREG_OK) return failed("procreg_lookup", st);
-    printf("lookup: pid=%u version=%llu metadata=%.*s\n", entry.pid,
-           (unsigned long long)entry.version, (int)entry.metadata_len,
-           (const char *)entry.metadata);
+    printf("lookup: pid=%u host=%s version=%llu metadata=%.*s\n", entry.pid, entry.host,
+           (unsigned long long)entry.version, (int)meta_len, (const char *)meta_buf);
+    if (meta_buf != small) free(meta_buf);
 
     printf("namespace examples:\n");
     st = procreg_list(reg, "examples", print_entry, &count);

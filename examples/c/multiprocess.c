@@ -49,6 +49,8 @@ int main(int argc, char **argv) {
     size_t reclaimed = 0, got = 0;
     procreg *reg = NULL;
     procreg_entry e;
+    uint8_t meta[64];
+    size_t meta_len = 0;
     uint32_t pid;
     procreg_status st;
 
@@ -80,14 +82,15 @@ int main(int argc, char **argv) {
     for (i = 0; i < WORKERS; i++) {
         char name[32];
         snprintf(name, sizeof name, "worker-%d", i);
-        st = procreg_lookup(reg, "workers", name, &e);
+        e.struct_size = sizeof e;
+        st = procreg_lookup(reg, "workers", name, &e, meta, sizeof meta, &meta_len);
         if (st != PROCREG_OK) return failed("procreg_lookup", st);
         if (e.pid != (uint32_t)kids[i]) {
             fprintf(stderr, "%s: pid %u, expected %ld\n", name, e.pid, (long)kids[i]);
             return 1;
         }
-        printf("found %s pid=%u metadata=%.*s\n", name, e.pid, (int)e.metadata_len,
-               (const char *)e.metadata);
+        printf("found %s pid=%u metadata=%.*s host=%s\n", name, e.pid, (int)meta_len,
+               (const char *)meta, e.host);
     }
     st = procreg_list(reg, "workers", count_entry, &count);
     if (st != PROCREG_OK) return failed("procreg_list", st);

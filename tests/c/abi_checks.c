@@ -1,7 +1,8 @@
 /* abi_checks.c: every procreg function with NULL in each pointer argument,
  * over-long strings, invalid UTF-8, oversize metadata, untouched
- * out-parameters on failure, error messages, and the handle shared by
- * threads. Prints "abi checks passed: N" and exits 0, or names the first
+ * out-parameters on failure, error messages, struct_size of the extensible
+ * structs (too small, older, newer), the metadata buffer protocol, owner
+ * hosts, and the handle shared by threads. Prints "abi checks passed: N" and exits 0, or names the first
  * failed check and exits 1. Usage: ./abi_checks URL (a fresh shm: or file: url)
  */
 #define _POSIX_C_SOURCE 200809L
@@ -37,6 +38,13 @@ static int visit_count(const procreg_entry_view *e, void *ctx) {
     return 0;
 }
 
+static char this_host[256];
+
+static int visit_check_host(const procreg_entry_view *e, void *ctx) {
+    if (e->struct_size < sizeof *e || e->host == NULL || strcmp(e->host, this_host) != 0) ++*(int *)ctx;
+    return 0;
+}
+
 static int visit_stop_after_one(const procreg_entry_view *e, void *ctx) {
     (void)e;
     ++*(int *)ctx;
@@ -67,9 +75,9 @@ int main(int argc, char **argv) {
     procreg_stats_t s;
     procreg_health_t h;
     uint32_t pid = 12345;
-    size_t n = 777, len = 999;
-    uint8_t buf[64];
-    char msg[8];
+    size_t n = 777, len = 999, mlen = 999;
+    uint8_t buf[64], mbuf[64];
+    char msg[8], problems[256];
     const uint8_t *meta = (const uint8_t *)"abc";
     char long_name[18], long_ns[66], big_meta[33];
     const char *bad_utf8 = "\xff\xfe";
@@ -83,6 +91,13 @@ int main(int argc, char **argv) {
         return 2;
     }
     url = argv[1];
+    CHECK(gethostname(this_host, sizeof this_host - 1) == 0 && this_host[0] != 0);
+    memset(&e, 0, sizeof e);
+    e.struct_size = sizeof e;
+    memset(&s, 0, sizeof s);
+    s.struct_size = sizeof s;
+    memset(&h, 0, sizeof h);
+    h.struct_size = sizeof h;
     memset(long_name, 'n', 17);
     long_name[17] = 0;
     memset(long_ns, 's', 65); /* the default namespace limit is 64 */
@@ -102,9 +117,37 @@ int main(int argc, char **argv) {
 
     /* ---- opening */
     NULL_ARG(procreg_options_default(NULL));
-    CHECK(procreg_options_default(&o) == PROCREG_OK);
+    o.struct_size = 8; /* too small: older than any published version */
+    CHECK(procreg_options_default(&o) == PROCREG_E_INVALID_ARGUMENT);
+    o.struct_size = sizeof o;
+    CHECK(procreg_options_default(&o) == PROCREG_OK && o.struct_size == sizeof o);
     CHECK(o.mode == 0600 && o.create == PROCREG_OPEN_OR_CREATE && o.capacity == 0);
     CHECK(!o.allow_foreign_owner && !o.allow_world_writable);
+    {
+        /* A caller built against a newer, larger procreg_options: works while
+         * the options this library does not know are zero; one set is refused. */
+        struct {
+            procreg_options o;
+            uint64_t newer_option;
+        } big;
+        memset(&big, 0xff, sizeof big);
+        big.o.struct_size = sizeof big;
+        CHECK(procreg_options_default(&big.o) == PROCREG_OK && big.newer_option == 0);
+        CHECK(big.o.struct_size == sizeof big && big.o.mode == 0600);
+        big.o.capacity = 1000; /* invalid: proves the options were read */
+        CHECK(procreg_open("mem:", &big.o, &reg) == PROCREG_E_INVALID_ARGUMENT);
+        big.o.capacity = 0;
+        big.newer_option = 1;
+        CHECK(procreg_open("mem:", &big.o, &sentinel) == PROCREG_E_INVALID_ARGUMENT);
+        CHECK(sentinel == (procreg *)0x1);
+        big.newer_option = 0;
+        CHECK(procreg_open("mem:", &big.o, &reg) == PROCREG_OK);
+        procreg_close(reg);
+        reg = NULL;
+        o.struct_size = 0;
+        CHECK(procreg_open("mem:", &o, &sentinel) == PROCREG_E_INVALID_ARGUMENT);
+        o.struct_size = sizeof o;
+    }
     NULL_ARG(procreg_open(NULL, NULL, &reg));
     NULL_ARG(procreg_open(url, NULL, NULL));
     CHECK(procreg_open(bad_utf8, NULL, &reg) == PROCREG_E_INVALID_UTF8);
@@ -112,17 +155,17 @@ int main(int argc, char **argv) {
     CHECK(sentinel == (procreg *)0x1); /* out untouched on failure */
     o.create = (procreg_create_mode)7;
     CHECK(procreg_open(url, &o, &reg) == PROCREG_E_INVALID_ARGUMENT);
-    procreg_options_default(&o);
+    CHECK(procreg_options_default(&o) == PROCREG_OK);
     o.create = PROCREG_OPEN;
     CHECK(procreg_open(url, &o, &reg) == PROCREG_E_NO_SUCH_REGISTRY);
-    procreg_options_default(&o);
+    CHECK(procreg_options_default(&o) == PROCREG_OK);
     o.capacity = 1000; /* not a power of two */
     CHECK(procreg_open(url, &o, &reg) == PROCREG_E_INVALID_ARGUMENT);
     CHECK(procreg_last_error_message(NULL, 0) > 0);
     CHECK(procreg_last_error_message(NULL, 10) > 0); /* NULL buffer: length only */
     CHECK(procreg_last_error_message(msg, sizeof msg) > sizeof msg); /* cut, like snprintf */
     CHECK(strlen(msg) == sizeof msg - 1);
-    procreg_options_default(&o);
+    CHECK(procreg_options_default(&o) == PROCREG_OK);
     o.capacity = 1024;
     o.max_name_len = 16;
     o.max_metadata_len = 32;
@@ -169,29 +212,61 @@ int main(int argc, char **argv) {
     CHECK(procreg_lookup_pid(reg, "ns", "missing", &pid) == PROCREG_E_NOT_FOUND && pid == 12345);
     CHECK(procreg_lookup_pid(reg, "ns", long_name, &pid) == PROCREG_E_INVALID_KEY && pid == 12345);
     CHECK(procreg_lookup_pid(reg, "ns", "a", &pid) == PROCREG_OK && pid == (uint32_t)getpid());
-    NULL_ARG(procreg_lookup(NULL, "ns", "a", &e));
-    NULL_ARG(procreg_lookup(reg, NULL, "a", &e));
-    NULL_ARG(procreg_lookup(reg, "ns", NULL, &e));
-    NULL_ARG(procreg_lookup(reg, "ns", "a", NULL));
+    NULL_ARG(procreg_lookup(NULL, "ns", "a", &e, mbuf, sizeof mbuf, &mlen));
+    NULL_ARG(procreg_lookup(reg, NULL, "a", &e, mbuf, sizeof mbuf, &mlen));
+    NULL_ARG(procreg_lookup(reg, "ns", NULL, &e, mbuf, sizeof mbuf, &mlen));
+    NULL_ARG(procreg_lookup(reg, "ns", "a", NULL, mbuf, sizeof mbuf, &mlen));
+    NULL_ARG(procreg_lookup(reg, "ns", "a", &e, NULL, sizeof mbuf, &mlen));
+    NULL_ARG(procreg_lookup(reg, "ns", "a", &e, mbuf, sizeof mbuf, NULL));
     e.pid = 4242;
-    CHECK(procreg_lookup(reg, "ns", "missing", &e) == PROCREG_E_NOT_FOUND && e.pid == 4242);
-    CHECK(procreg_lookup(reg, "ns", bad_utf8, &e) == PROCREG_E_INVALID_UTF8 && e.pid == 4242);
-    CHECK(procreg_lookup(reg, "ns", "a", &e) == PROCREG_OK);
-    CHECK(e.pid == (uint32_t)getpid() && e.metadata_len == 3 && memcmp(e.metadata, "abc", 3) == 0);
-    CHECK(e.registered_at_ns > 0 && e.version > 0);
-    CHECK(procreg_lookup(reg, "ns", "max-metadata", &e) == PROCREG_OK && e.metadata_len == 32);
-    NULL_ARG(procreg_lookup_checked(NULL, "ns", "a", &e));
-    NULL_ARG(procreg_lookup_checked(reg, NULL, "a", &e));
-    NULL_ARG(procreg_lookup_checked(reg, "ns", NULL, &e));
-    NULL_ARG(procreg_lookup_checked(reg, "ns", "a", NULL));
-    CHECK(procreg_lookup_checked(reg, "ns", "a", &e) == PROCREG_OK && e.pid == (uint32_t)getpid());
-    CHECK(procreg_lookup_checked(reg, "ns", "missing", &e) == PROCREG_E_NOT_FOUND);
+    CHECK(procreg_lookup(reg, "ns", "missing", &e, mbuf, sizeof mbuf, &mlen) == PROCREG_E_NOT_FOUND);
+    CHECK(e.pid == 4242 && mlen == 999);
+    CHECK(procreg_lookup(reg, "ns", bad_utf8, &e, mbuf, sizeof mbuf, &mlen) == PROCREG_E_INVALID_UTF8);
+    CHECK(e.pid == 4242 && mlen == 999);
+    e.struct_size = 4; /* too small */
+    CHECK(procreg_lookup(reg, "ns", "a", &e, mbuf, sizeof mbuf, &mlen) == PROCREG_E_INVALID_ARGUMENT);
+    CHECK(e.pid == 4242 && mlen == 999);
+    e.struct_size = sizeof e;
+    /* the metadata buffer protocol: too small tells the length, writes nothing else */
+    memset(mbuf, 'z', sizeof mbuf);
+    CHECK(procreg_lookup(reg, "ns", "a", &e, mbuf, 2, &mlen) == PROCREG_E_BUFFER_TOO_SMALL);
+    CHECK(mlen == 3 && e.pid == 4242 && mbuf[0] == 'z');
+    CHECK(procreg_lookup(reg, "ns", "a", &e, mbuf, mlen, &mlen) == PROCREG_OK);
+    CHECK(e.pid == (uint32_t)getpid() && mlen == 3 && memcmp(mbuf, "abc", 3) == 0 && mbuf[3] == 'z');
+    CHECK(e.registered_at_ns > 0 && e.version > 0 && e.struct_size == sizeof e);
+    CHECK(e.host != NULL && strcmp(e.host, this_host) == 0);
+    CHECK(procreg_lookup(reg, "ns", "empty", &e, NULL, 0, &mlen) == PROCREG_OK && mlen == 0);
+    CHECK(procreg_lookup(reg, "ns", "max-metadata", &e, mbuf, sizeof mbuf, &mlen) == PROCREG_OK && mlen == 32);
+    {
+        /* A caller built against a newer, larger procreg_entry: the part this
+         * library does not know is zeroed. */
+        struct {
+            procreg_entry e;
+            uint64_t newer_field;
+        } big;
+        memset(&big, 0xff, sizeof big);
+        big.e.struct_size = sizeof big;
+        CHECK(procreg_lookup(reg, "ns", "a", &big.e, mbuf, sizeof mbuf, &mlen) == PROCREG_OK);
+        CHECK(big.e.pid == (uint32_t)getpid() && big.newer_field == 0 && big.e.struct_size == sizeof big);
+    }
+    NULL_ARG(procreg_lookup_checked(NULL, "ns", "a", &e, mbuf, sizeof mbuf, &mlen));
+    NULL_ARG(procreg_lookup_checked(reg, NULL, "a", &e, mbuf, sizeof mbuf, &mlen));
+    NULL_ARG(procreg_lookup_checked(reg, "ns", NULL, &e, mbuf, sizeof mbuf, &mlen));
+    NULL_ARG(procreg_lookup_checked(reg, "ns", "a", NULL, mbuf, sizeof mbuf, &mlen));
+    NULL_ARG(procreg_lookup_checked(reg, "ns", "a", &e, NULL, sizeof mbuf, &mlen));
+    NULL_ARG(procreg_lookup_checked(reg, "ns", "a", &e, mbuf, sizeof mbuf, NULL));
+    CHECK(procreg_lookup_checked(reg, "ns", "a", &e, mbuf, sizeof mbuf, &mlen) == PROCREG_OK);
+    CHECK(e.pid == (uint32_t)getpid() && mlen == 3);
+    CHECK(procreg_lookup_checked(reg, "ns", "a", &e, mbuf, 1, &mlen) == PROCREG_E_BUFFER_TOO_SMALL && mlen == 3);
+    CHECK(procreg_lookup_checked(reg, "ns", "missing", &e, mbuf, sizeof mbuf, &mlen) == PROCREG_E_NOT_FOUND);
     NULL_ARG(procreg_lookup_metadata(NULL, "ns", "a", buf, sizeof buf, &len));
     NULL_ARG(procreg_lookup_metadata(reg, NULL, "a", buf, sizeof buf, &len));
     NULL_ARG(procreg_lookup_metadata(reg, "ns", NULL, buf, sizeof buf, &len));
     NULL_ARG(procreg_lookup_metadata(reg, "ns", "a", NULL, sizeof buf, &len));
     NULL_ARG(procreg_lookup_metadata(reg, "ns", "a", buf, sizeof buf, NULL));
-    CHECK(procreg_lookup_metadata(reg, "ns", "a", buf, 2, &len) == PROCREG_E_BUFFER_TOO_SMALL && len == 999);
+    CHECK(procreg_lookup_metadata(reg, "ns", "missing", buf, sizeof buf, &len) == PROCREG_E_NOT_FOUND && len == 999);
+    CHECK(procreg_lookup_metadata(reg, "ns", "a", buf, 2, &len) == PROCREG_E_BUFFER_TOO_SMALL && len == 3);
+    CHECK(procreg_lookup_metadata(reg, "ns", "a", NULL, 0, &len) == PROCREG_E_BUFFER_TOO_SMALL && len == 3);
     CHECK(procreg_lookup_metadata(reg, "ns", "a", buf, sizeof buf, &len) == PROCREG_OK && len == 3);
     CHECK(procreg_lookup_metadata(reg, "ns", "empty", NULL, 0, &len) == PROCREG_OK && len == 0);
 
@@ -203,7 +278,7 @@ int main(int argc, char **argv) {
     CHECK(procreg_update_metadata(reg, "ns", "a", (const uint8_t *)big_meta, 33) == PROCREG_E_METADATA_TOO_LARGE);
     CHECK(procreg_update_metadata(reg, "ns", "missing", meta, 3) == PROCREG_E_NOT_FOUND);
     CHECK(procreg_update_metadata(reg, "ns", "a", (const uint8_t *)"xy", 2) == PROCREG_OK);
-    CHECK(procreg_lookup(reg, "ns", "a", &e) == PROCREG_OK && e.metadata_len == 2);
+    CHECK(procreg_lookup(reg, "ns", "a", &e, mbuf, sizeof mbuf, &mlen) == PROCREG_OK && mlen == 2);
     NULL_ARG(procreg_list(NULL, "ns", visit_count, &count));
     NULL_ARG(procreg_list(reg, NULL, visit_count, &count));
     NULL_ARG(procreg_list(reg, "ns", NULL, &count));
@@ -217,15 +292,30 @@ int main(int argc, char **argv) {
     CHECK(procreg_list(reg, "ns", visit_stop_after_one, &count) == PROCREG_OK && count == 1);
     count = 0;
     CHECK(procreg_list(reg, "other", visit_count, &count) == PROCREG_OK && count == 0);
+    count = 0;
+    CHECK(procreg_list_all(reg, visit_check_host, &count) == PROCREG_OK && count == 0);
     NULL_ARG(procreg_stats(NULL, &s));
     NULL_ARG(procreg_stats(reg, NULL));
-    CHECK(procreg_stats(reg, &s) == PROCREG_OK);
+    s.struct_size = 16;
+    CHECK(procreg_stats(reg, &s) == PROCREG_E_INVALID_ARGUMENT);
+    s.struct_size = sizeof s;
+    CHECK(procreg_stats(reg, &s) == PROCREG_OK && s.struct_size == sizeof s);
     CHECK(s.capacity == 1024 && s.live == 3 && s.max_name_len == 16 && s.max_metadata_len == 32);
     CHECK(strcmp(s.backend, "shm") == 0 || strcmp(s.backend, "mem") == 0);
-    NULL_ARG(procreg_health(NULL, &h));
-    NULL_ARG(procreg_health(reg, NULL));
-    CHECK(procreg_health(reg, &h) == PROCREG_OK && h.healthy && h.live == 3 && h.alive_owners == 3);
-    CHECK(h.problem_count == 0 && h.problems[0] == 0 && !h.problems_truncated);
+    CHECK(s.has_table && s.segment_bytes > 0 && s.created_at_ns > 0 && s.registers >= 3);
+    CHECK(s.revision > 0 && s.min_lease_ttl_ms >= 1 && s.max_lease_ttl_ms > s.min_lease_ttl_ms);
+    NULL_ARG(procreg_health(NULL, &h, NULL, 0, NULL));
+    NULL_ARG(procreg_health(reg, NULL, NULL, 0, NULL));
+    NULL_ARG(procreg_health(reg, &h, NULL, 4, &len));
+    h.struct_size = 0;
+    CHECK(procreg_health(reg, &h, NULL, 0, NULL) == PROCREG_E_INVALID_ARGUMENT);
+    h.struct_size = sizeof h;
+    len = 999;
+    CHECK(procreg_health(reg, &h, problems, sizeof problems, &len) == PROCREG_OK);
+    CHECK(h.healthy && h.live == 3 && h.alive_owners == 3 && h.has_table && h.header_valid);
+    CHECK(strcmp(h.backend, s.backend) == 0 && h.liveness_mode == PROCREG_LIVENESS_PROC_START_TIME);
+    CHECK(h.problem_count == 0 && problems[0] == 0 && len == 0);
+    CHECK(procreg_health(reg, &h, NULL, 0, NULL) == PROCREG_OK && h.healthy);
 
     /* ---- the handle shared by threads */
     shared_reg = reg;
@@ -247,17 +337,26 @@ int main(int argc, char **argv) {
         NULL_ARG(procreg_revision(NULL, &rev));
         NULL_ARG(procreg_revision(reg, NULL));
         CHECK(procreg_revision(reg, &rev) == PROCREG_OK && rev > 0);
-        NULL_ARG(procreg_wait_for(NULL, "ns", "a", 10, &e));
-        NULL_ARG(procreg_wait_for(reg, NULL, "a", 10, &e));
-        NULL_ARG(procreg_wait_for(reg, "ns", NULL, 10, &e));
-        NULL_ARG(procreg_wait_for(reg, "ns", "a", 10, NULL));
+        NULL_ARG(procreg_wait_for(NULL, "ns", "a", 10, &e, mbuf, sizeof mbuf, &mlen));
+        NULL_ARG(procreg_wait_for(reg, NULL, "a", 10, &e, mbuf, sizeof mbuf, &mlen));
+        NULL_ARG(procreg_wait_for(reg, "ns", NULL, 10, &e, mbuf, sizeof mbuf, &mlen));
+        NULL_ARG(procreg_wait_for(reg, "ns", "a", 10, NULL, mbuf, sizeof mbuf, &mlen));
+        NULL_ARG(procreg_wait_for(reg, "ns", "a", 10, &e, NULL, sizeof mbuf, &mlen));
+        NULL_ARG(procreg_wait_for(reg, "ns", "a", 10, &e, mbuf, sizeof mbuf, NULL));
         e.pid = 4242;
-        CHECK(procreg_wait_for(reg, "ns", "never", 50, &e) == PROCREG_E_TIMEOUT && e.pid == 4242);
-        CHECK(procreg_wait_for(reg, "ns", "a", 50, &e) == PROCREG_OK && e.pid == (uint32_t)getpid());
+        mlen = 999;
+        CHECK(procreg_wait_for(reg, "ns", "never", 50, &e, mbuf, sizeof mbuf, &mlen) == PROCREG_E_TIMEOUT);
+        CHECK(e.pid == 4242 && mlen == 999);
+        CHECK(procreg_wait_for(reg, "ns", "a", 50, &e, NULL, 0, &mlen) == PROCREG_E_BUFFER_TOO_SMALL);
+        CHECK(e.pid == 4242 && mlen == 2);
+        CHECK(procreg_wait_for(reg, "ns", "a", 50, &e, mbuf, sizeof mbuf, &mlen) == PROCREG_OK);
+        CHECK(e.pid == (uint32_t)getpid() && mlen == 2 && strcmp(e.host, this_host) == 0);
         NULL_ARG(procreg_watch(NULL, "ns", rev, &w));
         NULL_ARG(procreg_watch(reg, "ns", rev, NULL));
         CHECK(procreg_watch(reg, long_ns, rev, &w) == PROCREG_E_INVALID_KEY && w == NULL);
         CHECK(procreg_watch(reg, "ns", rev, &w) == PROCREG_OK && w != NULL);
+        memset(&ev, 0, sizeof ev);
+        ev.struct_size = sizeof ev;
         NULL_ARG(procreg_watch_next(NULL, 10, &ev));
         NULL_ARG(procreg_watch_next(w, 10, NULL));
         CHECK(procreg_watch_next(w, 20, &ev) == PROCREG_E_TIMEOUT);
@@ -277,9 +376,13 @@ int main(int argc, char **argv) {
         CHECK(procreg_watch_next(w, 1000, &ev) == PROCREG_OK);
         CHECK(ev.kind == PROCREG_EVENT_REGISTERED && ev.revision == rev + 1);
         CHECK(strcmp(ev.ns, "ns") == 0 && strcmp(ev.name, "l") == 0 && ev.pid == (uint32_t)getpid());
+        CHECK(ev.host != NULL && strcmp(ev.host, this_host) == 0 && ev.struct_size == sizeof ev);
         CHECK(procreg_unregister(reg, "ns", "l") == PROCREG_OK);
         CHECK(procreg_watch_next(w, 1000, &ev) == PROCREG_OK && ev.kind == PROCREG_EVENT_UNREGISTERED);
         CHECK(procreg_revision(reg, &rev2) == PROCREG_OK && rev2 == ev.revision);
+        ev.struct_size = 8;
+        CHECK(procreg_watch_next(w, 10, &ev) == PROCREG_E_INVALID_ARGUMENT);
+        ev.struct_size = sizeof ev;
         procreg_watch_close(w);
         procreg_watch_close(NULL);
         NULL_ARG(procreg_reaper_start(NULL, 1000, &rp));
@@ -292,6 +395,28 @@ int main(int argc, char **argv) {
         CHECK(procreg_reaper_stop(rp) == PROCREG_OK);
         CHECK(procreg_reaper_stop(NULL) == PROCREG_OK);
         CHECK(procreg_stats(reg, &s) == PROCREG_OK && s.process_registers >= 3 && s.process_lookup_hits > 0);
+    }
+
+    /* ---- a watcher and a reaper outlive the handle they came from */
+    {
+        procreg *r2 = NULL;
+        procreg_watcher *w = NULL;
+        procreg_reaper *rp = NULL;
+        procreg_event ev;
+        uint64_t rev = 0;
+        memset(&ev, 0, sizeof ev);
+        ev.struct_size = sizeof ev;
+        CHECK(procreg_open(url, NULL, &r2) == PROCREG_OK);
+        CHECK(procreg_revision(r2, &rev) == PROCREG_OK);
+        CHECK(procreg_watch(r2, "outlive", rev, &w) == PROCREG_OK);
+        CHECK(procreg_reaper_start(r2, 1000, &rp) == PROCREG_OK);
+        procreg_close(r2);
+        CHECK(procreg_register_self(reg, "outlive", "k", NULL, 0) == PROCREG_OK);
+        CHECK(procreg_watch_next(w, 1000, &ev) == PROCREG_OK && ev.kind == PROCREG_EVENT_REGISTERED);
+        CHECK(strcmp(ev.name, "k") == 0);
+        CHECK(procreg_unregister(reg, "outlive", "k") == PROCREG_OK);
+        procreg_watch_close(w);
+        CHECK(procreg_reaper_stop(rp) == PROCREG_OK);
     }
 
     /* ---- removal */

@@ -1,4 +1,9 @@
-"""The exception hierarchy: one class per ``procreg_status``."""
+"""The exception hierarchy: one class per ``procreg_status``.
+
+The statuses are declared once, in the library (``src/ffi/status_list.rs``),
+which generates the header's ``procreg_status`` enum; the test
+``test_status_classes_match_the_header_enum`` fails when this table and the
+header disagree on any number or name."""
 
 from __future__ import annotations
 
@@ -15,6 +20,9 @@ class RegistryError(Exception):
 
     #: The ``procreg_status`` this class stands for.
     STATUS: Optional[int] = None
+    #: Its C name in ``include/procreg.h`` (checked against the header by
+    #: ``tests/test_api.py``, so this table cannot drift from the library's).
+    C_NAME: Optional[str] = None
 
     def __init__(self, message: str, status: Optional[int] = None) -> None:
         super().__init__(message)
@@ -29,6 +37,7 @@ class AlreadyExists(RegistryError):
     """The key is registered already by a live process (``.pid`` tells which)."""
 
     STATUS = 1
+    C_NAME = "PROCREG_E_ALREADY_EXISTS"
 
     def __init__(self, message: str, status: Optional[int] = None, pid: int = 0) -> None:
         super().__init__(message, status)
@@ -40,78 +49,91 @@ class InvalidKey(RegistryError, ValueError):
     """The namespace or name is empty, too long for this registry, or holds a NUL."""
 
     STATUS = 2
+    C_NAME = "PROCREG_E_INVALID_KEY"
 
 
 class MetadataTooLarge(RegistryError):
     """The metadata is larger than this registry allows."""
 
     STATUS = 3
+    C_NAME = "PROCREG_E_METADATA_TOO_LARGE"
 
 
 class ProcessNotAlive(RegistryError):
     """The pid given as owner is not a running process."""
 
     STATUS = 4
+    C_NAME = "PROCREG_E_PROCESS_NOT_ALIVE"
 
 
 class NotFound(RegistryError):
     """The key is not registered."""
 
     STATUS = 5
+    C_NAME = "PROCREG_E_NOT_FOUND"
 
 
 class RegistryFull(RegistryError):
     """No free slot near the key's home: sweep, unregister, or use a larger capacity."""
 
     STATUS = 6
+    C_NAME = "PROCREG_E_FULL"
 
 
 class Busy(RegistryError):
     """A concurrent writer kept the slot or its neighbourhood busy; retry."""
 
     STATUS = 7
+    C_NAME = "PROCREG_E_BUSY"
 
 
 class IncompatibleSegment(RegistryError):
     """The segment is not one this library can use, or its limits differ from those asked for."""
 
     STATUS = 8
+    C_NAME = "PROCREG_E_INCOMPATIBLE_SEGMENT"
 
 
 class PermissionDenied(RegistryError):
     """The segment's owner, mode or permissions forbid using it."""
 
     STATUS = 9
+    C_NAME = "PROCREG_E_PERMISSION_DENIED"
 
 
 class InvalidArgument(RegistryError, ValueError):
     """An argument other than the key is out of range (an option, a url, pid 0)."""
 
     STATUS = 10
+    C_NAME = "PROCREG_E_INVALID_ARGUMENT"
 
 
 class NoSuchRegistry(RegistryError):
     """No registry exists at the url and the call does not create one."""
 
     STATUS = 11
+    C_NAME = "PROCREG_E_NO_SUCH_REGISTRY"
 
 
 class RegistryExists(RegistryError):
     """A registry exists at the url and the call demanded to create it."""
 
     STATUS = 12
+    C_NAME = "PROCREG_E_REGISTRY_EXISTS"
 
 
 class IoError(RegistryError):
     """An operating-system call failed (the message names it)."""
 
     STATUS = 13
+    C_NAME = "PROCREG_E_IO"
 
 
 class Timeout(RegistryError):
     """A wait ended before what it waited for happened."""
 
     STATUS = 14
+    C_NAME = "PROCREG_E_TIMEOUT"
 
 
 class Lagged(RegistryError):
@@ -125,6 +147,7 @@ class Lagged(RegistryError):
     """
 
     STATUS = 15
+    C_NAME = "PROCREG_E_LAGGED"
 
     def __init__(self, message: str, status: Optional[int] = None, missed: Optional[int] = None) -> None:
         super().__init__(message, status)
@@ -132,34 +155,48 @@ class Lagged(RegistryError):
         self.missed: Optional[int] = missed
 
 
+class Unavailable(RegistryError, ConnectionError):
+    """A networked registry's cluster did not answer within the handle's
+    timeout, or this handle's session lease is lost and its writes are fenced.
+    The message names the endpoints tried and what to do."""
+
+    STATUS = 16
+    C_NAME = "PROCREG_E_UNAVAILABLE"
+
+
 class NullArgument(RegistryError):
     """A pointer argument was NULL (a binding bug if it ever shows)."""
 
     STATUS = 100
+    C_NAME = "PROCREG_E_NULL_ARGUMENT"
 
 
 class InvalidUtf8(RegistryError, ValueError):
     """A string argument is not valid UTF-8."""
 
     STATUS = 101
+    C_NAME = "PROCREG_E_INVALID_UTF8"
 
 
 class BufferTooSmall(RegistryError):
     """The caller's buffer cannot hold the result."""
 
     STATUS = 102
+    C_NAME = "PROCREG_E_BUFFER_TOO_SMALL"
 
 
 class InternalPanic(RegistryError):
     """procreg panicked: a bug. The registry stays consistent; please report it."""
 
     STATUS = 103
+    C_NAME = "PROCREG_E_PANIC"
 
 
 class UnknownError(RegistryError):
     """A status this binding does not know (a newer library)."""
 
     STATUS = 199
+    C_NAME = "PROCREG_E_UNKNOWN"
 
 
 class RegistryClosed(RegistryError):
@@ -187,6 +224,7 @@ STATUS_CLASSES: Dict[int, Type[RegistryError]] = {
         IoError,
         Timeout,
         Lagged,
+        Unavailable,
         NullArgument,
         InvalidUtf8,
         BufferTooSmall,

@@ -19,41 +19,65 @@ from ctypes import (
     c_double,
     c_int,
     c_size_t,
-    c_uint8,
     c_uint32,
     c_uint64,
     c_void_p,
 )
 from pathlib import Path
+from typing import Type
 
+from . import _errors
 from ._checkout import repo_root
 
 #: The header version these declarations were written against.
 HEADER_VERSION = (0, 1)
 
+#: Bytes of the per-thread metadata buffer a lookup starts with. Longer
+#: metadata costs one more call: the library reports the length needed
+#: (PROCREG_E_BUFFER_TOO_SMALL) and the lookup retries with a buffer that
+#: large, which the thread then keeps.
 PROCREG_METADATA_CAPACITY = 4096
-PROCREG_PROBLEMS_CAPACITY = 512
+#: Bytes of the buffer procreg_health's problem text starts with.
+PROBLEMS_BUFFER = 512
 
 # procreg_create_mode
 PROCREG_OPEN_OR_CREATE = 0
 PROCREG_CREATE = 1
 PROCREG_OPEN = 2
 
-# procreg_status values the binding itself branches on.
+
+
+def _status(cls: Type[_errors.RegistryError]) -> int:
+    assert cls.STATUS is not None
+    return cls.STATUS
+
+
+# procreg_status values the binding itself branches on (from the exception
+# table, which a test checks against the header).
 PROCREG_OK = 0
-PROCREG_E_ALREADY_EXISTS = 1
-PROCREG_E_INVALID_KEY = 2
-PROCREG_E_NOT_FOUND = 5
-PROCREG_E_INVALID_ARGUMENT = 10
-PROCREG_E_TIMEOUT = 14
-PROCREG_E_LAGGED = 15
-PROCREG_E_BUFFER_TOO_SMALL = 102
+PROCREG_E_ALREADY_EXISTS = _status(_errors.AlreadyExists)
+PROCREG_E_INVALID_KEY = _status(_errors.InvalidKey)
+PROCREG_E_NOT_FOUND = _status(_errors.NotFound)
+PROCREG_E_INVALID_ARGUMENT = _status(_errors.InvalidArgument)
+PROCREG_E_TIMEOUT = _status(_errors.Timeout)
+PROCREG_E_LAGGED = _status(_errors.Lagged)
+PROCREG_E_BUFFER_TOO_SMALL = _status(_errors.BufferTooSmall)
 
 
-class ProcregOptions(Structure):
+class _Sized(Structure):
+    """A struct whose first field is ``size_t struct_size``, set to its size
+    on construction (the library checks it; see ``src/ffi/sized.rs``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.struct_size = ctypes.sizeof(self)
+
+
+class ProcregOptions(_Sized):
     """``struct procreg_options``."""
 
     _fields_ = [
+        ("struct_size", c_size_t),
         ("capacity", c_size_t),
         ("max_namespace_len", c_size_t),
         ("max_name_len", c_size_t),
@@ -67,24 +91,28 @@ class ProcregOptions(Structure):
     ]
 
 
-class ProcregEntry(Structure):
-    """``struct procreg_entry``."""
+class ProcregEntry(_Sized):
+    """``struct procreg_entry``; the metadata goes to a separate buffer.
+    ``host`` is an interned string of the library (valid until the process
+    exits), so its address identifies it."""
 
     _fields_ = [
+        ("struct_size", c_size_t),
         ("pid", c_uint32),
         ("registered_at_ns", c_uint64),
         ("version", c_uint64),
-        ("metadata_len", c_size_t),
-        ("metadata", c_uint8 * PROCREG_METADATA_CAPACITY),
+        ("host", c_void_p),
     ]
 
 
 class ProcregEntryView(Structure):
-    """``struct procreg_entry_view``."""
+    """``struct procreg_entry_view`` (filled by the library)."""
 
     _fields_ = [
+        ("struct_size", c_size_t),
         ("ns", c_char_p),
         ("name", c_char_p),
+        ("host", c_void_p),
         ("pid", c_uint32),
         ("registered_at_ns", c_uint64),
         ("version", c_uint64),
@@ -93,29 +121,20 @@ class ProcregEntryView(Structure):
     ]
 
 
-class ProcregStats(Structure):
+class ProcregStats(_Sized):
     """``struct procreg_stats_t``."""
 
     _fields_ = [
-        ("backend", c_char * 16),
-        ("capacity", c_size_t),
+        ("struct_size", c_size_t),
+        ("backend", c_char_p),
         ("live", c_size_t),
-        ("tombstones", c_size_t),
-        ("claimed", c_size_t),
-        ("max_probe_distance", c_size_t),
-        ("mean_miss_groups", c_double),
-        ("segment_bytes", c_size_t),
-        ("created_at_ns", c_uint64),
+        ("revision", c_uint64),
+        ("capacity", c_size_t),
         ("max_namespace_len", c_size_t),
         ("max_name_len", c_size_t),
         ("max_metadata_len", c_size_t),
-        ("registers", c_uint64),
-        ("unregisters", c_uint64),
-        ("updates", c_uint64),
-        ("reclaimed", c_uint64),
-        ("stuck_recovered", c_uint64),
-        ("locks_stolen", c_uint64),
-        ("changes", c_uint64),
+        ("min_lease_ttl_ms", c_uint64),
+        ("max_lease_ttl_ms", c_uint64),
         ("process_registers", c_uint64),
         ("process_lookup_hits", c_uint64),
         ("process_lookup_misses", c_uint64),
@@ -123,35 +142,51 @@ class ProcregStats(Structure):
         ("process_updates", c_uint64),
         ("process_reclaimed", c_uint64),
         ("process_busy", c_uint64),
+        ("has_table", c_bool),
+        ("tombstones", c_size_t),
+        ("claimed", c_size_t),
+        ("max_probe_distance", c_size_t),
+        ("mean_miss_groups", c_double),
+        ("segment_bytes", c_size_t),
+        ("created_at_ns", c_uint64),
+        ("registers", c_uint64),
+        ("unregisters", c_uint64),
+        ("updates", c_uint64),
+        ("reclaimed", c_uint64),
+        ("stuck_recovered", c_uint64),
+        ("locks_stolen", c_uint64),
     ]
 
 
-class ProcregHealth(Structure):
+class ProcregHealth(_Sized):
     """``struct procreg_health_t``."""
 
     _fields_ = [
+        ("struct_size", c_size_t),
+        ("backend", c_char_p),
         ("healthy", c_bool),
-        ("header_valid", c_bool),
-        ("load_factor", c_double),
         ("live", c_size_t),
         ("alive_owners", c_size_t),
         ("dead_owners", c_size_t),
         ("unknown_owners", c_size_t),
         ("expired_leases", c_size_t),
-        ("stuck_slots", c_size_t),
         ("liveness_mode", c_int),  # enum procreg_liveness_mode
         ("problem_count", c_size_t),
-        ("problems", c_char * PROCREG_PROBLEMS_CAPACITY),
-        ("problems_truncated", c_bool),
+        ("has_table", c_bool),
+        ("header_valid", c_bool),
+        ("load_factor", c_double),
+        ("stuck_slots", c_size_t),
     ]
 
 
-class ProcregEvent(Structure):
+class ProcregEvent(_Sized):
     """``struct procreg_event``. ``ns`` and ``name`` point into the watcher
     and stay valid until its next ``procreg_watch_next`` or close: ctypes copies
-    them into ``bytes`` on attribute access, which the binding does at once."""
+    them into ``bytes`` on attribute access, which the binding does at once.
+    ``host`` is interned by the library (valid until the process exits)."""
 
     _fields_ = [
+        ("struct_size", c_size_t),
         ("revision", c_uint64),
         ("kind", c_int),  # enum procreg_event_kind
         ("pid", c_uint32),
@@ -159,14 +194,12 @@ class ProcregEvent(Structure):
         ("at_ns", c_uint64),
         ("ns", c_char_p),
         ("name", c_char_p),
+        ("host", c_void_p),
     ]
 
 
 #: ``procreg_visit_fn``
 VISIT_FN = CFUNCTYPE(c_int, POINTER(ProcregEntryView), c_void_p)
-
-#: Offset of ``metadata`` in ``procreg_entry``, for ``ctypes.string_at``.
-ENTRY_METADATA_OFFSET: int = ProcregEntry.metadata.offset
 
 _LIB_NAMES = ("libprocreg.dylib",) if sys.platform == "darwin" else ("libprocreg.so",)
 
@@ -201,6 +234,7 @@ def find_library() -> str:
 def _declare(lib: ctypes.CDLL) -> None:
     P = c_void_p  # opaque struct procreg *
     s = c_char_p
+    E = POINTER(ProcregEntry)
     sig = {
         "procreg_version": ([], c_char_p),
         "procreg_strerror": ([c_int], c_char_p),
@@ -216,16 +250,16 @@ def _declare(lib: ctypes.CDLL) -> None:
         "procreg_update_metadata": ([P, s, s, c_char_p, c_size_t], c_int),
         "procreg_sweep": ([P, POINTER(c_size_t)], c_int),
         "procreg_clear_namespace": ([P, s, POINTER(c_size_t)], c_int),
-        "procreg_lookup": ([P, s, s, POINTER(ProcregEntry)], c_int),
+        "procreg_lookup": ([P, s, s, E, c_void_p, c_size_t, POINTER(c_size_t)], c_int),
         "procreg_lookup_metadata": ([P, s, s, c_void_p, c_size_t, POINTER(c_size_t)], c_int),
         "procreg_lookup_pid": ([P, s, s, POINTER(c_uint32)], c_int),
-        "procreg_lookup_checked": ([P, s, s, POINTER(ProcregEntry)], c_int),
+        "procreg_lookup_checked": ([P, s, s, E, c_void_p, c_size_t, POINTER(c_size_t)], c_int),
         "procreg_list": ([P, s, VISIT_FN, c_void_p], c_int),
         "procreg_list_all": ([P, VISIT_FN, c_void_p], c_int),
         "procreg_stats": ([P, POINTER(ProcregStats)], c_int),
-        "procreg_health": ([P, POINTER(ProcregHealth)], c_int),
+        "procreg_health": ([P, POINTER(ProcregHealth), c_char_p, c_size_t, POINTER(c_size_t)], c_int),
         "procreg_revision": ([P, POINTER(c_uint64)], c_int),
-        "procreg_wait_for": ([P, s, s, c_uint64, POINTER(ProcregEntry)], c_int),
+        "procreg_wait_for": ([P, s, s, c_uint64, E, c_void_p, c_size_t, POINTER(c_size_t)], c_int),
         "procreg_register_with_lease": ([P, s, s, c_uint32, c_char_p, c_size_t, c_uint64], c_int),
         "procreg_keepalive": ([P, s, s], c_int),
         # struct procreg_watcher * and struct procreg_reaper * are opaque too.
@@ -254,6 +288,9 @@ _declare(lib)
 # more than the lookup itself. The binding validates every argument before
 # these calls and passes only bytes, the handle (a c_void_p) and byref()
 # objects, which ctypes maps to the C types without conversion.
+#
+# Arguments of type size_t are passed as c_size_t objects (a bare int would
+# go as a C int).
 #
 # procreg_lookup_pid and procreg_lookup only load from the segment and finish
 # in bounded work (a reader never waits for a writer), so they are called

@@ -83,6 +83,8 @@ class Entry:
     metadata: bytes
     registered_at: datetime
     version: int
+    #: Name of the host the owner runs on (for ``shm:`` and ``mem:``, this host).
+    host: str = ""
 
     def metadata_json(self) -> Any:
         """The metadata decoded as JSON (as stored from a ``dict``)."""
@@ -203,12 +205,31 @@ class Event:
     version: int
     #: When the change was committed (UTC).
     at: datetime
+    #: Host of the entry's owner ("" for LOST).
+    host: str = ""
 
 
 _new = object.__new__
 
+# Host names by the address of the library's interned copy: the library keeps
+# each distinct host name at one address until the process exits.
+_hosts: Dict[int, str] = {}
 
-def _entry(namespace: str, name: str, pid: int, metadata: bytes, registered_at_ns: int, version: int) -> Entry:
+
+def _host(addr: Optional[int]) -> str:
+    """The host name at ``addr`` (a ``const char *`` interned by the library)."""
+    if not addr:
+        return ""
+    try:
+        return _hosts[addr]
+    except KeyError:
+        h = _hosts[addr] = string_at(addr).decode("utf-8", "replace")
+        return h
+
+
+def _entry(
+    namespace: str, name: str, pid: int, metadata: bytes, registered_at_ns: int, version: int, host: str
+) -> Entry:
     """Builds an Entry without the frozen dataclass's per-field
     object.__setattr__ calls (about 1 us of a lookup otherwise)."""
     e = _new(Entry)
@@ -219,6 +240,7 @@ def _entry(namespace: str, name: str, pid: int, metadata: bytes, registered_at_n
     d["metadata"] = metadata
     d["registered_at"] = _time(registered_at_ns)
     d["version"] = version
+    d["host"] = host
     return e
 
 
@@ -317,11 +339,52 @@ def _pid_out() -> Tuple[c_uint32, Any]:
     return t
 
 
-def _entry_out() -> Tuple[_ffi.ProcregEntry, Any, int]:
-    from ctypes import addressof
+class _EntryOut:
+    """The out-parameters of an entry lookup: ``procreg_entry``, the
+    metadata buffer and its capacity, and the metadata length."""
 
-    e = _ffi.ProcregEntry()
-    t = (e, byref(e), addressof(e) + _ffi.ENTRY_METADATA_OFFSET)
+    __slots__ = ("e", "e_ref", "buf", "buf_addr", "cap", "n", "n_ref")
+
+    def __init__(self, cap: int) -> None:
+        self.e = _ffi.ProcregEntry()
+        self.e_ref = byref(self.e)
+        self.n = c_size_t()
+        self.n_ref = byref(self.n)
+        self.grow(cap)
+
+    def grow(self, cap: int) -> None:
+        """A buffer of ``cap`` bytes (at least 1)."""
+        self.buf = create_string_buffer(max(cap, 1))
+        self.buf_addr = addressof(self.buf)
+        self.cap = c_size_t(len(self.buf))
+
+    def call(self, fn: Callable[..., int], *args: Any) -> int:
+        """``fn(*args, entry, buf, cap, &len)``, retried with a buffer of the
+        reported size while the metadata does not fit (it may grow between
+        calls); the larger buffer is kept for later calls."""
+        while True:
+            st = fn(*args, self.e_ref, self.buf, self.cap, self.n_ref)
+            if st != _ffi.PROCREG_E_BUFFER_TOO_SMALL:
+                return st
+            self.grow(self.n.value)
+
+    def entry(self, ns: str, name: str) -> Entry:
+        """The Entry of a successful call."""
+        e = self.e
+        n = self.n.value
+        return _entry(
+            ns,
+            name,
+            e.pid,
+            string_at(self.buf_addr, n) if n else b"",
+            e.registered_at_ns,
+            e.version,
+            _host(e.host),
+        )
+
+
+def _entry_out() -> _EntryOut:
+    t = _EntryOut(_ffi.PROCREG_METADATA_CAPACITY)
     _tls.entry = t
     return t
 
@@ -339,8 +402,7 @@ def _fail(status: int) -> RegistryError:
 
 class _Handle(c_void_p):
     """The ``procreg *`` of one open registry; frees it when the last reference
-    goes. ``Registry.close()`` drops the registry's reference, an open
-    :class:`Watcher` holds one until it is closed, and a call in
+    goes. ``Registry.close()`` drops the registry's reference, and a call in
     flight on another thread holds its own (a local variable) until it
     returns, so a close racing with calls never frees the handle under them,
     and costs the hot path nothing. In CPython the free is immediate when no
@@ -466,11 +528,9 @@ class Registry(_Closing):
         """Releases the handle (idempotent). Calls still running in other
         threads finish first: the last of them frees it.
 
-        A :class:`Watcher` from :meth:`watch` holds the handle too (the C ABI
-        requires a watcher to be closed before its registry handle), so open
-        watchers keep working after ``close()`` and the handle is freed when
-        the last of them closes. A :class:`Reaper` has its own handle and is
-        not affected."""
+        A :class:`Watcher` from :meth:`watch` or a :class:`Reaper` holds its
+        own reference to the registry (inside the library), so it keeps
+        working after ``close()``."""
         self._h = None
 
     def _release(self) -> None:
@@ -597,42 +657,20 @@ class Registry(_Closing):
             nsb = _key(ns, "namespace")
             nameb = _key(name, "name")
         try:
-            e, ref, meta_addr = _tls.entry
+            o = _tls.entry
         except AttributeError:
-            e, ref, meta_addr = _entry_out()
+            o = _entry_out()
         h = self._h
         if h is None:
             raise RegistryClosed(f"registry {self.url!r} is closed; open a new Registry")
-        st = fn(h, nsb, nameb, ref)
+        # Metadata longer than the thread's buffer: the library reports its
+        # length and the call is repeated with a buffer that large.
+        st = o.call(fn, h, nsb, nameb)
         if st == 0:
-            n = e.metadata_len
-            return _entry(
-                ns if type(ns) is str else str(ns),
-                name if type(name) is str else str(name),
-                e.pid,
-                string_at(meta_addr, n) if n else b"",
-                e.registered_at_ns,
-                e.version,
-            )
+            return o.entry(ns if type(ns) is str else str(ns), name if type(name) is str else str(name))
         if st == _ffi.PROCREG_E_NOT_FOUND:
             return None
-        if st == _ffi.PROCREG_E_BUFFER_TOO_SMALL:
-            # Metadata longer than procreg_entry holds (a registry created with
-            # max_metadata_len > 4096): procreg_lookup cannot return the entry,
-            # so read it, consistent and whole, from a scan of its namespace.
-            # For lookup_checked the call above has already ruled out (and
-            # reclaimed) a dead owner.
-            return self._find_in_scan(nsb, nameb)
         raise _fail(st)
-
-    def _find_in_scan(self, nsb: bytes, nameb: bytes) -> Optional[Entry]:
-        found: List[Entry] = []
-
-        def want(v: _ffi.ProcregEntryView) -> bool:
-            return bool(v.name == nameb)
-
-        self._visit(nsb, found, want, stop_after_first=True)
-        return found[0] if found else None
 
     def lookup_metadata(self, ns: str, name: str) -> Optional[bytes]:
         """Only the metadata of (ns, name), or None; works for any metadata size."""
@@ -640,7 +678,11 @@ class Registry(_Closing):
         nameb = _key(name, "name")
         buf = create_string_buffer(max(self._max_metadata_len, 1))
         n = c_size_t()
-        st = self._call(_ffi.lib.procreg_lookup_metadata, nsb, nameb, buf, len(buf), byref(n))
+        while True:
+            st = self._call(_ffi.lib.procreg_lookup_metadata, nsb, nameb, buf, len(buf), byref(n))
+            if st != _ffi.PROCREG_E_BUFFER_TOO_SMALL:
+                break
+            buf = create_string_buffer(n.value)
         if st == 0:
             return buf.raw[: n.value]
         if st == _ffi.PROCREG_E_NOT_FOUND:
@@ -671,6 +713,7 @@ class Registry(_Closing):
                         string_at(v.metadata, n) if n else b"",
                         v.registered_at_ns,
                         v.version,
+                        _host(v.host),
                     )
                 )
                 return 1 if stop_after_first else 0
@@ -731,7 +774,7 @@ class Registry(_Closing):
         if st != 0:
             raise _fail(st)
         return Stats(
-            backend=s.backend.decode("utf-8", "replace"),
+            backend=(s.backend or b"").decode("utf-8", "replace"),
             capacity=s.capacity,
             live=s.live,
             tombstones=s.tombstones,
@@ -749,7 +792,7 @@ class Registry(_Closing):
             reclaimed=s.reclaimed,
             stuck_recovered=s.stuck_recovered,
             locks_stolen=s.locks_stolen,
-            changes=s.changes,
+            changes=s.revision,
             process=ProcessCounters(
                 registers=s.process_registers,
                 lookup_hits=s.process_lookup_hits,
@@ -764,12 +807,16 @@ class Registry(_Closing):
     def health(self) -> Health:
         """Checks owners and leftovers of dead writers."""
         h = _ffi.ProcregHealth()
-        st = self._call(_ffi.lib.procreg_health, byref(h))
-        if st != 0:
-            raise _fail(st)
-        text = h.problems.decode("utf-8", "replace")
-        if h.problems_truncated:
-            text, _ = _ffi.last_error()  # the full text, left there by procreg_health
+        buf = create_string_buffer(_ffi.PROBLEMS_BUFFER)
+        n = c_size_t()
+        while True:
+            st = self._call(_ffi.lib.procreg_health, byref(h), buf, len(buf), byref(n))
+            if st != 0:
+                raise _fail(st)
+            if n.value < len(buf):
+                break
+            buf = create_string_buffer(n.value + 1)  # cut like snprintf: ask again
+        text = buf.value.decode("utf-8", "replace")
         try:
             mode: Union[LivenessMode, int] = LivenessMode(h.liveness_mode)
         except ValueError:
@@ -811,23 +858,17 @@ class Registry(_Closing):
         nsb = _key(ns, "namespace")
         nameb = _key(name, "name")
         deadline = None if timeout is None else time.monotonic() + _seconds(timeout, "timeout")
-        out = _ffi.ProcregEntry()
+        out = _EntryOut(self._max_metadata_len)
         while True:
             if deadline is None:
                 ms = _WAIT_SLICE_MS
             else:
                 ms = min(_WAIT_SLICE_MS, max(0, math.ceil((deadline - time.monotonic()) * 1000)))
-            st = self._call(_ffi.lib.procreg_wait_for, nsb, nameb, ms, byref(out))
+            # After a too-small buffer the key is registered: the retry with
+            # a buffer of the reported size returns at once.
+            st = out.call(lambda *a: self._call(_ffi.lib.procreg_wait_for, *a), nsb, nameb, ms)
             if st == 0:
-                n = out.metadata_len
-                meta = string_at(addressof(out) + _ffi.ENTRY_METADATA_OFFSET, n) if n else b""
-                return _entry(ns, name, out.pid, meta, out.registered_at_ns, out.version)
-            if st == _ffi.PROCREG_E_BUFFER_TOO_SMALL:
-                # Registered, with metadata longer than procreg_entry holds.
-                e = self._find_in_scan(nsb, nameb)
-                if e is not None:
-                    return e
-                continue
+                return out.entry(ns, name)
             if st != _ffi.PROCREG_E_TIMEOUT:
                 raise _fail(st)
             if deadline is not None and time.monotonic() >= deadline:
@@ -876,21 +917,19 @@ class Registry(_Closing):
             raise TypeError(f"from_revision must be int or None, not {type(from_revision).__name__}")
         elif not 0 <= from_revision <= _U64_MAX:
             raise InvalidArgument(f"from_revision={from_revision} is out of range", 10)
-        h = self._handle()
         w = c_void_p()
-        st = _ffi.lib.procreg_watch(h, nsb, int(from_revision), byref(w))
+        st = self._call(_ffi.lib.procreg_watch, nsb, int(from_revision), byref(w))
         if st != 0:
             raise _fail(st)
-        return Watcher(h, w, ns, int(from_revision))
+        return Watcher(w, ns, int(from_revision))
 
     def spawn_reaper(self, interval: float = 1.0) -> "Reaper":
         """Starts a thread (in this process, inside the library) that reclaims
         entries within milliseconds of their owners' death (it holds a pidfd
         per owner) and sweeps every ``interval`` seconds anyway (expired
-        leases, owners in other PID namespaces). It uses its own handle on this
-        registry's url, so it outlives :meth:`close`; stop it with
-        :meth:`Reaper.stop` or a ``with`` block. A plain ``"mem:"`` url cannot
-        be reaped (use ``"mem:NAME"``)."""
+        leases, owners in other PID namespaces). It holds its own reference to
+        the registry, so it outlives :meth:`close`; stop it with
+        :meth:`Reaper.stop` or a ``with`` block."""
         ms = _millis(_seconds(interval, "interval"), "interval", minimum=1)
         r = c_void_p()
         st = self._call(_ffi.lib.procreg_reaper_start, ms, byref(r))
@@ -933,14 +972,11 @@ class Watcher(_Closing):
     raises ``RuntimeError``); ``close()`` may come from any thread: it frees
     the watcher at once, or, when a ``next`` is running, as soon as that call
     returns (within 0.25 s), which then raises :class:`RegistryClosed` (ends
-    the iteration). The watcher keeps its registry's handle alive, so
-    :meth:`Registry.close` never frees memory the watcher still reads.
+    the iteration). The library's watcher holds its own reference to the
+    registry, so it keeps working after :meth:`Registry.close`.
     """
 
-    def __init__(self, handle: c_void_p, w: c_void_p, ns: Optional[str], from_revision: int) -> None:
-        # The registry handle: holding it keeps procreg_close from running
-        # before procreg_watch_close (see _Handle).
-        self._reg: Optional[c_void_p] = handle
+    def __init__(self, w: c_void_p, ns: Optional[str], from_revision: int) -> None:
         self._w: Optional[c_void_p] = w
         self._lock = threading.Lock()
         self._closing = False
@@ -958,12 +994,11 @@ class Watcher(_Closing):
         return self._closing
 
     def _free(self) -> None:
-        """Frees the C watcher, then drops the registry handle (caller holds _lock)."""
+        """Frees the C watcher (caller holds _lock)."""
         w = self._w
         self._w = None
         if w is not None and w.value:
             _ffi.lib.procreg_watch_close(w)
-        self._reg = None
 
     def close(self) -> None:
         """Stops the watcher (idempotent, any thread)."""
@@ -1016,6 +1051,7 @@ class Watcher(_Closing):
                         pid=ev.pid,
                         version=ev.version,
                         at=_time(ev.at_ns),
+                        host=_host(ev.host),
                     )
                 if st == _ffi.PROCREG_E_LAGGED:
                     msg, _ = _ffi.last_error()

@@ -291,6 +291,42 @@ def test_big_metadata_is_never_lost():
         assert r.lookup("n", "small").metadata == b"s"
 
 
+def test_long_metadata_is_read_without_a_namespace_scan(monkeypatch):
+    blob = os.urandom(100_000)
+
+    def no_scan(*_args):
+        raise AssertionError("a lookup scanned the namespace")
+
+    with procreg.Registry("mem:", max_metadata_len=len(blob) + 10) as r:
+        r.register("n", "big", metadata=blob)
+        monkeypatch.setattr(_ffi.lib, "procreg_list", no_scan)
+        monkeypatch.setattr(_ffi.lib, "procreg_list_all", no_scan)
+        assert r.lookup("n", "big").metadata == blob
+        assert r.lookup_checked("n", "big").metadata == blob
+        assert r.wait_for("n", "big", timeout=1).metadata == blob
+        assert r.lookup_metadata("n", "big") == blob
+        # metadata that grows between lookups on one thread
+        r.update_metadata("n", "big", blob + blob[:10])
+        assert r.lookup("n", "big").metadata == blob + blob[:10]
+
+
+def test_entries_and_events_name_the_owners_host(reg, ns):
+    import socket
+
+    host = socket.gethostname()
+    w = reg.watch(ns)
+    try:
+        reg.register(ns, "h", metadata=b"m")
+        assert reg.lookup(ns, "h").host == host
+        assert reg.lookup_checked(ns, "h").host == host
+        assert reg.wait_for(ns, "h", timeout=1).host == host
+        assert [e.host for e in reg.list(ns)] == [host]
+        ev = w.next(timeout=2)
+        assert ev.kind == procreg.EventKind.REGISTERED and ev.host == host
+    finally:
+        w.close()
+
+
 def test_non_ascii_keys_round_trip(reg, ns):
     reg.register(ns, "δοκιμή-名前")
     assert reg.lookup(ns, "δοκιμή-名前").name == "δοκιμή-名前"
@@ -478,7 +514,9 @@ def test_every_status_maps_to_its_own_class(status):
     assert _ffi.strerror(status) not in ("", "not a procreg status")
 
 
-def test_status_classes_cover_the_header_enum():
+def test_status_classes_match_the_header_enum():
+    """The header's procreg_status (generated from the library's one status
+    list) and the exception table agree on every number and name."""
     root = __import__("conftest").repo_root()
     if root is None:
         pytest.skip("no procreg checkout")
@@ -487,8 +525,11 @@ def test_status_classes_cover_the_header_enum():
     header = (root / "include" / "procreg.h").read_text()
     enum = header[header.index("typedef enum procreg_status") :]
     enum = enum[: enum.index("} procreg_status;")]
-    statuses = {int(v) for v in re.findall(r"PROCREG_E_\w+ = (\d+)", enum)}
-    assert statuses == set(_errors.STATUS_CLASSES)
+    in_header = {name: int(v) for name, v in re.findall(r"(PROCREG_E_\w+) = (\d+)", enum)}
+    in_binding = {cls.C_NAME: n for n, cls in _errors.STATUS_CLASSES.items()}
+    assert in_binding == in_header
+    assert set(in_header.values()) == set(_errors.STATUS_CLASSES)
+    assert "PROCREG_OK = 0" in enum
 
 
 def test_unknown_status_becomes_unknown_error():

@@ -1,0 +1,327 @@
+//! Writes: register (a create-if-absent transaction under a lease),
+//! keep-alive, reclaim, unregister, metadata updates. Every write under the
+//! session lease is fenced: refused once the session is judged lost, and the
+//! transaction compares the lease.
+
+use super::*;
+
+impl EtcdBackend {
+    /// Registers `(ns, name)` for `pid` (a running process on this host) under
+    /// the session lease. An entry whose owner is a dead process of this host
+    /// is replaced. A retry that finds its own earlier write succeeds.
+    ///
+    /// # Errors
+    /// `AlreadyExists`, `InvalidKey`, `MetadataTooLarge`, `ProcessNotAlive`,
+    /// `Unavailable` (cluster silent, or session lost: the write is fenced).
+    pub fn register(&self, ns: &str, name: &str, pid: u32, metadata: &[u8]) -> Result<EtcdRecord> {
+        self.register_under(ns, name, pid, metadata, None)
+    }
+
+    /// Registers with a lease of its own of `ttl` (not kept alive by the
+    /// library: call [`keepalive`](Self::keepalive) within `ttl`).
+    ///
+    /// # Errors
+    /// As [`register`](Self::register).
+    pub fn register_with_lease(
+        &self,
+        ns: &str,
+        name: &str,
+        pid: u32,
+        metadata: &[u8],
+        ttl: Duration,
+    ) -> Result<EtcdRecord> {
+        if ttl < url::MIN_TTL {
+            return Err(Error::InvalidArgument(format!(
+                "lease ttl {ttl:?} is below etcd's minimum of 2s; give at least 2s"
+            )));
+        }
+        self.inner.session.check("register_with_lease")?;
+        let secs = ttl.as_secs().max(2) as i64;
+        let lease = self
+            .run("granting an entry lease", |mut c| async move {
+                c.lease_grant(secs, None).await
+            })?
+            .id();
+        self.register_under(ns, name, pid, metadata, Some(lease))
+    }
+
+    /// Renews the lease of an entry registered with
+    /// [`register_with_lease`](Self::register_with_lease).
+    ///
+    /// # Errors
+    /// `NotFound` when the entry is gone, `InvalidArgument` when it has the
+    /// session lease (renewed by the library), `Unavailable`.
+    pub fn keepalive(&self, ns: &str, name: &str) -> Result<()> {
+        let (kv, _) = self.get_kv(ns, name)?;
+        let not_found = || Error::NotFound {
+            namespace: ns.into(),
+            name: name.into(),
+        };
+        let kv = kv.ok_or_else(not_found)?;
+        let lease = kv.lease();
+        if lease == 0 || lease == self.inner.session.lease {
+            return Err(Error::InvalidArgument(format!(
+                "{ns}/{name} has no lease of its own; the handle keeps its session alive by itself"
+            )));
+        }
+        let ttl = self.run("renewing an entry lease", |mut c| async move {
+            let (_keeper, mut stream) = c.lease_keep_alive(lease).await?;
+            let _ = stream.message().await;
+            Ok(())
+        });
+        match ttl {
+            Err(Error::Unavailable(m)) if m.contains("lease not found") => Err(not_found()),
+            other => other,
+        }
+    }
+
+    pub(super) fn register_under(
+        &self,
+        ns: &str,
+        name: &str,
+        pid: u32,
+        metadata: &[u8],
+        entry_lease: Option<i64>,
+    ) -> Result<EtcdRecord> {
+        check_key(ns, name)?;
+        if metadata.len() > MAX_METADATA_LEN {
+            return Err(Error::MetadataTooLarge {
+                len: metadata.len(),
+                max: MAX_METADATA_LEN,
+            });
+        }
+        let i = &self.inner;
+        i.session.check("register")?;
+        let start_time = local::start_time(pid).ok_or(Error::ProcessNotAlive(pid))?;
+        let lease = entry_lease.unwrap_or(i.session.lease);
+        let value = Value {
+            pid,
+            host: i.me.host.clone(),
+            boot_id: i.me.boot_id.clone(),
+            start_time,
+            metadata: metadata.to_vec(),
+            registered_at_ns: now_ns(),
+            version: 1,
+            owner: OwnerToken {
+                lease,
+                handle: i.handle_id.clone(),
+            },
+        };
+        let key = i.layout.entry(ns, name);
+        let bytes = value.encode();
+        for _ in 0..4 {
+            i.session.check("register")?;
+            let txn = Txn::new()
+                .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+                .and_then([TxnOp::put(
+                    key.clone(),
+                    bytes.clone(),
+                    Some(PutOptions::new().with_lease(lease)),
+                )])
+                .or_else([TxnOp::get(key.clone(), None)]);
+            let r = self.run("register", |mut c| {
+                let txn = txn.clone();
+                async move { c.txn(txn).await }
+            })?;
+            let rev = r.header().map(|h| h.revision()).unwrap_or(0);
+            if r.succeeded() {
+                let rec = EtcdRecord {
+                    namespace: ns.into(),
+                    name: name.into(),
+                    pid,
+                    host: value.host.clone(),
+                    boot_id: value.boot_id.clone(),
+                    start_time,
+                    metadata: metadata.to_vec(),
+                    registered_at_ns: value.registered_at_ns,
+                    version: 1,
+                    mod_revision: rev,
+                    create_revision: rev,
+                    lease,
+                    handle: i.handle_id.clone(),
+                };
+                if entry_lease.is_none() {
+                    i.owned
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(key, rec.clone());
+                }
+                return Ok(rec);
+            }
+            let existing = r.op_responses().into_iter().find_map(|op| match op {
+                TxnOpResponse::Get(mut g) => g.take_kvs().into_iter().next(),
+                _ => None,
+            });
+            let Some(kv) = existing else {
+                continue; // Deleted in between: try again.
+            };
+            let Some(rec) = self.record(&kv) else {
+                return Err(Error::AlreadyExists {
+                    namespace: ns.into(),
+                    name: name.into(),
+                    pid: 0,
+                    alive: Liveness::Unknown,
+                });
+            };
+            if rec.lease == lease
+                && rec.handle == i.handle_id
+                && rec.pid == pid
+                && rec.start_time == start_time
+                && rec.metadata == metadata
+            {
+                // Our own earlier attempt whose answer was lost (same owner
+                // token, same content): the create took effect once.
+                if entry_lease.is_none() {
+                    i.owned
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(key, rec.clone());
+                }
+                return Ok(rec);
+            }
+            match local::judge(&rec.value(), &i.me) {
+                Liveness::Dead => {
+                    self.reclaim(&kv)?;
+                    continue;
+                }
+                // A remote owner's entry is held by its live lease.
+                alive => {
+                    return Err(Error::AlreadyExists {
+                        namespace: ns.into(),
+                        name: name.into(),
+                        pid: rec.pid,
+                        alive: if alive == Liveness::Unknown {
+                            Liveness::Alive
+                        } else {
+                            alive
+                        },
+                    });
+                }
+            }
+        }
+        Err(Error::Busy(format!(
+            "{ns}/{name} changed under every attempt to register it"
+        )))
+    }
+
+    /// Deletes `kv` if it has not changed since it was read; true if deleted.
+    pub(super) fn reclaim(&self, kv: &KeyValue) -> Result<bool> {
+        let key = kv.key().to_vec();
+        let txn = Txn::new()
+            .when([Compare::mod_revision(
+                key.clone(),
+                CompareOp::Equal,
+                kv.mod_revision(),
+            )])
+            .and_then([TxnOp::delete(key, None)]);
+        let r = self.run("reclaiming a dead owner's entry", |mut c| {
+            let txn = txn.clone();
+            async move { c.txn(txn).await }
+        })?;
+        committed_at(r.header());
+        Ok(r.succeeded())
+    }
+
+    /// Removes `(ns, name)`; true if it was there.
+    ///
+    /// # Errors
+    /// `InvalidKey`, `Unavailable`.
+    pub fn unregister(&self, ns: &str, name: &str) -> Result<bool> {
+        check_key(ns, name)?;
+        let key = self.inner.layout.entry(ns, name);
+        let r = self.run("unregister", |mut c| {
+            let key = key.clone();
+            async move { c.delete(key, None).await }
+        })?;
+        committed_at(r.header());
+        self.inner
+            .owned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+        Ok(r.deleted() > 0)
+    }
+
+    /// Removes `(ns, name)` only if its owner is `pid` on this host (compared
+    /// in the transaction through the entry's revision); true if removed.
+    ///
+    /// # Errors
+    /// `InvalidKey`, `Unavailable`.
+    pub fn unregister_if_owner(&self, ns: &str, name: &str, pid: u32) -> Result<bool> {
+        let Some(kv) = self.get_kv(ns, name)?.0 else {
+            return Ok(false);
+        };
+        let Some(rec) = self.record(&kv) else {
+            return Ok(false);
+        };
+        if rec.pid != pid || rec.boot_id != self.inner.me.boot_id {
+            return Ok(false);
+        }
+        let removed = self.reclaim(&kv)?;
+        if removed {
+            let key = self.inner.layout.entry(ns, name);
+            self.inner
+                .owned
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&key);
+        }
+        Ok(removed)
+    }
+
+    /// Replaces the metadata of an entry of this handle's session; returns the
+    /// new version. Fenced: refused when the session is lost, and the
+    /// transaction compares the entry's lease and revision.
+    ///
+    /// # Errors
+    /// `NotFound`, `MetadataTooLarge`, `InvalidArgument` (entry of another
+    /// handle), `Busy` (changed concurrently), `Unavailable`.
+    pub fn update_metadata(&self, ns: &str, name: &str, metadata: &[u8]) -> Result<u64> {
+        if metadata.len() > MAX_METADATA_LEN {
+            return Err(Error::MetadataTooLarge {
+                len: metadata.len(),
+                max: MAX_METADATA_LEN,
+            });
+        }
+        let i = &self.inner;
+        i.session.check("update_metadata")?;
+        let not_found = || Error::NotFound {
+            namespace: ns.into(),
+            name: name.into(),
+        };
+        let kv = self.get_kv(ns, name)?.0.ok_or_else(not_found)?;
+        let rec = self.record(&kv).ok_or_else(not_found)?;
+        if rec.handle != i.handle_id {
+            return Err(Error::InvalidArgument(format!(
+                "{ns}/{name} belongs to another handle (pid {} on {}); only its owner updates it",
+                rec.pid, rec.host
+            )));
+        }
+        let mut v = rec.value();
+        v.metadata = metadata.to_vec();
+        v.version = rec.version + 1;
+        let key = kv.key().to_vec();
+        let txn = Txn::new()
+            .when([
+                Compare::mod_revision(key.clone(), CompareOp::Equal, kv.mod_revision()),
+                Compare::lease(key.clone(), CompareOp::Equal, rec.lease),
+            ])
+            .and_then([TxnOp::put(
+                key,
+                v.encode(),
+                Some(PutOptions::new().with_lease(rec.lease)),
+            )]);
+        i.session.check("update_metadata")?;
+        let r = self.run("update_metadata", |mut c| {
+            let txn = txn.clone();
+            async move { c.txn(txn).await }
+        })?;
+        if !r.succeeded() {
+            return Err(Error::Busy(format!(
+                "{ns}/{name} changed while its metadata was being replaced"
+            )));
+        }
+        committed_at(r.header());
+        Ok(v.version)
+    }
+}

@@ -1,0 +1,114 @@
+//! Why a call failed, and the per-thread detail behind
+//! `procreg_last_error_message` and `procreg_last_error_pid`.
+
+use super::status::{procreg_status, status_of};
+use crate::Error;
+use std::cell::RefCell;
+use std::ffi::c_char;
+use std::ptr;
+
+/// Why a call failed, before it becomes a status and a message.
+pub(crate) enum Fail {
+    /// Boxed: keeps `Result<(), Fail>` two words wide on the success path.
+    Lib(Box<Error>),
+    /// A NULL pointer argument, by name.
+    Null(&'static str),
+    /// A string argument that is not UTF-8, by name.
+    Utf8(&'static str),
+    /// A caller's buffer is too small; the message says how large it must be.
+    Buffer(String),
+}
+
+impl From<Error> for Fail {
+    #[cold]
+    fn from(e: Error) -> Self {
+        Fail::Lib(Box::new(e))
+    }
+}
+
+/// What the body of every exported function returns (see `ffi!`).
+pub(crate) type FfiResult = Result<(), Fail>;
+
+/// `InvalidArgument` with a message.
+#[cold]
+pub(crate) fn invalid(message: String) -> Fail {
+    Fail::from(Error::InvalidArgument(message))
+}
+
+/// `PROCREG_E_NOT_FOUND` for a key.
+#[cold]
+pub(crate) fn not_found(ns: &str, name: &str) -> Fail {
+    Fail::from(Error::NotFound {
+        namespace: ns.into(),
+        name: name.into(),
+    })
+}
+
+thread_local! {
+    /// Detail of the last failure on this thread: message and, for
+    /// AlreadyExists, the owner's pid.
+    static LAST_ERROR: RefCell<(String, u32)> = const { RefCell::new((String::new(), 0)) };
+}
+
+/// Records the detail of a failure on this thread.
+pub(crate) fn record(message: String, pid: u32) {
+    LAST_ERROR.with(|l| *l.borrow_mut() = (message, pid));
+}
+
+/// The status of a failure, after recording its detail.
+#[cold]
+pub(crate) fn fail(f: Fail) -> procreg_status {
+    let (status, message, pid) = match f {
+        Fail::Lib(e) => {
+            let pid = match &*e {
+                Error::AlreadyExists { pid, .. } => *pid,
+                _ => 0,
+            };
+            (status_of(&e), e.to_string(), pid)
+        }
+        Fail::Null(what) => (
+            procreg_status::PROCREG_E_NULL_ARGUMENT,
+            format!("{what} is NULL; pass a valid pointer"),
+            0,
+        ),
+        Fail::Utf8(what) => (
+            procreg_status::PROCREG_E_INVALID_UTF8,
+            format!("{what} is not valid UTF-8; keys and urls are UTF-8 text"),
+            0,
+        ),
+        Fail::Buffer(m) => (procreg_status::PROCREG_E_BUFFER_TOO_SMALL, m, 0),
+    };
+    record(message, pid);
+    status
+}
+
+/// Copies the detailed message of the last failed call on this thread into
+/// `buf` (at most `len - 1` bytes, always NUL-terminated when `len > 0`) and
+/// returns the message's full length in bytes, like snprintf: a result >= len
+/// means it was cut. `buf` may be NULL when `len` is 0, to ask for the length.
+/// A successful call does not clear the message.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn procreg_last_error_message(buf: *mut c_char, len: usize) -> usize {
+    ffi!(or 0, {
+        LAST_ERROR.with(|l| {
+            let l = l.borrow();
+            let msg = l.0.as_bytes();
+            if !buf.is_null() && len > 0 {
+                let n = msg.len().min(len - 1);
+                // SAFETY: the caller gives `buf` valid for `len` bytes; n < len.
+                unsafe {
+                    ptr::copy_nonoverlapping(msg.as_ptr(), buf.cast::<u8>(), n);
+                    buf.add(n).write(0);
+                }
+            }
+            msg.len()
+        })
+    })
+}
+
+/// The owner pid reported by the last PROCREG_E_ALREADY_EXISTS on this
+/// thread, 0 if the last failure was of another kind.
+#[unsafe(no_mangle)]
+pub extern "C" fn procreg_last_error_pid() -> u32 {
+    ffi!(or 0, { LAST_ERROR.with(|l| l.borrow().1) })
+}

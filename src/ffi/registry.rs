@@ -1,0 +1,245 @@
+//! The registry handle: `procreg`, `procreg_options`, open, close, destroy.
+
+use super::error::{Fail, FfiResult, invalid};
+use super::sized::{Extensible, caller_size, read_in, write_out};
+use super::status::procreg_status;
+use super::util::{non_null, out_ptr, put, text};
+use crate::{Builder, Registry};
+use std::ffi::{c_char, c_int};
+use std::mem::offset_of;
+use std::time::Duration;
+
+/// How `procreg_open` treats an existing or missing segment.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum procreg_create_mode {
+    /// Open the segment, creating it when absent (the default).
+    PROCREG_OPEN_OR_CREATE = 0,
+    /// Create the segment; PROCREG_E_REGISTRY_EXISTS if it exists.
+    PROCREG_CREATE = 1,
+    /// Open an existing segment; PROCREG_E_NO_SUCH_REGISTRY if absent.
+    PROCREG_OPEN = 2,
+}
+
+/// A `procreg_create_mode` received from C (any integer). Appears in the
+/// header as `procreg_create_mode`.
+#[repr(transparent)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CreateModeArg(pub c_int);
+
+/// Opaque registry handle. One handle may be used from many threads at once;
+/// close it once, after every other call on it has returned. Watchers and
+/// reapers started from it hold their own reference to the registry and may
+/// outlive it.
+pub struct procreg {
+    reg: Registry,
+}
+
+/// Options for `procreg_open`. Set `struct_size` to `sizeof(procreg_options)`,
+/// then fill the rest with `procreg_options_default`. A size or limit left
+/// at 0 means "the default when creating, whatever the segment has when
+/// opening". A non-zero limit that differs from an existing segment's fails
+/// with PROCREG_E_INCOMPATIBLE_SEGMENT.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct procreg_options {
+    /// sizeof(procreg_options) as the caller was compiled: set it first.
+    /// Options added by later versions keep their defaults for a caller
+    /// built against an older header.
+    pub struct_size: usize,
+    /// Slot capacity: a power of two, 16..=2^26 (default 4096).
+    pub capacity: usize,
+    /// Longest namespace in bytes, 1..=1024 (default 64).
+    pub max_namespace_len: usize,
+    /// Longest name in bytes, 1..=4096 (default 128).
+    pub max_name_len: usize,
+    /// Longest metadata in bytes, 0..=1 MiB (default 256); 0 keeps the default.
+    pub max_metadata_len: usize,
+    /// Processes that may write the segment at once, 1..=4095 (default 1024).
+    pub max_writers: usize,
+    /// File mode of a created segment, within 0777 (default 0600).
+    pub mode: u32,
+    /// Bound on waiting for another writer of the same neighbourhood, in
+    /// milliseconds (0 = default, 500).
+    pub lock_timeout_ms: u32,
+    /// Create, open, or open-or-create (default).
+    pub create: CreateModeArg,
+    /// Accept a segment owned by another user (refused by default: a
+    /// squatter could pre-create the name).
+    pub allow_foreign_owner: bool,
+    /// Accept a world-writable segment (refused by default).
+    pub allow_world_writable: bool,
+    // Version 1 ends here. Append new options past sizeof of version 1 (64
+    // on LP64), with 0 meaning the default.
+}
+
+// SAFETY: repr(C), struct_size first, integers and C bools only.
+unsafe impl Extensible for procreg_options {
+    const NAME: &'static str = "procreg_options";
+    const MIN_SIZE: usize = offset_of!(procreg_options, allow_world_writable) + 1;
+}
+
+impl procreg_options {
+    /// The defaults, for a struct of this library's size.
+    const DEFAULT: procreg_options = procreg_options {
+        struct_size: size_of::<procreg_options>(),
+        capacity: 0,
+        max_namespace_len: 0,
+        max_name_len: 0,
+        max_metadata_len: 0,
+        max_writers: 0,
+        mode: crate::DEFAULT_MODE,
+        lock_timeout_ms: 0,
+        create: CreateModeArg(procreg_create_mode::PROCREG_OPEN_OR_CREATE as c_int),
+        allow_foreign_owner: false,
+        allow_world_writable: false,
+    };
+}
+
+/// The library's version, "MAJOR.MINOR.PATCH" (static string). Compare with
+/// the PROCREG_VERSION_* macros of the header you compiled against.
+#[unsafe(no_mangle)]
+pub extern "C" fn procreg_version() -> *const c_char {
+    ffi!(or std::ptr::null(), {
+        concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+    })
+}
+
+/// Fills `*out` with the defaults (limits 0: the default or the segment's;
+/// mode 0600; PROCREG_OPEN_OR_CREATE). `out->struct_size` must be set to
+/// sizeof(procreg_options) before the call; it is left as it is.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn procreg_options_default(out: *mut procreg_options) -> procreg_status {
+    ffi!({
+        let out = out_ptr(out, "out")?;
+        // SAFETY: non-NULL; the caller gives a procreg_options of struct_size bytes.
+        unsafe {
+            let size = caller_size(out)?;
+            write_out(out, size, &procreg_options::DEFAULT);
+        }
+        Ok(())
+    })
+}
+
+fn builder_of(o: &procreg_options) -> Builder {
+    let mut b = Registry::builder()
+        .mode(o.mode)
+        .allow_foreign_owner(o.allow_foreign_owner)
+        .allow_world_writable(o.allow_world_writable);
+    if o.capacity != 0 {
+        b = b.capacity(o.capacity);
+    }
+    if o.max_namespace_len != 0 {
+        b = b.max_namespace_len(o.max_namespace_len);
+    }
+    if o.max_name_len != 0 {
+        b = b.max_name_len(o.max_name_len);
+    }
+    if o.max_metadata_len != 0 {
+        b = b.max_metadata_len(o.max_metadata_len);
+    }
+    if o.max_writers != 0 {
+        b = b.max_writers(o.max_writers);
+    }
+    if o.lock_timeout_ms != 0 {
+        b = b.lock_timeout(Duration::from_millis(u64::from(o.lock_timeout_ms)));
+    }
+    b
+}
+
+/// Opens (or creates, per `opts->create`) the registry at `url`: "shm:NAME"
+/// (or a bare NAME), "file:/path", or "mem:[NAME]" (in this process only).
+/// `opts` may be NULL for the defaults; otherwise its struct_size must be
+/// set (PROCREG_E_INVALID_ARGUMENT if it is too small). On success `*out`
+/// holds a handle to release with procreg_close.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn procreg_open(
+    url: *const c_char,
+    opts: *const procreg_options,
+    out: *mut *mut procreg,
+) -> procreg_status {
+    ffi!({
+        // SAFETY: by this function's contract `url` is NULL or NUL-terminated.
+        let url = unsafe { text(url, "url") }?;
+        let out = out_ptr(out, "out")?;
+        let o = if opts.is_null() {
+            procreg_options::DEFAULT
+        } else {
+            // SAFETY: non-NULL; the caller gives a procreg_options of struct_size bytes.
+            unsafe { read_in(opts, caller_size(opts)?, procreg_options::DEFAULT) }?
+        };
+        let b = builder_of(&o);
+        let reg = match o.create.0 {
+            0 => b.open_or_create(url),
+            1 => b.create(url),
+            2 => b.open(url),
+            other => {
+                return Err(invalid(format!(
+                    "opts->create is {other}; use PROCREG_OPEN_OR_CREATE, PROCREG_CREATE or PROCREG_OPEN"
+                )));
+            }
+        }?;
+        let handle = Box::into_raw(Box::new(procreg { reg }));
+        // SAFETY: checked non-NULL; the caller gives a writable pointer place.
+        unsafe { put(out, handle) };
+        Ok(())
+    })
+}
+
+/// Closes a handle from procreg_open; NULL is a no-op. Entries stay
+/// registered: they belong to processes, not handles. Watchers and reapers
+/// started from the handle keep working until they are closed or stopped.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn procreg_close(reg: *mut procreg) {
+    ffi!(or(), {
+        if !reg.is_null() {
+            // SAFETY: a handle from procreg_open, closed once (the caller's contract).
+            drop(unsafe { Box::from_raw(reg) });
+        }
+    })
+}
+
+/// Removes the segment at `url` (only a procreg segment, only by its creator's
+/// user). Handles still open elsewhere keep working on the unlinked file.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn procreg_destroy(url: *const c_char) -> procreg_status {
+    ffi!({
+        // SAFETY: NULL or NUL-terminated by contract.
+        let url = unsafe { text(url, "url") }?;
+        Registry::destroy(url)?;
+        Ok(())
+    })
+}
+
+/// The registry behind a handle.
+///
+/// # Safety
+/// `reg` is NULL or a live handle from procreg_open.
+#[inline(always)]
+pub(crate) unsafe fn registry<'a>(reg: *const procreg) -> Result<&'a Registry, Fail> {
+    // SAFETY: forwarded.
+    Ok(&unsafe { non_null(reg, "reg") }?.reg)
+}
+
+/// A handle and a key, the first arguments of most calls.
+///
+/// # Safety
+/// As [`registry`] and [`text`].
+#[inline(always)]
+pub(crate) unsafe fn reg_key<'a>(
+    reg: *const procreg,
+    ns: *const c_char,
+    name: *const c_char,
+) -> Result<(&'a Registry, &'a str, &'a str), Fail> {
+    // SAFETY: forwarded from the exported function's contract.
+    unsafe { Ok((registry(reg)?, text(ns, "ns")?, text(name, "name")?)) }
+}
+
+/// `PROCREG_E_NOT_FOUND` unless `found`.
+pub(crate) fn found_or(found: bool, ns: &str, name: &str) -> FfiResult {
+    if found {
+        Ok(())
+    } else {
+        Err(super::error::not_found(ns, name))
+    }
+}

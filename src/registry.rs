@@ -2,7 +2,7 @@
 //! delegated to a [`Backend`]; construction goes through [`backend::open`].
 //! This module never touches storage.
 
-use crate::backend::{self, AnyBackend, Backend, Key, OpenMode, Options};
+use crate::backend::{self, AnyBackend, Backend, Key, OpenMode, Options, Who};
 use crate::error::{Error, Liveness, Result};
 use crate::telemetry::{self, Op};
 use crate::types::{Entry, EntryInfo, EntryRef, Event, Health, Limits, Stats};
@@ -310,7 +310,7 @@ impl Registry {
                 "pid 0 is not a process; give the owner's pid".into(),
             ));
         }
-        self.backend().register(key, pid, metadata, lease)
+        self.backend().register(key, Who::Pid(pid), metadata, lease)
     }
 
     /// Registers `(ns, name)` for the calling process.
@@ -320,8 +320,7 @@ impl Registry {
     pub fn register_self(&self, ns: &str, name: &str, metadata: &[u8]) -> Result<u64> {
         let key = self.key(ns, name)?;
         self.meta(metadata)?;
-        self.backend()
-            .register(key, std::process::id(), metadata, None)
+        self.backend().register(key, Who::Me, metadata, None)
     }
 
     /// The entry of `(ns, name)`, whatever its owner's liveness.

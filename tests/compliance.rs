@@ -172,7 +172,7 @@ fn default_segment_size_matches_the_documented_layout() {
     let reg = Registry::open(&url).unwrap();
     let bytes = reg.stats().unwrap().table().unwrap().segment_bytes;
     eprintln!("default segment bytes {bytes}");
-    // header 4 KiB + 1024 owner records of 32 B + table words (see README
+    // header 4 KiB + 1024 writer slots of 32 B + table words (see README
     // "Limits"): counters, control words, home words, hot and cold rows, and a
     // change ring of 4096 records of 4 + 24 words rounded up to 32 (4 lines).
     assert_eq!(

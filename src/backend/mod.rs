@@ -37,6 +37,15 @@ pub(crate) struct Key<'a> {
     pub(crate) name: &'a str,
 }
 
+/// Who is to own an entry: the calling process, or a process of this host
+/// by pid. "The caller" needs no pid, so the backend can use what it knows
+/// of this process without a syscall.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Who {
+    Me,
+    Pid(u32),
+}
+
 /// A user's `on_event` callback.
 pub(crate) type Hook = Arc<dyn Fn(&Event) + Send + Sync>;
 
@@ -63,13 +72,14 @@ pub(crate) trait Backend: Send + Sync {
     fn kind(&self) -> &'static str;
     /// Limits the facade validates against; fixed for the handle's life.
     fn limits(&self) -> Limits;
-    /// Registers `key` for process `pid` of this host (the backend records
-    /// its identity and judges its liveness). An entry whose owner is dead is
-    /// replaced. With a `lease`, the entry expires unless renewed within it.
+    /// Registers `key` for `who`, a process of this host (the backend
+    /// records its identity and judges its liveness). An entry whose owner
+    /// is dead is replaced. With a `lease`, the entry expires unless renewed
+    /// within it.
     fn register(
         &self,
         key: Key<'_>,
-        pid: u32,
+        who: Who,
         metadata: &[u8],
         lease: Option<Duration>,
     ) -> Result<u64>;
@@ -145,11 +155,11 @@ impl Backend for AnyBackend {
     fn register(
         &self,
         key: Key<'_>,
-        pid: u32,
+        who: Who,
         metadata: &[u8],
         lease: Option<Duration>,
     ) -> Result<u64> {
-        dispatch!(self, b => b.register(key, pid, metadata, lease))
+        dispatch!(self, b => b.register(key, who, metadata, lease))
     }
     fn keepalive(&self, key: Key<'_>) -> Result<()> {
         dispatch!(self, b => b.keepalive(key))

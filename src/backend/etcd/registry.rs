@@ -8,7 +8,7 @@
 //! commit time), except a registration's, which is its registration time.
 
 use super::{EtcdBackend, EtcdEvent, EtcdRecord, EtcdWatcher, last_write_revision};
-use crate::backend::{Backend, EventStream, Hook, Key};
+use crate::backend::{Backend, EventStream, Hook, Key, Who};
 use crate::error::{Error, Liveness, Result};
 use crate::telemetry;
 use crate::types::{
@@ -138,10 +138,14 @@ impl Backend for EtcdRegistry {
     fn register(
         &self,
         key: Key<'_>,
-        pid: u32,
+        who: Who,
         metadata: &[u8],
         lease: Option<Duration>,
     ) -> Result<u64> {
+        let pid = match who {
+            Who::Me => std::process::id(),
+            Who::Pid(pid) => pid,
+        };
         let r = match lease {
             None => self.engine.register(key.ns, key.name, pid, metadata)?,
             Some(ttl) => self

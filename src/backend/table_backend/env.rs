@@ -4,7 +4,7 @@
 
 use super::Writers;
 use super::convert::{event_kind, lossy_utf8};
-use crate::backend::Key;
+use crate::backend::{Hook, Key};
 use crate::error::{Error, Liveness};
 use crate::liveness;
 use crate::table::ring::{Change, ChangeKind};
@@ -20,8 +20,8 @@ pub(super) struct OpEnv<'a, W: Writers> {
     pub(super) timeout: Duration,
     /// Set on the first wait only: an uncontended write reads no clock.
     pub(super) deadline: Cell<Option<Instant>>,
-    /// Changes committed, kept for the hook (only when one is set).
-    pub(super) events: Option<RefCell<Vec<Event>>>,
+    /// The hook, and the changes committed for it (only when one is set).
+    pub(super) hook: Option<(Hook, RefCell<Vec<Event>>)>,
 }
 
 impl<W: Writers> Writer for OpEnv<'_, W> {
@@ -70,7 +70,7 @@ impl<W: Writers> WriteHooks for OpEnv<'_, W> {
             ChangeKind::Updated => Op::Update,
             ChangeKind::Reclaimed | ChangeKind::Expired | ChangeKind::Lost => Op::Reclaimed,
         });
-        if let Some(events) = &self.events {
+        if let Some((_, events)) = &self.hook {
             let (ns, name) = ch.key.bytes();
             events.borrow_mut().push(Event {
                 revision,

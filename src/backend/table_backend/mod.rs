@@ -8,7 +8,7 @@ mod env;
 mod report;
 mod stream;
 
-use super::{Backend, EventStream, Hook, Key};
+use super::{Backend, EventStream, Hook, Key, Who};
 use crate::error::{Error, Liveness, Result};
 use crate::liveness;
 use crate::sync::AtomicU64;
@@ -46,6 +46,13 @@ pub(crate) struct TableBackend<S: AsRef<[AtomicU64]>, W: Writers> {
     pub(crate) hook: RwLock<Option<Hook>>,
 }
 
+#[cold]
+fn fire_all(hook: &Hook, events: Vec<crate::types::Event>) {
+    for e in events {
+        hook(&e);
+    }
+}
+
 /// Whether an entry is gone: its lease ran out or its owner is dead.
 fn gone(e: &RawEntry) -> bool {
     table::lease::expired(e.lease, crate::sys::clock::boot_ms())
@@ -75,33 +82,28 @@ impl<S: AsRef<[AtomicU64]> + Clone, W: Writers> TableBackend<S, W> {
         }
     }
 
-    fn hook(&self) -> Option<Hook> {
-        if !self.has_hook.load(Ordering::Relaxed) {
-            return None;
-        }
-        self.hook.read().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    fn env(&self) -> Result<(OpEnv<'_, W>, Option<Hook>)> {
-        let hook = self.hook();
-        Ok((
-            OpEnv {
-                writers: &self.writers,
-                token: self.writers.token()?,
-                timeout: self.lock_timeout,
-                deadline: std::cell::Cell::new(None),
-                events: hook.as_ref().map(|_| Default::default()),
-            },
-            hook,
-        ))
+    /// The context of one write. A write without a hook takes no lock.
+    #[inline]
+    fn env(&self) -> Result<OpEnv<'_, W>> {
+        let hook = if self.has_hook.load(Ordering::Relaxed) {
+            self.hook.read().unwrap_or_else(|p| p.into_inner()).clone()
+        } else {
+            None
+        };
+        Ok(OpEnv {
+            writers: &self.writers,
+            token: self.writers.token()?,
+            timeout: self.lock_timeout,
+            deadline: std::cell::Cell::new(None),
+            hook: hook.map(|h| (h, Default::default())),
+        })
     }
 
     /// Hands the changes `env` committed to the hook, after the operation.
-    fn fire(env: &OpEnv<'_, W>, hook: Option<Hook>) {
-        if let (Some(hook), Some(events)) = (hook, &env.events) {
-            for e in events.take() {
-                hook(&e);
-            }
+    #[inline]
+    fn fire(env: OpEnv<'_, W>) {
+        if let Some((hook, events)) = env.hook {
+            fire_all(&hook, events.into_inner());
         }
     }
 
@@ -122,14 +124,18 @@ impl<S: AsRef<[AtomicU64]> + Clone, W: Writers> TableBackend<S, W> {
         KeyWords::new(key.ns.as_bytes(), key.name.as_bytes())
     }
 
-    /// The identity of process `pid` of this host, if it runs.
-    fn owner(pid: u32) -> Result<Owner> {
-        if pid == std::process::id() {
-            return Ok(liveness::current());
+    /// The identity of `who`, a process of this host, if it runs. The
+    /// caller's own identity is cached (no syscall).
+    #[inline]
+    fn owner(who: Who) -> Result<Owner> {
+        let me = liveness::current();
+        match who {
+            Who::Me => Ok(me),
+            Who::Pid(pid) if pid == me.pid => Ok(me),
+            Who::Pid(pid) => liveness::owner_of(pid)
+                .map_err(|e| Error::io(format!("cannot read /proc/{pid}/stat"), e))?
+                .ok_or(Error::ProcessNotAlive(pid)),
         }
-        liveness::owner_of(pid)
-            .map_err(|e| Error::io(format!("cannot read /proc/{pid}/stat"), e))?
-            .ok_or(Error::ProcessNotAlive(pid))
     }
 }
 
@@ -157,12 +163,12 @@ where
     fn register(
         &self,
         key: Key<'_>,
-        pid: u32,
+        who: Who,
         metadata: &[u8],
         lease: Option<Duration>,
     ) -> Result<u64> {
-        let owner = Self::owner(pid)?;
-        let (env, hook) = self.env()?;
+        let owner = Self::owner(who)?;
+        let env = self.env()?;
         let lease = match lease {
             None => 0,
             Some(ttl) => table::lease::new(
@@ -183,12 +189,12 @@ where
             )
             .map(u64::from)
             .map_err(|e| self.err(e, key));
-        Self::fire(&env, hook);
+        Self::fire(env);
         r
     }
 
     fn keepalive(&self, key: Key<'_>) -> Result<()> {
-        let (env, _) = self.env()?;
+        let env = self.env()?;
         match self.table.renew(&Self::keywords(key), &env) {
             Ok(true) => Ok(()),
             Ok(false) => Err(Error::InvalidArgument(format!(
@@ -241,31 +247,31 @@ where
         }
         // A dead owner's entry is a miss whatever happens next. Reclaim it
         // only if that costs no wait (readers never wait); otherwise sweep will.
-        if let Ok((env, hook)) = self.env() {
+        if let Ok(env) = self.env() {
             self.table.try_reclaim(slot, c, &env);
-            Self::fire(&env, hook);
+            Self::fire(env);
         }
         Ok(None)
     }
 
     fn unregister(&self, key: Key<'_>, only_pid: Option<u32>) -> Result<bool> {
-        let (env, hook) = self.env()?;
+        let env = self.env()?;
         let r = self
             .table
             .remove(&Self::keywords(key), only_pid, &env)
             .map_err(|e| self.err(e, key));
-        Self::fire(&env, hook);
+        Self::fire(env);
         r
     }
 
     fn update_metadata(&self, key: Key<'_>, metadata: &[u8]) -> Result<u64> {
-        let (env, hook) = self.env()?;
+        let env = self.env()?;
         let r = self
             .table
             .update(&Self::keywords(key), metadata, &env)
             .map(u64::from)
             .map_err(|e| self.err(e, key));
-        Self::fire(&env, hook);
+        Self::fire(env);
         r
     }
 
@@ -351,9 +357,9 @@ where
     }
 
     fn sweep(&self) -> Result<usize> {
-        let (env, hook) = self.env()?;
+        let env = self.env()?;
         let r = self.table.sweep(&env).map_err(|e| self.scan_err(e));
-        Self::fire(&env, hook);
+        Self::fire(env);
         r
     }
 

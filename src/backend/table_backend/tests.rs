@@ -20,7 +20,8 @@ fn checked_lookup_of_a_dead_owner_never_waits_for_a_writer() {
         ns: "ns",
         name: "k",
     };
-    b.register(key, child.id(), b"", None).unwrap();
+    b.register(key, crate::backend::Who::Pid(child.id()), b"", None)
+        .unwrap();
     child.kill().unwrap();
     child.wait().unwrap();
     // A live writer (token 2, alive in the mem backend) holds the lock.

@@ -837,3 +837,11 @@ fn with_reregister_a_resumed_owner_takes_back_its_free_names_but_never_a_taken_o
     kid.send("exit");
     kid.assert_success();
 }
+
+#[test]
+fn reregister_takes_true_or_false_only() {
+    match Registry::open("etcd://127.0.0.1:1/p?reregister=maybe") {
+        Err(Error::InvalidArgument(m)) => assert!(m.contains("reregister=true"), "{m}"),
+        other => panic!("expected InvalidArgument, got {other:?}"),
+    }
+}

@@ -70,7 +70,7 @@ impl EtcdBackend {
     pub fn health_check(&self) -> EtcdHealth {
         let i = &self.inner;
         let mut problems = Vec::new();
-        let lost = i.session.lost().map(|l| l.reason);
+        let lost = i.session().lost().map(|l| l.reason);
         if let Some(l) = &lost {
             problems.push(format!("the session lease is lost: {l}"));
         }
@@ -103,9 +103,9 @@ impl EtcdBackend {
         }
         EtcdHealth {
             healthy: problems.is_empty(),
-            lease: i.session.lease,
+            lease: i.session().lease,
             lease_left: i
-                .session
+                .session()
                 .deadline()
                 .saturating_duration_since(Instant::now()),
             lost,
@@ -121,11 +121,13 @@ impl EtcdBackend {
     /// `Unavailable` when no member answered (the lease then runs out by itself).
     pub fn close(&self) -> Result<()> {
         let i = &self.inner;
-        i.session.stop();
-        i.session
+        i.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        let session = i.session();
+        session.stop();
+        session
             .shared()
             .declare_lost("the handle was closed".into());
-        let lease = i.session.lease;
+        let lease = session.lease;
         self.run("closing the handle", |mut c| async move {
             c.lease_revoke(lease).await
         })

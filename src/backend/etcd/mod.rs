@@ -39,7 +39,8 @@ use runtime::Runtime;
 use session::Session;
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 pub use url::EtcdConfig;
@@ -59,7 +60,16 @@ struct Inner {
     cfg: EtcdConfig,
     layout: KeyLayout,
     cluster: Arc<Cluster>,
-    session: Session,
+    /// The current session; replaced only by re-registration (`reregister=true`).
+    session: RwLock<Arc<Session>>,
+    /// `reregister=true`: after a session loss, grant a new lease and
+    /// re-register the entries still free (off by default).
+    reregister: bool,
+    /// Set by `close`: no re-registration after it.
+    closed: AtomicBool,
+    /// With `reregister`: `Some` from a session's loss until the next session
+    /// is in place (watch pumps subscribe here, so each loss is reported).
+    lost_tx: tokio::sync::watch::Sender<Option<session::Lost>>,
     me: HostId,
     handle_id: String,
     owned: Owned,
@@ -77,7 +87,7 @@ impl std::fmt::Debug for EtcdBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EtcdBackend")
             .field("cfg", &self.inner.cfg)
-            .field("lease", &format_args!("{:x}", self.inner.session.lease))
+            .field("lease", &format_args!("{:x}", self.inner.session().lease))
             .field("handle", &self.inner.handle_id)
             .finish()
     }
@@ -114,6 +124,44 @@ fn random_id() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+impl Inner {
+    /// The current session.
+    fn session(&self) -> Arc<Session> {
+        self.session
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// Splits the `reregister=true|false` option off `url` (the url parser
+/// proper knows the connection options only).
+fn take_reregister(url: &str) -> Result<(String, bool)> {
+    let Some((main, query)) = url.split_once('?') else {
+        return Ok((url.to_owned(), false));
+    };
+    let mut on = false;
+    let mut rest = Vec::new();
+    for pair in query.split('&') {
+        match pair.strip_prefix("reregister=") {
+            Some("true" | "1" | "yes") => on = true,
+            Some("false" | "0" | "no") => on = false,
+            Some(v) => {
+                return Err(Error::InvalidArgument(format!(
+                    "reregister={v:?}: write reregister=true or reregister=false"
+                )));
+            }
+            None => rest.push(pair),
+        }
+    }
+    let url = if rest.iter().all(|p| p.is_empty()) {
+        main.to_owned()
+    } else {
+        format!("{main}?{}", rest.join("&"))
+    };
+    Ok((url, on))
+}
+
 fn now_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -142,7 +190,8 @@ impl EtcdBackend {
     /// `InvalidArgument` for a bad url, `Unavailable` when no member grants
     /// the session lease within the timeout.
     pub fn open(url: &str) -> Result<Self> {
-        Self::open_config(EtcdConfig::parse(url)?)
+        let (url, reregister) = take_reregister(url)?;
+        Self::open_with(EtcdConfig::parse(&url)?, reregister)
     }
 
     /// Opens a handle with `cfg`.
@@ -150,6 +199,17 @@ impl EtcdBackend {
     /// # Errors
     /// As [`open`](Self::open).
     pub fn open_config(cfg: EtcdConfig) -> Result<Self> {
+        Self::open_with(cfg, false)
+    }
+
+    /// Opens a handle with `cfg`; with `reregister`, a lost session is
+    /// replaced by a new lease and the entries it held are registered again
+    /// where nobody took them meanwhile (each through the create-if-absent
+    /// transaction).
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub fn open_with(cfg: EtcdConfig, reregister: bool) -> Result<Self> {
         cfg.validate()?;
         let rt = Runtime::start()?;
         let cluster = Arc::new(Cluster::new(&cfg)?);
@@ -160,18 +220,26 @@ impl EtcdBackend {
             cfg.timeout + Duration::from_millis(100),
             Session::grant(cluster.clone(), cfg.ttl, deadline, &handle),
         )??;
-        Ok(EtcdBackend {
+        let b = EtcdBackend {
             inner: Arc::new(Inner {
                 layout: KeyLayout::new(&cfg.prefix),
                 cluster,
-                session,
+                session: RwLock::new(Arc::new(session)),
+                reregister,
+                closed: AtomicBool::new(false),
+                lost_tx: tokio::sync::watch::channel(None).0,
                 me: local::this_host(),
                 handle_id: random_id(),
                 owned: Arc::new(Mutex::new(HashMap::new())),
                 cfg,
                 rt,
             }),
-        })
+        };
+        if reregister {
+            let weak = Arc::downgrade(&b.inner);
+            b.inner.rt.handle().spawn(write::keep_registered(weak));
+        }
+        Ok(b)
     }
 
     /// The handle's config (secrets redacted in its `Debug`).
@@ -181,29 +249,29 @@ impl EtcdBackend {
 
     /// The session lease id.
     pub fn lease(&self) -> i64 {
-        self.inner.session.lease
+        self.inner.session().lease
     }
 
     /// The TTL etcd granted the session lease.
     pub fn ttl(&self) -> Duration {
-        self.inner.session.ttl
+        self.inner.session().ttl
     }
 
     /// `Some(reason)` once the session lease may have expired (never reverts).
     pub fn session_lost(&self) -> Option<String> {
-        self.inner.session.lost().map(|l| l.reason)
+        self.inner.session().lost().map(|l| l.reason)
     }
 
     /// The local deadline of the session lease.
     pub fn lease_deadline(&self) -> Instant {
-        self.inner.session.deadline()
+        self.inner.session().deadline()
     }
 
     /// Test hook: stop the keep-alives (as if the process were frozen); the
     /// handle then judges its lease lost at its local deadline.
     #[doc(hidden)]
     pub fn suspend_keepalive_for_test(&self) {
-        self.inner.session.suspend_keepalive();
+        self.inner.session().suspend_keepalive();
     }
 
     /// Runs `op` on a member, with retries, bounded by the handle's timeout.
@@ -221,7 +289,7 @@ impl EtcdBackend {
         )?;
         if let Err(Error::Unavailable(m)) = &r {
             if m.contains(client::LEASE_GONE) {
-                i.session
+                i.session()
                     .shared()
                     .declare_lost("etcd refused a write: the lease is gone on the server".into());
             }

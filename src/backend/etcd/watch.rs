@@ -42,9 +42,10 @@ pub(super) fn record_of(layout: &KeyLayout, kv: &KeyValue) -> Option<EtcdRecord>
 
 /// Forwards events to `tx` until the receiver goes away or the watch ends
 /// (compaction: `Lagged`).
-pub async fn pump(mut s: Spec, tx: mpsc::UnboundedSender<Result<EtcdEvent>>) {
+pub async fn pump(s: Spec, tx: mpsc::UnboundedSender<Result<EtcdEvent>>) {
     let mut next = s.from_revision;
     let mut reported: HashSet<(String, i64)> = HashSet::new();
+    let mut lost = s.lost.clone();
     let mut lost_done = false;
     'reopen: loop {
         if tx.is_closed() {
@@ -52,22 +53,34 @@ pub async fn pump(mut s: Spec, tx: mpsc::UnboundedSender<Result<EtcdEvent>>) {
         }
         let deadline = Instant::now() + s.timeout;
         let (key, prefix, start) = (s.key.clone(), s.prefix, next);
-        let opened = s
-            .cluster
-            .run("opening a watch", deadline, |mut c| {
-                let key = key.clone();
-                async move {
-                    let mut o = WatchOptions::new().with_prev_key().with_progress_notify();
-                    if prefix {
-                        o = o.with_prefix();
-                    }
-                    if start > 0 {
-                        o = o.with_start_revision(start);
-                    }
-                    c.watch(key, Some(o)).await
+        let open = s.cluster.run("opening a watch", deadline, |mut c| {
+            let key = key.clone();
+            async move {
+                let mut o = WatchOptions::new().with_prev_key().with_progress_notify();
+                if prefix {
+                    o = o.with_prefix();
                 }
-            })
-            .await;
+                if start > 0 {
+                    o = o.with_start_revision(start);
+                }
+                c.watch(key, Some(o)).await
+            }
+        });
+        tokio::pin!(open);
+        // The session's loss is reported while (re)opening too: a partitioned
+        // handle keeps failing here, and its Expired must not wait for a member.
+        let opened = loop {
+            tokio::select! {
+                _ = tx.closed() => return,
+                changed = lost.changed(), if !lost_done => {
+                    lost_done = changed.is_err();
+                    if lost_done || lost.borrow().is_some() {
+                        report_lost(&s, &tx, &mut reported);
+                    }
+                }
+                r = &mut open => break r,
+            }
+        };
         let mut stream = match opened {
             Ok(st) => st,
             Err(_) => {
@@ -79,23 +92,10 @@ pub async fn pump(mut s: Spec, tx: mpsc::UnboundedSender<Result<EtcdEvent>>) {
         loop {
             tokio::select! {
                 _ = tx.closed() => return,
-                changed = s.lost.changed(), if !lost_done => {
-                    if changed.is_err() || s.lost.borrow().is_some() {
-                        lost_done = true;
-                        let owned: Vec<EtcdRecord> = s.owned.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
-                        for r in owned {
-                            let k = s.layout.entry(&r.namespace, &r.name);
-                            let inside = if s.prefix { k.starts_with(&s.key) } else { k == s.key };
-                            if inside && reported.insert((k, r.create_revision)) {
-                                let _ = tx.send(Ok(EtcdEvent {
-                                    kind: EventKind::Expired,
-                                    namespace: r.namespace.clone(),
-                                    name: r.name.clone(),
-                                    revision: r.mod_revision,
-                                    record: Some(r),
-                                }));
-                            }
-                        }
+                changed = lost.changed(), if !lost_done => {
+                    lost_done = changed.is_err();
+                    if lost_done || lost.borrow().is_some() {
+                        report_lost(&s, &tx, &mut reported);
                     }
                 }
                 msg = stream.message() => match msg {
@@ -128,6 +128,39 @@ pub async fn pump(mut s: Spec, tx: mpsc::UnboundedSender<Result<EtcdEvent>>) {
                     Ok(None) | Err(_) => continue 'reopen,
                 },
             }
+        }
+    }
+}
+
+/// Sends `Expired` for each entry of the session inside the watched range
+/// (once per entry: the server's delete that follows is not reported again).
+fn report_lost(
+    s: &Spec,
+    tx: &mpsc::UnboundedSender<Result<EtcdEvent>>,
+    reported: &mut HashSet<(String, i64)>,
+) {
+    let owned: Vec<EtcdRecord> = s
+        .owned
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .values()
+        .cloned()
+        .collect();
+    for r in owned {
+        let k = s.layout.entry(&r.namespace, &r.name);
+        let inside = if s.prefix {
+            k.starts_with(&s.key)
+        } else {
+            k == s.key
+        };
+        if inside && reported.insert((k, r.create_revision)) {
+            let _ = tx.send(Ok(EtcdEvent {
+                kind: EventKind::Expired,
+                namespace: r.namespace.clone(),
+                name: r.name.clone(),
+                revision: r.mod_revision,
+                record: Some(r),
+            }));
         }
     }
 }
@@ -166,11 +199,15 @@ async fn classify(
                     return None;
                 }
             }
+            // The lease first: an owner that died on this host also stops
+            // renewing, and the server's expiry of its entry is Expired; a
+            // Reclaimed is a delete by someone who judged it dead while its
+            // lease still ran.
             let kind = match &record {
+                Some(r) if r.lease != 0 && lease_gone(s, r.lease).await => EventKind::Expired,
                 Some(r) if local::judge(&r.value(), &s.me) == Liveness::Dead => {
                     EventKind::Reclaimed
                 }
-                Some(r) if r.lease != 0 && lease_gone(s, r.lease).await => EventKind::Expired,
                 _ => EventKind::Unregistered,
             };
             Some(EtcdEvent {

@@ -40,15 +40,22 @@ impl EtcdWatcher {
 }
 
 impl EtcdBackend {
-    /// Waits until `(ns, name)` is registered, with a watch (no polling).
+    /// Waits until `(ns, name)` is registered by an owner that is not dead
+    /// (an entry of a dead owner of this host is reclaimed on the way), with
+    /// a watch (no polling).
     ///
     /// # Errors
     /// `Timeout` when it is not registered within `timeout`; `Unavailable`.
     pub fn wait_for(&self, ns: &str, name: &str, timeout: Duration) -> Result<EtcdRecord> {
         let t0 = Instant::now();
         let (kv, rev) = self.get_kv(ns, name)?;
-        if let Some(r) = kv.and_then(|kv| self.record(&kv)) {
-            return Ok(r);
+        if let Some((kv, r)) = kv.and_then(|kv| self.record(&kv).map(|r| (kv, r))) {
+            // As on shm: an entry whose owner died on this host is reclaimed
+            // on the way, not returned.
+            if self.judge(&r) != Liveness::Dead {
+                return Ok(r);
+            }
+            self.reclaim(&kv)?;
         }
         let key = self.inner.layout.entry(ns, name);
         let w = self.watch_key(key, false, rev + 1)?;
@@ -63,7 +70,9 @@ impl EtcdBackend {
             if let Some(e) = w.next(left)? {
                 if e.kind == EventKind::Registered || e.kind == EventKind::Updated {
                     if let Some(r) = e.record {
-                        return Ok(r);
+                        if self.judge(&r) != Liveness::Dead {
+                            return Ok(r);
+                        }
                     }
                 }
             }
@@ -106,7 +115,11 @@ impl EtcdBackend {
             key,
             prefix,
             from_revision: from,
-            lost: i.session.subscribe(),
+            lost: if i.reregister {
+                i.lost_tx.subscribe()
+            } else {
+                i.session().subscribe()
+            },
             owned: i.owned.clone(),
             timeout: i.cfg.timeout,
         };

@@ -35,7 +35,7 @@ impl EtcdBackend {
                 "lease ttl {ttl:?} is below etcd's minimum of 2s; give at least 2s"
             )));
         }
-        self.inner.session.check("register_with_lease")?;
+        self.inner.session().check("register_with_lease")?;
         let secs = ttl.as_secs().max(2) as i64;
         let lease = self
             .run("granting an entry lease", |mut c| async move {
@@ -59,7 +59,7 @@ impl EtcdBackend {
         };
         let kv = kv.ok_or_else(not_found)?;
         let lease = kv.lease();
-        if lease == 0 || lease == self.inner.session.lease {
+        if lease == 0 || lease == self.inner.session().lease {
             return Err(Error::InvalidArgument(format!(
                 "{ns}/{name} has no lease of its own; the handle keeps its session alive by itself"
             )));
@@ -91,9 +91,9 @@ impl EtcdBackend {
             });
         }
         let i = &self.inner;
-        i.session.check("register")?;
+        i.session().check("register")?;
         let start_time = local::start_time(pid).ok_or(Error::ProcessNotAlive(pid))?;
-        let lease = entry_lease.unwrap_or(i.session.lease);
+        let lease = entry_lease.unwrap_or(i.session().lease);
         let value = Value {
             pid,
             host: i.me.host.clone(),
@@ -110,7 +110,7 @@ impl EtcdBackend {
         let key = i.layout.entry(ns, name);
         let bytes = value.encode();
         for _ in 0..4 {
-            i.session.check("register")?;
+            i.session().check("register")?;
             let txn = Txn::new()
                 .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
                 .and_then([TxnOp::put(
@@ -284,7 +284,7 @@ impl EtcdBackend {
             });
         }
         let i = &self.inner;
-        i.session.check("update_metadata")?;
+        i.session().check("update_metadata")?;
         let not_found = || Error::NotFound {
             namespace: ns.into(),
             name: name.into(),
@@ -311,7 +311,7 @@ impl EtcdBackend {
                 v.encode(),
                 Some(PutOptions::new().with_lease(rec.lease)),
             )]);
-        i.session.check("update_metadata")?;
+        i.session().check("update_metadata")?;
         let r = self.run("update_metadata", |mut c| {
             let txn = txn.clone();
             async move { c.txn(txn).await }
@@ -324,4 +324,146 @@ impl EtcdBackend {
         committed_at(r.header());
         Ok(v.version)
     }
+}
+
+/// With `reregister=true`: waits for the session's loss, reports it (the
+/// handle's watch pumps send `Expired` for its entries), grants a new lease
+/// and registers again, each through the create-if-absent transaction, the
+/// entries the lost session held whose owner still runs. A name someone else
+/// took meanwhile stays theirs and leaves this handle's own entries. Holds
+/// the handle only between waits, so dropping it ends the task; `close` stops
+/// it.
+pub(super) async fn keep_registered(weak: std::sync::Weak<Inner>) {
+    use std::sync::atomic::Ordering::SeqCst;
+    loop {
+        let (mut rx, old_lease) = {
+            let Some(i) = weak.upgrade() else { return };
+            let s = i.session();
+            (s.subscribe(), s.lease)
+        };
+        let lost = loop {
+            if let Some(l) = rx.borrow_and_update().clone() {
+                break l;
+            }
+            if rx.changed().await.is_err() {
+                return;
+            }
+        };
+        let (cluster, ttl, timeout) = {
+            let Some(i) = weak.upgrade() else { return };
+            if i.closed.load(SeqCst) {
+                return;
+            }
+            i.lost_tx.send_replace(Some(lost));
+            (i.cluster.clone(), i.cfg.ttl, i.cfg.timeout)
+        };
+        let rt = tokio::runtime::Handle::current();
+        let session = loop {
+            let deadline = Instant::now() + timeout;
+            match Session::grant(cluster.clone(), ttl, deadline, &rt).await {
+                Ok(s) => break s,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    match weak.upgrade() {
+                        Some(i) if !i.closed.load(SeqCst) => {}
+                        _ => return,
+                    }
+                }
+            }
+        };
+        let new_lease = session.lease;
+        let (layout, owned, handle_id) = {
+            let Some(i) = weak.upgrade() else { return };
+            if i.closed.load(SeqCst) {
+                return;
+            }
+            *i.session.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(session);
+            (i.layout.clone(), i.owned.clone(), i.handle_id.clone())
+        };
+        let held: Vec<(String, EtcdRecord)> = owned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(_, r)| r.lease == old_lease)
+            .map(|(k, r)| (k.clone(), r.clone()))
+            .collect();
+        for (key, rec) in held {
+            let kept = if local::start_time(rec.pid) == Some(rec.start_time) {
+                reregister_one(
+                    &cluster, &layout, &key, &rec, new_lease, &handle_id, timeout,
+                )
+                .await
+            } else {
+                None
+            };
+            let mut own = owned.lock().unwrap_or_else(|e| e.into_inner());
+            match kept {
+                Some(r) => own.insert(key, r),
+                None => own.remove(&key),
+            };
+        }
+        if let Some(i) = weak.upgrade() {
+            i.lost_tx.send_replace(None);
+        }
+    }
+}
+
+/// Registers `rec` again under `lease` if its key is free; the new record,
+/// or `None` when someone else holds the key (or no member answered).
+async fn reregister_one(
+    cluster: &Cluster,
+    layout: &KeyLayout,
+    key: &str,
+    rec: &EtcdRecord,
+    lease: i64,
+    handle: &str,
+    timeout: Duration,
+) -> Option<EtcdRecord> {
+    let mut v = rec.value();
+    v.registered_at_ns = now_ns();
+    v.version = 1;
+    v.owner = OwnerToken {
+        lease,
+        handle: handle.to_owned(),
+    };
+    let txn = Txn::new()
+        .when([Compare::create_revision(key, CompareOp::Equal, 0)])
+        .and_then([TxnOp::put(
+            key,
+            v.encode(),
+            Some(PutOptions::new().with_lease(lease)),
+        )])
+        .or_else([TxnOp::get(key, None)]);
+    // A retry after a lost answer finds its own write (same lease and handle).
+    for _ in 0..3 {
+        let deadline = Instant::now() + timeout;
+        let Ok(r) = cluster
+            .run("re-registering after a session loss", deadline, |mut c| {
+                let txn = txn.clone();
+                async move { c.txn(txn).await }
+            })
+            .await
+        else {
+            continue;
+        };
+        let rev = r.header().map(|h| h.revision()).unwrap_or(0);
+        if r.succeeded() {
+            return Some(EtcdRecord {
+                registered_at_ns: v.registered_at_ns,
+                version: 1,
+                mod_revision: rev,
+                create_revision: rev,
+                lease,
+                handle: handle.to_owned(),
+                ..rec.clone()
+            });
+        }
+        let existing = r.op_responses().into_iter().find_map(|op| match op {
+            TxnOpResponse::Get(mut g) => g.take_kvs().into_iter().next(),
+            _ => None,
+        })?;
+        let theirs = watch::record_of(layout, &existing)?;
+        return (theirs.lease == lease && theirs.handle == handle).then_some(theirs);
+    }
+    None
 }

@@ -6,7 +6,6 @@ use crate::backend::{self, AnyBackend, Backend, Key, OpenMode, Options, Who};
 use crate::error::{Error, Liveness, Result};
 use crate::telemetry::{self, Op};
 use crate::types::{Entry, EntryInfo, EntryRef, Event, Health, Limits, Stats};
-use crate::watch::{Reaper, Watcher};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -152,7 +151,7 @@ fn has_nul(b: &[u8]) -> bool {
             .fold(false, |any, &x| any | (x == 0))
 }
 
-fn check_part(what: &str, s: &str, max: usize) -> Result<()> {
+pub(crate) fn check_part(what: &str, s: &str, max: usize) -> Result<()> {
     if s.is_empty() {
         return Err(Error::InvalidKey(format!(
             "{what} is empty; it must be 1..={max} bytes"
@@ -514,42 +513,6 @@ impl Registry {
                 waited: started.elapsed(),
             }),
         }
-    }
-
-    /// Watches the changes of namespace `ns` (or of all, with `None`) after
-    /// revision `from_revision`: `watch(None, reg.revision()?)` sees every
-    /// change from now on. The watcher holds a clone of this registry. On
-    /// `shm:`/`mem:` changes are recorded only while a watcher is attached,
-    /// and the history holds the segment's capacity in changes (at least
-    /// 256, at most 65,536); an older `from_revision` first gives `Lagged`
-    /// (then resynchronise with `list`).
-    ///
-    /// # Errors
-    /// `InvalidKey` for a bad namespace; the backend's.
-    pub fn watch(&self, ns: Option<&str>, from_revision: u64) -> Result<Watcher> {
-        if let Some(ns) = ns {
-            check_part("namespace", ns, self.inner.limits.max_namespace_len)?;
-        }
-        let stream = self.backend().watch(ns, from_revision)?;
-        Ok(Watcher::new(self.clone(), stream))
-    }
-
-    /// Starts a thread that reclaims the entries of owners soon after they
-    /// die: it holds a pidfd per owner of this host and sweeps when one
-    /// exits (within milliseconds), and sweeps every `interval` anyway
-    /// (owners in other PID namespaces, kernels without pidfds). Several
-    /// reapers in several processes may run at once; each entry is reclaimed
-    /// (and reported) once. The reaper holds a clone of this registry.
-    ///
-    /// # Errors
-    /// `InvalidArgument` for a zero interval; `Io`.
-    pub fn spawn_reaper(&self, interval: Duration) -> Result<Reaper> {
-        if interval.is_zero() {
-            return Err(Error::InvalidArgument(
-                "the reaper's interval must be positive".into(),
-            ));
-        }
-        Reaper::spawn(self.clone(), interval)
     }
 
     /// Calls `hook` with every change this handle (and its clones) commits

@@ -1,14 +1,54 @@
-//! Watching and reaping: [`Watcher`] streams committed changes in revision
-//! order from its backend's stream; [`Reaper`] reclaims the entries of
-//! owners as they die. Both hold a clone of the [`Registry`].
+//! Watching and reaping: [`Registry::watch`] and [`Registry::spawn_reaper`].
+//! A [`Watcher`] streams committed changes in revision order from its
+//! backend's stream; a [`Reaper`] reclaims the entries of owners as they die.
+//! Both hold a clone of the [`Registry`].
 
+use crate::backend::Backend;
 use crate::backend::{EventStream, reap};
 use crate::error::{Error, Result};
-use crate::registry::Registry;
+use crate::registry::{Registry, check_part};
 use crate::types::Event;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+impl Registry {
+    /// Watches the changes of namespace `ns` (or of all, with `None`) after
+    /// revision `from_revision`: `watch(None, reg.revision()?)` sees every
+    /// change from now on. The watcher holds a clone of this registry. On
+    /// `shm:`/`mem:` changes are recorded only while a watcher is attached,
+    /// and the history holds the segment's capacity in changes (at least
+    /// 256, at most 65,536); an older `from_revision` first gives `Lagged`
+    /// (then resynchronise with `list`).
+    ///
+    /// # Errors
+    /// `InvalidKey` for a bad namespace; the backend's.
+    pub fn watch(&self, ns: Option<&str>, from_revision: u64) -> Result<Watcher> {
+        if let Some(ns) = ns {
+            check_part("namespace", ns, self.limits().max_namespace_len)?;
+        }
+        let stream = self.backend_ref().watch(ns, from_revision)?;
+        Ok(Watcher::new(self.clone(), stream))
+    }
+
+    /// Starts a thread that reclaims the entries of owners soon after they
+    /// die: it holds a pidfd per owner of this host and sweeps when one
+    /// exits (within milliseconds), and sweeps every `interval` anyway
+    /// (owners in other PID namespaces, kernels without pidfds). Several
+    /// reapers in several processes may run at once; each entry is reclaimed
+    /// (and reported) once. The reaper holds a clone of this registry.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a zero interval; `Io`.
+    pub fn spawn_reaper(&self, interval: Duration) -> Result<Reaper> {
+        if interval.is_zero() {
+            return Err(Error::InvalidArgument(
+                "the reaper's interval must be positive".into(),
+            ));
+        }
+        Reaper::spawn(self.clone(), interval)
+    }
+}
 
 /// A stream of the registry's committed changes, in revision order; made by
 /// [`Registry::watch`]. Writers never wait for watchers: one that falls too

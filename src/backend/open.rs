@@ -3,7 +3,7 @@
 
 use super::{AnyBackend, mem, shm};
 use crate::error::{Error, Result};
-use crate::segment::{self, Config, Explicit, Segment, Trust};
+use crate::segment::{self, Config, RequestedLimits, Segment, Trust};
 use crate::table::Geometry;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -71,8 +71,8 @@ impl TableOptions {
     }
 
     /// The limits set explicitly, which an existing table must match.
-    pub(crate) fn requested(&self) -> Explicit {
-        Explicit {
+    pub(crate) fn requested(&self) -> RequestedLimits {
+        RequestedLimits {
             capacity: self.capacity,
             max_ns_len: self.max_ns_len,
             max_name_len: self.max_name_len,
@@ -174,7 +174,13 @@ pub(crate) fn open(url: &str, mode: OpenMode, options: &Options) -> Result<AnyBa
             let seg = Segment::open(&path, mode, config, &t.requested(), t.mode, t.trust)?;
             AnyBackend::Shm(shm::from_segment(seg, t.lock_timeout))
         }
-        Location::Mem(name) => AnyBackend::Mem(mem::open(&name, mode, t, t.lock_timeout)?),
+        Location::Mem(name) => AnyBackend::Mem(mem::open(
+            &name,
+            mode,
+            t.geometry(),
+            &t.requested(),
+            t.lock_timeout,
+        )?),
         Location::Etcd(url) => open_etcd(&url)?,
     })
 }

@@ -297,7 +297,7 @@ impl Segment {
         path: &Path,
         mode: OpenMode,
         config: Config,
-        explicit: &Explicit,
+        explicit: &RequestedLimits,
         file_mode: u32,
         trust: Trust,
     ) -> Result<Segment> {
@@ -480,14 +480,14 @@ impl Segment {
 
 /// Limits the caller set explicitly; attaching to a segment with other values fails.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Explicit {
+pub(crate) struct RequestedLimits {
     pub(crate) capacity: Option<usize>,
     pub(crate) max_ns_len: Option<usize>,
     pub(crate) max_name_len: Option<usize>,
     pub(crate) max_meta_len: Option<usize>,
 }
 
-impl Explicit {
+impl RequestedLimits {
     fn check(&self, c: &Config) -> Result<()> {
         self.check_geometry(&c.geometry)
     }

@@ -16,7 +16,7 @@ fn forked_child_sees_its_own_identity_without_getpid_per_call() {
     assert_eq!(current(), parent);
 }
 
-use super::{Config, Explicit, OpenMode, Segment, Trust, destroy};
+use super::{Config, OpenMode, RequestedLimits, Segment, Trust, destroy};
 use crate::error::Liveness;
 use crate::table::Geometry;
 
@@ -37,7 +37,7 @@ fn open(path: &std::path::Path, mode: OpenMode) -> Segment {
         path,
         mode,
         small(),
-        &Explicit::default(),
+        &RequestedLimits::default(),
         0o600,
         Trust::default(),
     )

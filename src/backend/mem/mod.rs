@@ -2,9 +2,9 @@
 //! registry of threads). `mem:` alone is a fresh private table; `mem:NAME` is
 //! shared by every open of that name in this process while one handle lives.
 
-use super::open::{OpenMode, TableOptions};
 use super::table_backend::{TableBackend, Writers};
 use crate::error::{Error, Liveness, Result};
+use crate::segment::{OpenMode, RequestedLimits};
 use crate::sync::AtomicU64;
 use crate::table::{Geometry, heap_storage};
 use crate::types::LivenessMode;
@@ -59,10 +59,10 @@ fn named() -> &'static NamedTables {
 pub(crate) fn open(
     name: &str,
     mode: OpenMode,
-    options: &TableOptions,
+    geometry: Geometry,
+    requested: &RequestedLimits,
     lock_timeout: Duration,
 ) -> Result<MemBackend> {
-    let geometry = options.geometry();
     let fresh = || Shared {
         words: Arc::new(heap_storage(&geometry)),
         geometry,
@@ -85,7 +85,7 @@ pub(crate) fn open(
                 if mode == OpenMode::Create {
                     return Err(Error::RegistryExists(format!("mem:{name}")));
                 }
-                options.requested().check_geometry(&g)?;
+                requested.check_geometry(&g)?;
                 Shared {
                     words,
                     geometry: g,

@@ -11,7 +11,14 @@ fn checked_lookup_of_a_dead_owner_never_waits_for_a_writer() {
         max_meta_len: Some(8),
         ..TableOptions::default()
     };
-    let b = mem::open("", OpenMode::Create, &opts, Duration::from_secs(5)).unwrap();
+    let b = mem::open(
+        "",
+        OpenMode::Create,
+        opts.geometry(),
+        &opts.requested(),
+        Duration::from_secs(5),
+    )
+    .unwrap();
     let mut child = std::process::Command::new("sleep")
         .arg("10")
         .spawn()

@@ -9,6 +9,7 @@
 #![cfg(feature = "etcd")]
 
 mod support {
+    pub mod etcd_cluster;
     pub mod tcp_proxy;
 }
 
@@ -16,50 +17,11 @@ use procreg::Error;
 use procreg::etcd::{EtcdBackend, EtcdEvent};
 use procreg::{EventKind, Liveness};
 use std::process::Command;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier, OnceLock, RwLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
+use support::etcd_cluster::{Restart, cluster_lock, endpoints, prefix, script};
 use support::tcp_proxy::TcpProxy;
-
-fn script(args: &[&str]) -> String {
-    let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/etcd-cluster"))
-        .args(args)
-        .output()
-        .expect("run scripts/etcd-cluster");
-    assert!(
-        out.status.success(),
-        "scripts/etcd-cluster {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-fn endpoints() -> &'static str {
-    static EP: OnceLock<String> = OnceLock::new();
-    EP.get_or_init(|| match std::env::var("PROCREG_ETCD_ENDPOINTS") {
-        Ok(e) if !e.is_empty() => e,
-        _ => script(&["start"])
-            .lines()
-            .last()
-            .unwrap_or_default()
-            .to_owned(),
-    })
-}
-
-/// Disruptive tests take it for writing; the others for reading.
-fn cluster_lock() -> &'static RwLock<()> {
-    static L: RwLock<()> = RwLock::new(());
-    &L
-}
-
-fn prefix(test: &str) -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "procreg-test/{test}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 fn open(test: &str, query: &str) -> EtcdBackend {
     open_at(endpoints(), &prefix(test), query)
@@ -72,18 +34,6 @@ fn open_at(endpoints: &str, prefix: &str, query: &str) -> EtcdBackend {
 
 fn me() -> u32 {
     std::process::id()
-}
-
-/// Restarts the killed members even when the test fails.
-struct Restart(Vec<String>);
-impl Drop for Restart {
-    fn drop(&mut self) {
-        for m in &self.0 {
-            let _ = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/etcd-cluster"))
-                .args(["restart", m])
-                .output();
-        }
-    }
 }
 
 /// Waits until the cluster takes a write again (after restarts).

@@ -124,8 +124,8 @@ struct Member {
 
 impl Member {
     /// Starts a member on `port` (peer on `port + 1`), data under `dir`,
-    /// with the extra flags `extra`; waits (bounded) until `ready` succeeds.
-    fn start(dir: &TempDir, port: u16, tls: Option<&Pki>) -> Member {
+    /// with the extra flags `extra`; waits (bounded) until it is healthy.
+    fn start(dir: &TempDir, port: u16, tls: Option<&Pki>, extra: &[&str]) -> Member {
         let scheme = if tls.is_some() { "https" } else { "http" };
         let client = format!("{scheme}://127.0.0.1:{port}");
         let peer = format!("http://127.0.0.1:{}", port + 1);
@@ -138,7 +138,8 @@ impl Member {
             .arg(format!("--listen-peer-urls={peer}"))
             .arg(format!("--initial-advertise-peer-urls={peer}"))
             .arg(format!("--initial-cluster=m1={peer}"))
-            .arg("--initial-cluster-state=new");
+            .arg("--initial-cluster-state=new")
+            .args(extra);
         if let Some(p) = tls {
             cmd.arg(format!("--cert-file={}", p.server_cert.display()))
                 .arg(format!("--key-file={}", p.server_key.display()))
@@ -225,7 +226,7 @@ fn tls_member_with_client_cert_auth_serves_a_registry_and_refuses_bad_tls_clearl
     let dir = TempDir::new("tls");
     let pki = pki(&dir);
     let port = port_base();
-    let member = Member::start(&dir, port, Some(&pki));
+    let member = Member::start(&dir, port, Some(&pki), &[]);
     let hostport = format!("127.0.0.1:{port}");
     let key_lines = pem_lines(&pki.client_key_pem);
 
@@ -330,7 +331,21 @@ fn tls_member_with_client_cert_auth_serves_a_registry_and_refuses_bad_tls_clearl
     assert!(m.contains("cert file") && m.contains("missing.pem"), "{m}");
     no_secret("missing-cert error", &m, &key_lines);
 
-    // 6. Plain HTTP to a TLS member: refused, naming the endpoint.
+    // 6. Certificate and key swapped: refused, and the key's contents (now
+    //    read as a certificate) are not echoed.
+    let b = Registry::builder()
+        .etcd_tls(&pki.ca, &pki.client_key, &pki.client_cert)
+        .etcd_timeout(fast);
+    let err = timed_open("TLS with cert and key swapped", &b, &plain).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
+    assert!(
+        err.to_string().contains("holds no PEM certificate"),
+        "{err}"
+    );
+    no_secret("swapped cert/key error", &err.to_string(), &key_lines);
+    no_secret("swapped cert/key error", &format!("{err:?}"), &key_lines);
+
+    // 7. Plain HTTP to a TLS member: refused, naming the endpoint.
     let b = Registry::builder().etcd_timeout(fast);
     let err = timed_open(
         "plain HTTP to a TLS member",
@@ -352,7 +367,8 @@ fn password_auth_serves_a_registry_beyond_its_ttl_and_refuses_a_wrong_password_c
     const WRONG: &str = "not-the-Pa55w0rd";
     let dir = TempDir::new("auth");
     let port = port_base() + 2;
-    let member = Member::start(&dir, port, None);
+    // Auth tokens expire after 1 s unused: the handle must renew its own.
+    let member = Member::start(&dir, port, None, &["--auth-token-ttl=1"]);
     member
         .ctl(None, &["user", "add", &format!("root:{PW}")])
         .expect("etcdctl user add");
@@ -369,7 +385,10 @@ fn password_auth_serves_a_registry_beyond_its_ttl_and_refuses_a_wrong_password_c
         .etcd_session_ttl(ttl)
         .etcd_timeout(Duration::from_secs(3));
     let reg = timed_open("user/password from builder options", &builder, &url).unwrap();
+    let mut w = reg.watch(Some("svc"), reg.revision().unwrap()).unwrap();
     reg.register_self("svc", "auth", b"x").unwrap();
+    let ev = w.next(Duration::from_secs(5)).unwrap();
+    assert_eq!((ev.kind, ev.name.as_str()), (EventKind::Registered, "auth"));
 
     // Its session lease lives on through keep-alives for well over one TTL.
     std::thread::sleep(ttl * 5 / 2);
@@ -388,9 +407,13 @@ fn password_auth_serves_a_registry_beyond_its_ttl_and_refuses_a_wrong_password_c
         .unwrap()
         .expect("entry alive after 2.5 TTLs");
     assert_eq!(e.pid, std::process::id());
-    // Writes under the kept-alive lease still pass its fence.
+    // Writes under the kept-alive lease still pass its fence, although the
+    // auth token of that handle expired meanwhile (renewed on the way).
     reg.update_metadata("svc", "auth", b"y").unwrap();
     assert_eq!(other.lookup("svc", "auth").unwrap().unwrap().metadata, b"y");
+    // The watch opened before the wait still delivers.
+    let ev = w.next(Duration::from_secs(5)).unwrap();
+    assert_eq!((ev.kind, ev.name.as_str()), (EventKind::Updated, "auth"));
 
     let engine = EtcdBackend::open(&url_pw).unwrap();
     let cfg = EtcdConfig::parse(&url_pw).unwrap();
@@ -450,7 +473,7 @@ fn password_auth_serves_a_registry_beyond_its_ttl_and_refuses_a_wrong_password_c
     assert!(err.to_string().contains("etcd_auth"), "{err}");
 
     assert!(reg.unregister("svc", "auth").unwrap());
-    drop((reg, other));
+    drop((w, reg, other));
     drop(member);
 }
 

@@ -110,25 +110,41 @@ impl Cluster {
             .with_connect_timeout(cfg.timeout.min(Duration::from_secs(2)))
             .with_keep_alive(Duration::from_secs(2), Duration::from_secs(2));
         if let (Some(u), Some(p)) = (&cfg.user, &cfg.password) {
-            options = options.with_user(u.clone(), p.clone());
+            // etcd drops a token unused for --auth-token-ttl (300 s by
+            // default; lease keep-alives do not count): get a new one then.
+            options = options
+                .with_user(u.clone(), p.clone())
+                .with_auto_token_refresh(true);
         }
         let tls = if cfg.tls() {
-            let read = |what: &str, p: &std::path::Path| {
-                std::fs::read(p).map_err(|e| {
+            // Read and checked here, so a wrong file fails the open at once
+            // (and its contents, maybe a private key, are never quoted).
+            let read = |what: &str, p: &std::path::Path, marker: &str, holds: &str| {
+                let bytes = std::fs::read(p).map_err(|e| {
                     Error::InvalidArgument(format!(
                         "cannot read the {what} file {}: {e}",
                         p.display()
                     ))
-                })
+                })?;
+                let text = String::from_utf8_lossy(&bytes);
+                if !text.contains("-----BEGIN ") || !text.contains(marker) {
+                    return Err(Error::InvalidArgument(format!(
+                        "the {what} file {} holds no PEM {holds} (a \"-----BEGIN ...{marker}\" \
+                         block); check {what}= (swapped cert and key?)",
+                        p.display()
+                    )));
+                }
+                Ok(bytes)
             };
+            let cert = |what, p| read(what, p, "CERTIFICATE-----", "certificate");
             let mut t = etcd_client::TlsOptions::new();
             if let Some(ca) = &cfg.ca {
-                t = t.ca_certificate(etcd_client::Certificate::from_pem(read("ca", ca)?));
+                t = t.ca_certificate(etcd_client::Certificate::from_pem(cert("ca", ca)?));
             }
             if let (Some(c), Some(k)) = (&cfg.cert, &cfg.key) {
                 t = t.identity(etcd_client::Identity::from_pem(
-                    read("cert", c)?,
-                    read("key", k)?,
+                    cert("cert", c)?,
+                    read("key", k, "PRIVATE KEY-----", "private key")?,
                 ));
             }
             Some(t)

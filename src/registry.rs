@@ -176,6 +176,15 @@ impl Builder {
         self.build(url, OpenMode::OpenOrCreate)
     }
 
+    /// [`Registry::destroy`] with these options (for `etcd://`, the TLS and
+    /// auth options reach the cluster).
+    ///
+    /// # Errors
+    /// As [`Registry::destroy`]; `InvalidArgument` for an option of another backend.
+    pub fn destroy(&self, url: &str) -> Result<()> {
+        backend::destroy(url, &self.options)
+    }
+
     fn build(&self, url: &str, mode: OpenMode) -> Result<Registry> {
         let backend = backend::open(url, mode, &self.options)?;
         let limits = backend.limits();
@@ -251,7 +260,7 @@ impl Registry {
     /// # Errors
     /// `NoSuchRegistry`, `IncompatibleSegment` (not a procreg file), `PermissionDenied`.
     pub fn destroy(url: &str) -> Result<()> {
-        backend::destroy(url)
+        backend::destroy(url, &Options::default())
     }
 
     /// The url this registry was opened with (an etcd `password=` shown as `<redacted>`).

@@ -357,6 +357,11 @@ fn tls_member_with_client_cert_auth_serves_a_registry_and_refuses_bad_tls_clearl
     assert!(err.to_string().contains(&hostport), "{err}");
     assert!(err.to_string().contains("may serve TLS"), "{err}");
 
+    // Destroy with the same builder options: the prefix is emptied.
+    by_builder.register_self("svc", "gone", b"").unwrap();
+    builder.destroy(&plain).unwrap();
+    assert_eq!(by_url.list_all().unwrap().len(), 0);
+
     drop((w, by_url, by_builder));
     drop(member);
 }

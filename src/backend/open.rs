@@ -397,14 +397,19 @@ pub(crate) fn redact_url(url: &str) -> String {
 }
 
 /// Removes the registry at `url` (only a procreg segment, only by its creator).
-pub(crate) fn destroy(url: &str) -> Result<()> {
-    match Location::parse(url)? {
+/// For `etcd://`, `options.etcd` apply as in [`open`].
+pub(crate) fn destroy(url: &str, options: &Options) -> Result<()> {
+    let location = Location::parse(url)?;
+    options.check_fit(url, &location)?;
+    match location {
         Location::File(path) => segment::destroy(&path),
         Location::Mem(_) => Ok(()),
         #[cfg(feature = "etcd")]
         Location::Etcd(url) => {
             // Removes every entry under the prefix, then ends the session.
-            let engine = super::etcd::EtcdBackend::open(&url)?;
+            let mut cfg = super::etcd::EtcdConfig::parse(&url)?;
+            options.etcd.apply(&mut cfg);
+            let engine = super::etcd::EtcdBackend::open_config(cfg)?;
             for ns in engine.namespaces()? {
                 engine.clear_namespace(&ns)?;
             }

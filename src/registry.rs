@@ -2,10 +2,11 @@
 //! delegated to a [`Backend`]; construction goes through [`backend::open`].
 //! This module never touches storage.
 
-use crate::backend::{self, AnyBackend, Backend, Key, OpenMode, Options, Who};
+use crate::backend::{self, AnyBackend, Backend, Key, OpenMode, Options, Secret, Who};
 use crate::error::{Error, Liveness, Result};
 use crate::telemetry::{self, Op};
 use crate::types::{Entry, EntryInfo, EntryRef, Event, Health, Limits, Stats};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,9 +36,19 @@ impl std::fmt::Debug for Registry {
     }
 }
 
-/// Options for creating or opening a registry. Limits, `max_writers`,
-/// `mode`, the trust options and `lock_timeout` apply to the hash-table
-/// backends (`shm:`, `file:`, `mem:`).
+/// Options for creating or opening a registry.
+///
+/// - Limits, `max_writers`, `mode`, the trust options and `lock_timeout`
+///   apply to the hash-table backends (`shm:`, `file:`, `mem:`). Set to a
+///   value other than its default for an `etcd://` url, one of them makes
+///   the open fail with `InvalidArgument`.
+/// - The `etcd_*` options apply to `etcd://` registries only (set for
+///   another url, they make the open fail with `InvalidArgument`). Each
+///   overrides the url option of the same meaning (`ca=`, `cert=`/`key=`,
+///   `user=`/`password=`, `ttl=`, `timeout=`), so secrets can stay out of
+///   urls. See docs/etcd.md.
+///
+/// `Debug` never shows the etcd password (nor the key file).
 #[derive(Debug, Clone, Default)]
 pub struct Builder {
     options: Options,
@@ -95,6 +106,52 @@ impl Builder {
         self
     }
 
+    /// etcd: verify the members' certificates with the CA certificate in the
+    /// PEM file `ca` (this turns TLS on). Overrides the url's `ca=`.
+    pub fn etcd_ca(mut self, ca: impl Into<PathBuf>) -> Self {
+        self.options.etcd.ca = Some(ca.into());
+        self
+    }
+    /// etcd: present the client certificate `cert` with its private key
+    /// `key` (PEM files) to members started with `--client-cert-auth` (this
+    /// turns TLS on). Overrides the url's `cert=` and `key=`.
+    pub fn etcd_client_cert(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.options.etcd.cert = Some((cert.into(), key.into()));
+        self
+    }
+    /// etcd: TLS with the CA `ca` and the client certificate `cert` + `key`
+    /// (PEM files); [`etcd_ca`](Self::etcd_ca) and
+    /// [`etcd_client_cert`](Self::etcd_client_cert) in one call.
+    pub fn etcd_tls(
+        self,
+        ca: impl Into<PathBuf>,
+        cert: impl Into<PathBuf>,
+        key: impl Into<PathBuf>,
+    ) -> Self {
+        self.etcd_ca(ca).etcd_client_cert(cert, key)
+    }
+    /// etcd: authenticate as `user` with `password` (a cluster with
+    /// `etcdctl auth enable`). Overrides the url's `user=` and `password=`.
+    /// The password is never printed: not by `Debug`, not in errors.
+    pub fn etcd_auth(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.options.etcd.auth = Some((user.into(), Secret(password.into())));
+        self
+    }
+    /// etcd: TTL of the handle's session lease, whole seconds, at least 2 s
+    /// (default 10 s): how long the entries of a dead, frozen or partitioned
+    /// owner outlive it. Overrides the url's `ttl=`.
+    pub fn etcd_session_ttl(mut self, ttl: Duration) -> Self {
+        self.options.etcd.ttl = Some(ttl);
+        self
+    }
+    /// etcd: bound of every call of the handle, at least 100 ms (default
+    /// 5 s); past it a call fails with `Unavailable`. Overrides the url's
+    /// `timeout=`.
+    pub fn etcd_timeout(mut self, timeout: Duration) -> Self {
+        self.options.etcd.timeout = Some(timeout);
+        self
+    }
+
     /// Creates a new registry; fails with `RegistryExists` if one is there.
     ///
     /// # Errors
@@ -118,13 +175,23 @@ impl Builder {
         self.build(url, OpenMode::OpenOrCreate)
     }
 
+    /// [`Registry::destroy`] with these options (for `etcd://`, the TLS and
+    /// auth options reach the cluster).
+    ///
+    /// # Errors
+    /// As [`Registry::destroy`]; `InvalidArgument` for an option of another backend.
+    pub fn destroy(&self, url: &str) -> Result<()> {
+        backend::destroy(url, &self.options)
+    }
+
     fn build(&self, url: &str, mode: OpenMode) -> Result<Registry> {
         let backend = backend::open(url, mode, &self.options)?;
         let limits = backend.limits();
         Ok(Registry {
             inner: Arc::new(Inner {
                 backend,
-                url: url.to_owned(),
+                // What `url()` and `Debug` show: no password.
+                url: backend::redact_url(url),
                 limits,
             }),
         })
@@ -192,10 +259,10 @@ impl Registry {
     /// # Errors
     /// `NoSuchRegistry`, `IncompatibleSegment` (not a procreg file), `PermissionDenied`.
     pub fn destroy(url: &str) -> Result<()> {
-        backend::destroy(url)
+        backend::destroy(url, &Options::default())
     }
 
-    /// The url this registry was opened with.
+    /// The url this registry was opened with (an etcd `password=` shown as `<redacted>`).
     pub fn url(&self) -> &str {
         &self.inner.url
     }

@@ -23,7 +23,7 @@ pub use open::{
     DEFAULT_CAPACITY, DEFAULT_LOCK_TIMEOUT, DEFAULT_MAX_METADATA_LEN, DEFAULT_MAX_NAME_LEN,
     DEFAULT_MAX_NAMESPACE_LEN, DEFAULT_MAX_WRITERS, DEFAULT_MODE,
 };
-pub(crate) use open::{OpenMode, Options, destroy, open};
+pub(crate) use open::{OpenMode, Options, Secret, destroy, open, redact_url};
 
 use crate::error::{Liveness, Result};
 use crate::types::{Entry, EntryInfo, EntryRef, Event, Health, Limits, Stats};

@@ -5,6 +5,7 @@ use super::{AnyBackend, mem, shm};
 use crate::error::{Error, Result};
 use crate::segment::{self, Config, RequestedLimits, Segment, Trust};
 use crate::table::Geometry;
+use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -96,10 +97,155 @@ impl TableOptions {
     }
 }
 
+impl TableOptions {
+    /// The builder methods whose values differ from the defaults. A default
+    /// value counts as unset, so a caller that always passes every option
+    /// (the C ABI passes `mode` and the trust flags) can open any backend.
+    fn changed(&self) -> Vec<&'static str> {
+        let d = TableOptions::default();
+        let mut v = Vec::new();
+        let mut note = |set: bool, name| {
+            if set {
+                v.push(name);
+            }
+        };
+        note(self.capacity.is_some(), "capacity");
+        note(self.max_ns_len.is_some(), "max_namespace_len");
+        note(self.max_name_len.is_some(), "max_name_len");
+        note(self.max_meta_len.is_some(), "max_metadata_len");
+        note(self.max_writers != d.max_writers, "max_writers");
+        note(self.mode != d.mode, "mode");
+        note(
+            self.trust.allow_foreign_owner != d.trust.allow_foreign_owner,
+            "allow_foreign_owner",
+        );
+        note(
+            self.trust.allow_world_writable != d.trust.allow_world_writable,
+            "allow_world_writable",
+        );
+        note(self.lock_timeout != d.lock_timeout, "lock_timeout");
+        v
+    }
+}
+
+/// A string that is never printed (`Debug` shows `<redacted>`).
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Secret(pub(crate) String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Options of the etcd backend (`etcd://`). Each one set here overrides the
+/// url option of the same meaning (`ca=`, `cert=`, `key=`, `user=`,
+/// `password=`, `ttl=`, `timeout=`).
+#[derive(Clone, Default)]
+pub(crate) struct EtcdOptions {
+    /// CA certificate (PEM) that signs the members' certificates.
+    pub(crate) ca: Option<PathBuf>,
+    /// Client certificate and private key (PEM files).
+    pub(crate) cert: Option<(PathBuf, PathBuf)>,
+    /// User and password for etcd authentication.
+    pub(crate) auth: Option<(String, Secret)>,
+    /// Session lease TTL.
+    pub(crate) ttl: Option<Duration>,
+    /// Bound of every call.
+    pub(crate) timeout: Option<Duration>,
+}
+
+impl fmt::Debug for EtcdOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EtcdOptions")
+            .field("ca", &self.ca)
+            .field("cert", &self.cert.as_ref().map(|(c, _)| c))
+            .field("key", &self.cert.as_ref().map(|_| "<redacted>"))
+            .field("user", &self.auth.as_ref().map(|(u, _)| u))
+            .field("password", &self.auth.as_ref().map(|(_, p)| p))
+            .field("ttl", &self.ttl)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl EtcdOptions {
+    /// The builder methods that set something.
+    fn changed(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        let mut note = |set: bool, name| {
+            if set {
+                v.push(name);
+            }
+        };
+        note(self.ca.is_some(), "etcd_ca");
+        note(self.cert.is_some(), "etcd_client_cert");
+        note(self.auth.is_some(), "etcd_auth");
+        note(self.ttl.is_some(), "etcd_session_ttl");
+        note(self.timeout.is_some(), "etcd_timeout");
+        v
+    }
+
+    /// Lays these options over `cfg` (parsed from the url): a set option wins.
+    #[cfg(feature = "etcd")]
+    pub(crate) fn apply(&self, cfg: &mut super::etcd::EtcdConfig) {
+        if let Some(ca) = &self.ca {
+            cfg.ca = Some(ca.clone());
+        }
+        if let Some((c, k)) = &self.cert {
+            cfg.cert = Some(c.clone());
+            cfg.key = Some(k.clone());
+        }
+        if let Some((u, p)) = &self.auth {
+            cfg.user = Some(u.clone());
+            cfg.password = Some(p.0.clone());
+        }
+        if let Some(t) = self.ttl {
+            cfg.ttl = t;
+        }
+        if let Some(t) = self.timeout {
+            cfg.timeout = t;
+        }
+    }
+}
+
 /// Every option of [`open`]: generic ones, and those of one kind of backend.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Options {
     pub(crate) table: TableOptions,
+    pub(crate) etcd: EtcdOptions,
+}
+
+impl Options {
+    /// Refuses options of another kind of backend than `location`'s.
+    fn check_fit(&self, url: &str, location: &Location) -> Result<()> {
+        let list = |v: Vec<&str>| v.join(", ");
+        match location {
+            Location::Etcd(_) => {
+                let t = self.table.changed();
+                if !t.is_empty() {
+                    return Err(Error::InvalidArgument(format!(
+                        "Builder option(s) {} apply to the hash-table backends (shm:, file:, \
+                         mem:) only, not to the etcd registry {}; leave them unset for etcd:// \
+                         (its limits are fixed, its options are the etcd_* ones)",
+                        list(t),
+                        redact_url(url)
+                    )));
+                }
+            }
+            Location::File(_) | Location::Mem(_) => {
+                let e = self.etcd.changed();
+                if !e.is_empty() {
+                    return Err(Error::InvalidArgument(format!(
+                        "Builder option(s) {} apply to etcd:// registries only, not to {url:?}; \
+                         leave them unset for shm:, file: and mem: registries",
+                        list(e)
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Where a registry lives, parsed from a url.
@@ -168,8 +314,10 @@ impl Location {
 /// Opens (or creates, per `mode`) the registry at `url`.
 pub(crate) fn open(url: &str, mode: OpenMode, options: &Options) -> Result<AnyBackend> {
     let t = &options.table;
+    let location = Location::parse(url)?;
+    options.check_fit(url, &location)?;
     let config = t.config()?;
-    Ok(match Location::parse(url)? {
+    Ok(match location {
         Location::File(path) => {
             let seg = Segment::open(&path, mode, config, &t.requested(), t.mode, t.trust)?;
             AnyBackend::Shm(shm::from_segment(seg, t.lock_timeout))
@@ -181,42 +329,93 @@ pub(crate) fn open(url: &str, mode: OpenMode, options: &Options) -> Result<AnyBa
             &t.requested(),
             t.lock_timeout,
         )?),
-        Location::Etcd(url) => open_etcd(&url)?,
+        Location::Etcd(url) => open_etcd(&url, &options.etcd)?,
     })
 }
 
 /// An etcd cluster has no file to create: every mode connects, and a
 /// prefix with no entries is an empty registry.
+/// The builder's etcd options override the url's.
 #[cfg(feature = "etcd")]
-fn open_etcd(url: &str) -> Result<AnyBackend> {
-    let engine = super::etcd::EtcdBackend::open(url)?;
+fn open_etcd(url: &str, options: &EtcdOptions) -> Result<AnyBackend> {
+    let mut cfg = super::etcd::EtcdConfig::parse(url)?;
+    options.apply(&mut cfg);
+    let engine = super::etcd::EtcdBackend::open_config(cfg)?;
     Ok(AnyBackend::Etcd(super::etcd::registry::EtcdRegistry::new(
         engine,
     )))
 }
 
 #[cfg(not(feature = "etcd"))]
-fn open_etcd(url: &str) -> Result<AnyBackend> {
+fn open_etcd(url: &str, _: &EtcdOptions) -> Result<AnyBackend> {
     Err(no_etcd(url))
 }
 
 #[cfg(not(feature = "etcd"))]
 fn no_etcd(url: &str) -> Error {
     Error::InvalidArgument(format!(
-        "registry url {url:?}: this build of procreg has no etcd backend; \
-         build it with the cargo feature \"etcd\" (cargo build --features etcd)"
+        "registry url {:?}: this build of procreg has no etcd backend; \
+         build it with the cargo feature \"etcd\" (cargo build --features etcd)",
+        redact_url(url)
     ))
 }
 
+/// `url` with the value of every `password=` option and any
+/// `USER:PASSWORD@` before a host replaced by `<redacted>`: what messages,
+/// `Debug` and [`Registry::url`](crate::Registry::url) show of an `etcd://` url.
+/// Other urls come back unchanged.
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some(rest) = url.strip_prefix("etcd://") else {
+        return url.to_owned();
+    };
+    let (main, query) = match rest.split_once('?') {
+        Some((m, q)) => (m, Some(q)),
+        None => (rest, None),
+    };
+    let (hosts, path) = match main.split_once('/') {
+        Some((h, p)) => (h, Some(p)),
+        None => (main, None),
+    };
+    let hosts: Vec<String> = hosts
+        .split(',')
+        .map(|h| match h.rsplit_once('@') {
+            Some((_, host)) => format!("<redacted>@{host}"),
+            None => h.to_owned(),
+        })
+        .collect();
+    let mut out = format!("etcd://{}", hosts.join(","));
+    if let Some(p) = path {
+        out.push('/');
+        out.push_str(p);
+    }
+    if let Some(q) = query {
+        let pairs: Vec<String> = q
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some(("password", _)) => "password=<redacted>".to_owned(),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&pairs.join("&"));
+    }
+    out
+}
+
 /// Removes the registry at `url` (only a procreg segment, only by its creator).
-pub(crate) fn destroy(url: &str) -> Result<()> {
-    match Location::parse(url)? {
+/// For `etcd://`, `options.etcd` apply as in [`open`].
+pub(crate) fn destroy(url: &str, options: &Options) -> Result<()> {
+    let location = Location::parse(url)?;
+    options.check_fit(url, &location)?;
+    match location {
         Location::File(path) => segment::destroy(&path),
         Location::Mem(_) => Ok(()),
         #[cfg(feature = "etcd")]
         Location::Etcd(url) => {
             // Removes every entry under the prefix, then ends the session.
-            let engine = super::etcd::EtcdBackend::open(&url)?;
+            let mut cfg = super::etcd::EtcdConfig::parse(&url)?;
+            options.etcd.apply(&mut cfg);
+            let engine = super::etcd::EtcdBackend::open_config(cfg)?;
             for ns in engine.namespaces()? {
                 engine.clear_namespace(&ns)?;
             }
@@ -230,6 +429,20 @@ pub(crate) fn destroy(url: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redact_url_hides_passwords_and_keeps_the_rest() {
+        assert_eq!(
+            redact_url("etcd://h:1,h2:2/p?user=u&password=hunter2&ttl=3s"),
+            "etcd://h:1,h2:2/p?user=u&password=<redacted>&ttl=3s"
+        );
+        assert_eq!(
+            redact_url("etcd://u:hunter2@h:1/p"),
+            "etcd://<redacted>@h:1/p"
+        );
+        assert_eq!(redact_url("etcd://h:1/p"), "etcd://h:1/p");
+        assert_eq!(redact_url("shm:x?password=y"), "shm:x?password=y");
+    }
 
     #[test]
     fn urls_parse_to_their_locations() {
@@ -253,5 +466,58 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn options_of_another_backend_are_refused_by_name() {
+        let mut o = Options::default();
+        o.etcd.auth = Some(("u".into(), Secret("hunter2".into())));
+        o.etcd.ttl = Some(Duration::from_secs(3));
+        let m = o
+            .check_fit("mem:x", &Location::Mem("x".into()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            m.contains("etcd_auth, etcd_session_ttl apply to etcd:// registries only"),
+            "{m}"
+        );
+        assert!(!m.contains("hunter2"), "{m}");
+
+        let mut o = Options::default();
+        o.table.capacity = Some(64);
+        o.table.mode = 0o640;
+        let url = "etcd://h:1/p?user=u&password=hunter2";
+        let m = o
+            .check_fit(url, &Location::Etcd(url.into()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            m.contains("capacity, mode apply to the hash-table backends"),
+            "{m}"
+        );
+        assert!(!m.contains("hunter2"), "{m}");
+
+        // Defaults passed explicitly (as the C ABI does) are not "set".
+        let mut o = Options::default();
+        o.table.mode = DEFAULT_MODE;
+        o.table.trust.allow_foreign_owner = false;
+        assert!(o.check_fit(url, &Location::Etcd(url.into())).is_ok());
+        assert!(
+            Options::default()
+                .check_fit("mem:", &Location::Mem(String::new()))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn etcd_options_debug_hides_password_and_key() {
+        let o = EtcdOptions {
+            cert: Some(("/c.pem".into(), "/secret-key.pem".into())),
+            auth: Some(("alice".into(), Secret("hunter2".into()))),
+            ..EtcdOptions::default()
+        };
+        let d = format!("{o:?}");
+        assert!(!d.contains("hunter2") && !d.contains("secret-key"), "{d}");
+        assert!(d.contains("alice") && d.contains("/c.pem"), "{d}");
     }
 }

@@ -36,6 +36,10 @@ pub struct Cluster {
     preferred: AtomicUsize,
     /// Longest single attempt before another member is tried.
     attempt: Duration,
+    /// The etcd user, for messages (never the password).
+    user: Option<String>,
+    /// Whether a client certificate is presented.
+    identity: bool,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -69,11 +73,30 @@ pub fn retryable(e: &etcd_client::Error) -> bool {
 
 /// A short description of an etcd-client error for messages (no secrets:
 /// these are server statuses and transport errors).
+/// The causes of a transport error (`transport error` alone says nothing:
+/// the certificate problem or refused connection is further down) are
+/// appended, each once.
 pub fn describe(e: &etcd_client::Error) -> String {
-    match e {
+    let mut out = match e {
         etcd_client::Error::GRpcStatus(s) => format!("{:?}: {}", s.code(), s.message()),
         other => other.to_string(),
+    };
+    // etcd-client's error reports no source: start from what it wraps.
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = match e {
+        etcd_client::Error::GRpcStatus(s) => std::error::Error::source(s),
+        etcd_client::Error::TransportError(t) => std::error::Error::source(t),
+        etcd_client::Error::IoError(io) => std::error::Error::source(io),
+        _ => None,
+    };
+    while let Some(c) = cause {
+        let m = c.to_string();
+        if !m.is_empty() && !out.contains(&m) {
+            out.push_str(": ");
+            out.push_str(&m);
+        }
+        cause = c.source();
     }
+    out
 }
 
 impl Cluster {
@@ -87,25 +110,41 @@ impl Cluster {
             .with_connect_timeout(cfg.timeout.min(Duration::from_secs(2)))
             .with_keep_alive(Duration::from_secs(2), Duration::from_secs(2));
         if let (Some(u), Some(p)) = (&cfg.user, &cfg.password) {
-            options = options.with_user(u.clone(), p.clone());
+            // etcd drops a token unused for --auth-token-ttl (300 s by
+            // default; lease keep-alives do not count): get a new one then.
+            options = options
+                .with_user(u.clone(), p.clone())
+                .with_auto_token_refresh(true);
         }
         let tls = if cfg.tls() {
-            let read = |what: &str, p: &std::path::Path| {
-                std::fs::read(p).map_err(|e| {
+            // Read and checked here, so a wrong file fails the open at once
+            // (and its contents, maybe a private key, are never quoted).
+            let read = |what: &str, p: &std::path::Path, marker: &str, holds: &str| {
+                let bytes = std::fs::read(p).map_err(|e| {
                     Error::InvalidArgument(format!(
                         "cannot read the {what} file {}: {e}",
                         p.display()
                     ))
-                })
+                })?;
+                let text = String::from_utf8_lossy(&bytes);
+                if !text.contains("-----BEGIN ") || !text.contains(marker) {
+                    return Err(Error::InvalidArgument(format!(
+                        "the {what} file {} holds no PEM {holds} (a \"-----BEGIN ...{marker}\" \
+                         block); check {what}= (swapped cert and key?)",
+                        p.display()
+                    )));
+                }
+                Ok(bytes)
             };
+            let cert = |what, p| read(what, p, "CERTIFICATE-----", "certificate");
             let mut t = etcd_client::TlsOptions::new();
             if let Some(ca) = &cfg.ca {
-                t = t.ca_certificate(etcd_client::Certificate::from_pem(read("ca", ca)?));
+                t = t.ca_certificate(etcd_client::Certificate::from_pem(cert("ca", ca)?));
             }
             if let (Some(c), Some(k)) = (&cfg.cert, &cfg.key) {
                 t = t.identity(etcd_client::Identity::from_pem(
-                    read("cert", c)?,
-                    read("key", k)?,
+                    cert("cert", c)?,
+                    read("key", k, "PRIVATE KEY-----", "private key")?,
                 ));
             }
             Some(t)
@@ -127,6 +166,8 @@ impl Cluster {
             tls,
             preferred: AtomicUsize::new(0),
             attempt,
+            user: cfg.user.clone(),
+            identity: cfg.cert.is_some(),
         })
     }
 
@@ -212,6 +253,9 @@ impl Cluster {
     {
         let mut tried: Vec<String> = Vec::new();
         let mut round = 0u32;
+        // Members whose TLS handshake failed: once all have, no retry will
+        // help (the certificates are wrong, not late).
+        let mut tls_failed = vec![false; self.members.len()];
         loop {
             for i in self.order() {
                 let now = Instant::now();
@@ -230,10 +274,17 @@ impl Cluster {
                         return Ok(v);
                     }
                     Ok(Err(e)) if retryable(&e) => {
-                        tried.push(format!("{ep} ({})", describe(&e)));
+                        let d = describe(&e);
+                        tried.push(format!("{ep} ({d})"));
                         self.mark_failed(i);
+                        if tls_hint(&d).is_some() {
+                            tls_failed[i] = true;
+                            if tls_failed.iter().all(|&f| f) {
+                                return Err(self.tls_failure(what, &tried));
+                            }
+                        }
                     }
-                    Ok(Err(e)) => return Err(map_error(what, &e)),
+                    Ok(Err(e)) => return Err(self.map_error(what, &e)),
                     Err(_) => {
                         tried.push(format!("{ep} (no answer within {budget:?})"));
                         self.mark_failed(i);
@@ -252,24 +303,123 @@ impl Cluster {
         }
     }
 
+    /// Every member refused the TLS handshake: say why and what to check.
+    fn tls_failure(&self, what: &str, tried: &[String]) -> Error {
+        let tls: Vec<&str> = dedup(tried)
+            .into_iter()
+            .filter(|t| tls_hint(t).is_some())
+            .collect();
+        Error::Unavailable(format!(
+            "{what}: the TLS handshake with every etcd member of [{}] failed: {}.{}",
+            self.endpoints().join(", "),
+            tls.join(", "),
+            hints(tried)
+        ))
+    }
+
+    /// [`map_error`], with authentication failures told apart (naming the
+    /// user, never the password).
+    fn map_error(&self, what: &str, e: &etcd_client::Error) -> Error {
+        if let etcd_client::Error::GRpcStatus(s) = e {
+            let m = s.message();
+            let user = match &self.user {
+                Some(u) => format!("user {u:?}"),
+                None => "no user".to_string(),
+            };
+            if m.contains("authentication failed") {
+                return Error::PermissionDenied(format!(
+                    "{what}: etcd refused {user}: authentication failed (wrong user name or \
+                     password); check Builder::etcd_auth or the url's user= and password="
+                ));
+            }
+            if m.contains("user name is empty") || m.contains("invalid auth token") {
+                return Error::PermissionDenied(format!(
+                    "{what}: the etcd cluster requires authentication and the request carried \
+                     {user} ({m}); give Builder::etcd_auth(user, password) or \
+                     ?user=NAME&password=SECRET"
+                ));
+            }
+        }
+        map_error(what, e)
+    }
+
     fn unavailable(&self, what: &str, tried: &[String]) -> Error {
+        let mut hint = hints(tried);
+        let closed = tried
+            .iter()
+            .any(|t| t.contains("broken pipe") || t.contains("connection closed"));
+        if closed && self.tls.is_none() {
+            hint.push_str(
+                " A member that closes connections at once may serve TLS: then give ca=FILE \
+                 (Builder::etcd_ca).",
+            );
+        } else if closed && !self.identity && !hint.contains("client certificate") {
+            // TLS 1.3: a member that wants a client certificate closes the
+            // connection after the handshake; its alert is often lost.
+            hint.push_str(
+                " A member that closes TLS connections at once may require a client \
+                 certificate (etcd --client-cert-auth): then give cert=FILE&key=FILE \
+                 (Builder::etcd_client_cert).",
+            );
+        }
         let tried = if tried.is_empty() {
             "none (the deadline passed first)".to_string()
         } else {
-            let mut seen = std::collections::HashSet::new();
-            let t: Vec<&str> = tried
-                .iter()
-                .filter(|t| seen.insert(t.as_str()))
-                .map(String::as_str)
-                .collect();
-            t.join(", ")
+            dedup(tried).join(", ")
         };
         Error::Unavailable(format!(
             "{what}: no etcd member of [{}] answered in time; tried {tried}. Check that a \
              majority of the members runs and is reachable from here, or open with a longer \
-             ?timeout=",
+             ?timeout=.{hint}",
             self.endpoints().join(", ")
         ))
+    }
+}
+
+/// `v` without repeats, in order.
+fn dedup(v: &[String]) -> Vec<&str> {
+    let mut seen = std::collections::HashSet::new();
+    v.iter()
+        .filter(|t| seen.insert(t.as_str()))
+        .map(String::as_str)
+        .collect()
+}
+
+/// The TLS hints of the failures in `tried`, each once, each after a space.
+fn hints(tried: &[String]) -> String {
+    let mut out = String::new();
+    for t in tried {
+        if let Some(h) = tls_hint(t) {
+            if !out.contains(h) {
+                out.push(' ');
+                out.push_str(h);
+            }
+        }
+    }
+    out
+}
+
+/// What to check when a description (from [`describe`]) shows a failed TLS
+/// handshake; `None` for other failures.
+pub fn tls_hint(description: &str) -> Option<&'static str> {
+    let d = description;
+    if d.contains("invalid peer certificate") {
+        Some(
+            "The members' certificates are not trusted: give the CA certificate that signed \
+             them (ca=FILE or Builder::etcd_ca), and check that they name the host in the url.",
+        )
+    } else if d.contains("fatal alert") && d.contains("Certificate")
+        || d.contains("fatal alert: UnknownCA")
+    {
+        Some(
+            "The members refused this client's certificate (or its absence): give a client \
+             certificate and key signed by their --trusted-ca-file (cert=FILE&key=FILE or \
+             Builder::etcd_client_cert).",
+        )
+    } else if d.contains("InvalidContentType") || d.contains("corrupt message") {
+        Some("The members may not speak TLS: drop ca=, cert= and key= for a plain-HTTP cluster.")
+    } else {
+        None
     }
 }
 

@@ -166,6 +166,14 @@ fn k_only(pair: &str) -> &str {
 }
 
 fn parse_endpoint(ep: &str) -> std::result::Result<String, String> {
+    if ep.contains('@') {
+        // `user:password@host`: never echo it, it may hold a password.
+        return Err(
+            "credentials do not go before the host (USER:PASSWORD@HOST); \
+             give them as ?user=NAME&password=SECRET or with Builder::etcd_auth"
+                .into(),
+        );
+    }
     let (host, port) = ep
         .rsplit_once(':')
         .ok_or_else(|| format!("endpoint {ep:?} needs a port (HOST:PORT)"))?;
@@ -306,6 +314,15 @@ mod tests {
                 other => panic!("{url}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn credentials_before_the_host_are_refused_without_echo() {
+        let e = EtcdConfig::parse("etcd://u:hunter2@h:1/p").unwrap_err();
+        let m = e.to_string();
+        assert!(matches!(e, Error::InvalidArgument(_)), "{m}");
+        assert!(m.contains("?user=NAME&password=SECRET"), "{m}");
+        assert!(!m.contains("hunter2"), "{m}");
     }
 
     #[test]

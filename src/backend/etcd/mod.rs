@@ -134,34 +134,6 @@ impl Inner {
     }
 }
 
-/// Splits the `reregister=true|false` option off `url` (the url parser
-/// proper knows the connection options only).
-fn take_reregister(url: &str) -> Result<(String, bool)> {
-    let Some((main, query)) = url.split_once('?') else {
-        return Ok((url.to_owned(), false));
-    };
-    let mut on = false;
-    let mut rest = Vec::new();
-    for pair in query.split('&') {
-        match pair.strip_prefix("reregister=") {
-            Some("true" | "1" | "yes") => on = true,
-            Some("false" | "0" | "no") => on = false,
-            Some(v) => {
-                return Err(Error::InvalidArgument(format!(
-                    "reregister={v:?}: write reregister=true or reregister=false"
-                )));
-            }
-            None => rest.push(pair),
-        }
-    }
-    let url = if rest.iter().all(|p| p.is_empty()) {
-        main.to_owned()
-    } else {
-        format!("{main}?{}", rest.join("&"))
-    };
-    Ok((url, on))
-}
-
 fn now_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -190,8 +162,7 @@ impl EtcdBackend {
     /// `InvalidArgument` for a bad url, `Unavailable` when no member grants
     /// the session lease within the timeout.
     pub fn open(url: &str) -> Result<Self> {
-        let (url, reregister) = take_reregister(url)?;
-        Self::open_with(EtcdConfig::parse(&url)?, reregister)
+        Self::open_config(EtcdConfig::parse(url)?)
     }
 
     /// Opens a handle with `cfg`.
@@ -199,7 +170,8 @@ impl EtcdBackend {
     /// # Errors
     /// As [`open`](Self::open).
     pub fn open_config(cfg: EtcdConfig) -> Result<Self> {
-        Self::open_with(cfg, false)
+        let reregister = cfg.reregister;
+        Self::open_with(cfg, reregister)
     }
 
     /// Opens a handle with `cfg`; with `reregister`, a lost session is

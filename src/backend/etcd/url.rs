@@ -37,6 +37,10 @@ pub struct EtcdConfig {
     pub user: Option<String>,
     /// Password for etcd authentication (never printed).
     pub password: Option<String>,
+    /// After a session loss, grant a new lease and register again the
+    /// entries the handle held where nobody took them meanwhile (off by
+    /// default: a handle that lost its lease stays lost and says so).
+    pub reregister: bool,
 }
 
 impl fmt::Debug for EtcdConfig {
@@ -101,6 +105,7 @@ impl EtcdConfig {
             key: None,
             user: None,
             password: None,
+            reregister: false,
         };
         for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').ok_or_else(|| {
@@ -120,9 +125,21 @@ impl EtcdConfig {
                 "key" => cfg.key = Some(PathBuf::from(v)),
                 "user" => cfg.user = Some(v),
                 "password" => cfg.password = Some(v),
+                "reregister" => {
+                    cfg.reregister = match v.as_str() {
+                        "true" => true,
+                        "false" => false,
+                        _ => {
+                            return Err(bad(format!(
+                                "reregister={v:?}: write reregister=true or reregister=false"
+                            )));
+                        }
+                    }
+                }
                 other => {
                     return Err(bad(format!(
-                        "unknown option {other:?} (known: ttl, timeout, ca, cert, key, user, password)"
+                        "unknown option {other:?} (known: ttl, timeout, ca, cert, key, user, \
+                         password, reregister)"
                     )));
                 }
             }

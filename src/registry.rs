@@ -16,14 +16,20 @@ use std::time::Duration;
 /// A `Registry` is `Send + Sync` and cheap to clone: clones share one handle
 /// (one backend connection, one writer slot), so share it between threads,
 /// watchers and reapers.
+///
+/// Each clone holds the backend's view inline (for `shm:`/`mem:`, the
+/// table's words and geometry), so a lookup follows no extra pointer; what
+/// the clones share (writer identity, hook, connection) sits behind an `Arc`
+/// inside the backend.
 #[derive(Clone)]
 pub struct Registry {
-    inner: Arc<Inner>,
+    inner: Inner,
 }
 
+#[derive(Clone)]
 struct Inner {
     backend: AnyBackend,
-    url: String,
+    url: Arc<str>,
     limits: Limits,
 }
 
@@ -188,12 +194,12 @@ impl Builder {
         let backend = backend::open(url, mode, &self.options)?;
         let limits = backend.limits();
         Ok(Registry {
-            inner: Arc::new(Inner {
+            inner: Inner {
                 backend,
                 // What `url()` and `Debug` show: no password.
-                url: backend::redact_url(url),
+                url: backend::redact_url(url).into(),
                 limits,
-            }),
+            },
         })
     }
 }

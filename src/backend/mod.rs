@@ -126,7 +126,9 @@ pub(crate) trait Backend: Send + Sync {
 
 /// The backends this build has, dispatched statically: the facade still goes
 /// through [`Backend`] for every operation, but a lookup can be inlined whole
-/// (no indirect call on the hit path).
+/// (no indirect call on the hit path). A clone is another view of the same
+/// registry (same writer identity, hook and connection).
+#[derive(Clone)]
 pub(crate) enum AnyBackend {
     Shm(shm::ShmBackend),
     Mem(mem::MemBackend),

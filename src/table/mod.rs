@@ -186,6 +186,13 @@ unsafe impl<S: Send> Send for Table<S> {}
 // SAFETY: as above; all access goes through atomics.
 unsafe impl<S: Sync> Sync for Table<S> {}
 
+/// Another view of the same words (the storage is shared, e.g. an `Arc`).
+impl<S: AsRef<[AtomicU64]> + Clone> Clone for Table<S> {
+    fn clone(&self) -> Self {
+        Table::new(self.words.clone(), self.g)
+    }
+}
+
 impl<S: AsRef<[AtomicU64]>> Table<S> {
     /// Wraps storage of exactly `g.total_words()` words (zeroed = empty table).
     /// `words.as_ref()` must return the same slice for as long as `words`

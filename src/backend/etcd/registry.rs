@@ -15,23 +15,25 @@ use crate::types::{
     BackendHealth, BackendStats, Entry, EntryInfo, EntryRef, EtcdHealth, EtcdStats, Event,
     EventKind, Health, Limits, LivenessMode, OwnerCounts, Stats, time_from_ns,
 };
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 /// etcd's own bound on a lease ttl (`MaxLeaseTTL`, 9,000,000,000 s).
 const MAX_LEASE_TTL: Duration = Duration::from_secs(9_000_000_000);
 
-/// An `etcd://` registry: the engine plus the registry's hook.
+/// An `etcd://` registry: the engine plus the registry's hook. Clones share
+/// both.
+#[derive(Clone)]
 pub(crate) struct EtcdRegistry {
     pub(crate) engine: EtcdBackend,
-    hook: RwLock<Option<Hook>>,
+    hook: Arc<RwLock<Option<Hook>>>,
 }
 
 impl EtcdRegistry {
     pub(crate) fn new(engine: EtcdBackend) -> Self {
         EtcdRegistry {
             engine,
-            hook: RwLock::new(None),
+            hook: Arc::new(RwLock::new(None)),
         }
     }
 

@@ -16,8 +16,8 @@ use crate::table::{self, Geometry, Owner, RawEntry, Table, key::KeyWords};
 use crate::types::{Entry, EntryInfo, EntryRef, Health, Limits, LivenessMode, Stats};
 use convert::{entry_of, info_of};
 use env::{OpEnv, key_error, scan_error};
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 /// How a table-backed backend knows writers.
@@ -31,19 +31,37 @@ pub(crate) trait Writers: Send + Sync {
     fn mode(&self) -> LivenessMode;
 }
 
-/// The shared implementation of `shm` and `mem`.
+/// The shared implementation of `shm` and `mem`. A clone is another view
+/// of the same table (its words and geometry inline, so a lookup follows no
+/// extra pointer) sharing one writer identity and one hook.
 pub(crate) struct TableBackend<S: AsRef<[AtomicU64]>, W: Writers> {
     pub(crate) table: Table<S>,
-    /// Another reference to the table's storage, for watch streams.
-    storage: S,
-    pub(crate) writers: W,
     pub(crate) kind: &'static str,
     pub(crate) created_at_ns: u64,
     pub(crate) bytes: usize,
     pub(crate) lock_timeout: Duration,
+    shared: Arc<Shared<W>>,
+}
+
+/// What the clones of one handle share.
+struct Shared<W> {
+    writers: W,
     /// Whether `hook` holds one: a write without a hook takes no lock.
-    pub(crate) has_hook: AtomicBool,
-    pub(crate) hook: RwLock<Option<Hook>>,
+    has_hook: AtomicBool,
+    hook: RwLock<Option<Hook>>,
+}
+
+impl<S: AsRef<[AtomicU64]> + Clone, W: Writers> Clone for TableBackend<S, W> {
+    fn clone(&self) -> Self {
+        TableBackend {
+            table: self.table.clone(),
+            kind: self.kind,
+            created_at_ns: self.created_at_ns,
+            bytes: self.bytes,
+            lock_timeout: self.lock_timeout,
+            shared: self.shared.clone(),
+        }
+    }
 }
 
 #[cold]
@@ -70,29 +88,36 @@ impl<S: AsRef<[AtomicU64]> + Clone, W: Writers> TableBackend<S, W> {
         lock_timeout: Duration,
     ) -> Self {
         TableBackend {
-            table: Table::new(storage.clone(), geometry),
+            table: Table::new(storage, geometry),
             bytes,
-            storage,
-            writers,
             kind,
             created_at_ns,
             lock_timeout,
-            has_hook: AtomicBool::new(false),
-            hook: RwLock::new(None),
+            shared: Arc::new(Shared {
+                writers,
+                has_hook: AtomicBool::new(false),
+                hook: RwLock::new(None),
+            }),
         }
+    }
+
+    /// This handle's writer identity.
+    pub(crate) fn writers(&self) -> &W {
+        &self.shared.writers
     }
 
     /// The context of one write. A write without a hook takes no lock.
     #[inline]
     fn env(&self) -> Result<OpEnv<'_, W>> {
-        let hook = if self.has_hook.load(Ordering::Relaxed) {
-            self.hook.read().unwrap_or_else(|p| p.into_inner()).clone()
+        let sh = &*self.shared;
+        let hook = if sh.has_hook.load(Ordering::Relaxed) {
+            sh.hook.read().unwrap_or_else(|p| p.into_inner()).clone()
         } else {
             None
         };
         Ok(OpEnv {
-            writers: &self.writers,
-            token: self.writers.token()?,
+            writers: &sh.writers,
+            token: sh.writers.token()?,
             timeout: self.lock_timeout,
             deadline: std::cell::Cell::new(None),
             hook: hook.map(|h| (h, Default::default())),
@@ -342,7 +367,7 @@ where
 
     fn watch(&self, ns: Option<&str>, from_revision: u64) -> Result<Box<dyn EventStream>> {
         Ok(Box::new(stream::RingStream::new(
-            Table::new(self.storage.clone(), *self.table.geometry()),
+            self.table.clone(),
             ns.map(str::to_owned),
             from_revision,
         )))
@@ -382,8 +407,10 @@ where
     }
 
     fn set_hook(&self, hook: Option<Hook>) {
-        let mut h = self.hook.write().unwrap_or_else(|p| p.into_inner());
-        self.has_hook.store(hook.is_some(), Ordering::Relaxed);
+        let mut h = self.shared.hook.write().unwrap_or_else(|p| p.into_inner());
+        self.shared
+            .has_hook
+            .store(hook.is_some(), Ordering::Relaxed);
         *h = hook;
     }
 }

@@ -59,10 +59,10 @@ where
                 true
             })
             .map_err(|e| self.scan_err(e))?;
-        let me = self.writers.current_token();
+        let me = self.writers().current_token();
         let stuck = self
             .table
-            .stuck(|t| Some(t) != me && self.writers.liveness(t) == Liveness::Dead);
+            .stuck(|t| Some(t) != me && self.writers().liveness(t) == Liveness::Dead);
         let mut problems = Vec::new();
         if owners.dead > 0 {
             problems.push(format!(
@@ -93,7 +93,7 @@ where
             dead_owners: owners.dead,
             unknown_owners: owners.unknown,
             expired_leases: expired,
-            liveness_mode: self.writers.mode(),
+            liveness_mode: self.writers().mode(),
             problems,
             detail: BackendHealth::Table(TableHealth {
                 header_valid: true,

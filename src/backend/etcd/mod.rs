@@ -34,6 +34,7 @@ use etcd_client::{Client, Compare, CompareOp, GetOptions, KeyValue, PutOptions, 
 use etcd_client::{DeleteOptions, TxnOpResponse};
 use keys::KeyLayout;
 use local::HostId;
+pub use records::{EtcdEvent, EtcdHealth, EtcdRecord, EtcdStats};
 use runtime::Runtime;
 use session::Session;
 use std::collections::{BTreeMap, HashMap};
@@ -41,11 +42,10 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
-pub use records::{EtcdEvent, EtcdHealth, EtcdRecord, EtcdStats};
 pub use url::EtcdConfig;
-pub use watching::EtcdWatcher;
 use value::{OwnerToken, Value};
 use watch::Owned;
+pub use watching::EtcdWatcher;
 
 /// Longest namespace, in bytes (as on shm).
 pub const MAX_NAMESPACE_LEN: usize = crate::DEFAULT_MAX_NAMESPACE_LEN;

@@ -86,7 +86,12 @@ impl EtcdBackend {
         self.watch_key(prefix, true, from_revision)
     }
 
-    pub(super) fn watch_key(&self, key: String, prefix: bool, from_revision: i64) -> Result<EtcdWatcher> {
+    pub(super) fn watch_key(
+        &self,
+        key: String,
+        prefix: bool,
+        from_revision: i64,
+    ) -> Result<EtcdWatcher> {
         let i = &self.inner;
         let from = if from_revision > 0 {
             from_revision

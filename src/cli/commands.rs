@@ -869,11 +869,10 @@ pub fn health(reg: &Registry, json: bool, out: &mut impl Write) -> CliResult {
                 out,
                 "hint        `procreg sweep` reclaims dead owners and stuck slots"
             )?;
-        } else if !h.healthy {
+        } else if h.dead_owners > 0 {
             outln!(
                 out,
-                "hint        `procreg sweep` reclaims entries of dead owners on this host; \
-                 check the members marked down"
+                "hint        `procreg sweep` reclaims the entries of dead owners on this host"
             )?;
         }
     }

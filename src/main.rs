@@ -17,12 +17,14 @@ use std::time::Duration;
 const DEFAULT_URL: &str = "shm:default";
 
 /// A process registry for OS processes: register services under (namespace,
-/// name) in shared memory and find their pid and metadata by name.
+/// name) in shared memory (one host) or etcd (across hosts) and find their
+/// pid and metadata by name.
 #[derive(Parser, Debug)]
 #[command(name = "procreg", version, after_help = exit_code_help())]
 struct Cli {
-    /// Registry url: shm:NAME (the file /dev/shm/procreg.NAME) or file:/path
-    /// [default: $PROCREG_URL, else shm:default]
+    /// Registry url: shm:NAME (the file /dev/shm/procreg.NAME), file:/path, or
+    /// etcd://HOST:PORT[,HOST:PORT...]/PREFIX[?ttl=10s&timeout=5s] (a build with
+    /// the cargo feature "etcd") [default: $PROCREG_URL, else shm:default]
     #[arg(long, global = true, value_name = "URL")]
     registry: Option<String>,
 
@@ -84,8 +86,25 @@ enum Cmd {
     /// script: `exec` into the service keeps the registration valid, since the
     /// pid and its start time stay the same). The entry disappears when the
     /// owner dies.
+    ///
+    /// On etcd:// an entry lives only as long as a lease, and procreg's own
+    /// session lease ends when procreg exits; so there `put` needs one of
+    /// --hold (procreg stays in the foreground keeping the entry until the
+    /// owner exits) or --ttl (the entry gets a lease of its own, renewed with
+    /// `procreg keepalive`). --update is refused there: only the handle that
+    /// registered an etcd entry may update it.
     #[command(after_help = EXIT_NOTE)]
     Put(PutArgs),
+
+    /// Renew the lease of NS/NAME (registered with `put --ttl`) for another ttl
+    #[command(after_help = EXIT_NOTE)]
+    Keepalive {
+        /// Namespace
+        #[arg(value_name = "NS")]
+        ns: String,
+        /// Name
+        name: String,
+    },
 
     /// Unregister NS/NAME; exit 3 when it is not registered
     #[command(after_help = EXIT_NOTE)]
@@ -201,8 +220,19 @@ struct PutArgs {
     #[arg(long, value_name = "STR|@FILE", allow_hyphen_values = true)]
     meta: Option<String>,
     /// Replace the metadata of an existing entry instead of registering
-    #[arg(long, conflicts_with = "pid")]
+    #[arg(long, conflicts_with_all = ["pid", "ttl", "hold"])]
     update: bool,
+    /// Give the entry a lease of its own: it expires unless `procreg
+    /// keepalive NS NAME` renews it within DURATION (etcd: whole seconds, at
+    /// least 2s), even while its owner runs
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    ttl: Option<Duration>,
+    /// Stay in the foreground holding the entry: unregister it and exit 0 when
+    /// the owner exits; exit with an error if the entry is removed or its lease
+    /// is lost meanwhile (on etcd, this process keeps the lease alive; if it
+    /// is killed, the entry expires within the lease's ttl)
+    #[arg(long, conflicts_with = "ttl")]
+    hold: bool,
     /// Slot capacity, if put creates the registry (a power of two)
     #[arg(long, value_name = "N")]
     capacity: Option<usize>,
@@ -259,8 +289,31 @@ fn run(cmd: Cmd, url: &str, out: &mut impl Write) -> CliResult {
                 commands::open_or_create(url, &opts)?
             };
             let pid = a.pid.unwrap_or_else(std::os::unix::process::parent_id);
-            commands::put(&reg, &a.ns, &a.name, pid, &meta, a.update, out)
+            let how = if a.update {
+                commands::PutMode::Update
+            } else if let Some(ttl) = a.ttl {
+                commands::PutMode::Lease(ttl)
+            } else if a.hold {
+                commands::PutMode::Hold
+            } else {
+                commands::PutMode::Plain
+            };
+            let created_with = [
+                ("--capacity", a.capacity.is_some()),
+                ("--max-metadata-len", a.max_metadata_len.is_some()),
+                ("--mode", a.mode.is_some()),
+            ];
+            let req = commands::PutRequest {
+                ns: &a.ns,
+                name: &a.name,
+                pid,
+                meta: &meta,
+                how,
+                creation_options: &created_with,
+            };
+            commands::put(&reg, &req, out)
         }
+        Cmd::Keepalive { ns, name } => commands::keepalive(&open()?, &ns, &name, out),
         Cmd::Rm { ns, name, pid } => commands::rm(&open()?, &ns, &name, pid, out),
         Cmd::Wait {
             ns,

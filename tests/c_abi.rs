@@ -418,3 +418,66 @@ fn c_programs_are_clean_under_valgrind() {
 fn c_benchmark_compiles_with_strict_flags() {
     assert!(build("examples/c/bench_lookup.c", Link::Static).exists());
 }
+
+/// A C program on `etcd://` (libprocreg built with `--features etcd`, the
+/// cluster named by PROCREG_ETCD_ENDPOINTS): `procreg_open` connects,
+/// registers, looks up (pid and metadata), lists, reads stats without a table
+/// part, unregisters; a dead endpoint gives PROCREG_E_UNAVAILABLE within its
+/// `timeout`, naming the endpoint.
+#[cfg(feature = "etcd")]
+#[test]
+fn c_program_uses_an_etcd_registry_and_gets_unavailable_for_a_dead_endpoint() {
+    let endpoints = std::env::var("PROCREG_ETCD_ENDPOINTS").expect(
+        "the etcd feature runs the C ABI on etcd too: set PROCREG_ETCD_ENDPOINTS \
+         (scripts/etcd-cluster start prints it)",
+    );
+    let url = format!(
+        "etcd://{endpoints}/c-abi-{}?ttl=3s&timeout=5s",
+        std::process::id()
+    );
+    procreg::Registry::destroy(&url).unwrap();
+    let exe = build("tests/c/etcd.c", Link::Shared);
+    let t = Instant::now();
+    let out = Command::new(exe)
+        .arg(&url)
+        .arg("etcd://127.0.0.1:1/dead?timeout=1s")
+        .output()
+        .unwrap();
+    let took = t.elapsed();
+    let _ = procreg::Registry::destroy(&url);
+    let s = stdout_of(&out);
+    assert!(
+        out.status.success(),
+        "{}: {s}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pid = s
+        .lines()
+        .find_map(|l| l.strip_prefix("registered c-etcd/svc as pid "))
+        .unwrap_or_else(|| panic!("{s}"))
+        .to_owned();
+    for line in [
+        format!("second register: key already registered by a live process (pid {pid})"),
+        format!("lookup_pid: {pid}"),
+        format!("lookup: pid={pid} version=1 host="),
+        "metadata=port=9090".to_owned(),
+        "listed 1 entries".to_owned(),
+        "stats: backend=etcd live=1 has_table=0".to_owned(),
+        "after unregister: key not registered".to_owned(),
+        "dead endpoint: registry unavailable after".to_owned(),
+        "127.0.0.1:1".to_owned(),
+    ] {
+        assert!(s.contains(&line), "missing {line:?} in:\n{s}");
+    }
+    assert!(took < Duration::from_secs(10), "the program took {took:?}");
+    // The dead endpoint's `timeout=1s` bounds the failed open.
+    let dead_ms: f64 = s
+        .split("registry unavailable after ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{s}"));
+    assert!(dead_ms < 2500.0, "the dead endpoint took {dead_ms} ms");
+    eprintln!("{s}(whole program {took:?})");
+}

@@ -850,3 +850,349 @@ fn demo_runs_end_to_end_and_summarises() {
     );
     assert!(stdout.contains("NAMESPACE  NAME"), "{stdout}");
 }
+
+// ---- etcd:// -------------------------------------------------------------------
+
+#[cfg(not(feature = "etcd"))]
+#[test]
+fn etcd_url_without_the_feature_is_refused_saying_how_to_enable_it() {
+    let url = "etcd://127.0.0.1:2379/app";
+    for args in [
+        &["ls"][..],
+        &["stats"],
+        &["health"],
+        &["put", "a", "b", "--hold"],
+    ] {
+        let out = expect(url, args, INVALID_ARGUMENT);
+        assert!(
+            out.stderr.contains("no etcd backend") && out.stderr.contains("--features etcd"),
+            "procreg {args:?}: {out:#?}"
+        );
+    }
+}
+
+/// Exit code of an unreachable etcd (`procreg --help`).
+#[cfg(feature = "etcd")]
+const UNAVAILABLE: i32 = 18;
+
+/// A fresh prefix on the cluster named by PROCREG_ETCD_ENDPOINTS, emptied
+/// before and after.
+#[cfg(feature = "etcd")]
+struct EtcdPrefix {
+    url: String,
+}
+
+#[cfg(feature = "etcd")]
+impl EtcdPrefix {
+    fn new(test: &str) -> EtcdPrefix {
+        let endpoints = std::env::var("PROCREG_ETCD_ENDPOINTS").expect(
+            "the etcd feature runs the CLI on etcd too: set PROCREG_ETCD_ENDPOINTS \
+             (scripts/etcd-cluster start prints it)",
+        );
+        let url = format!(
+            "etcd://{endpoints}/cli-{test}-{}?ttl=3s&timeout=5s",
+            std::process::id()
+        );
+        Registry::destroy(&url).unwrap();
+        EtcdPrefix { url }
+    }
+}
+
+#[cfg(feature = "etcd")]
+impl Drop for EtcdPrefix {
+    fn drop(&mut self) {
+        let _ = Registry::destroy(&self.url);
+    }
+}
+
+/// Waits (bounded) for a finished `Running` and returns its exit code.
+#[cfg(feature = "etcd")]
+fn exit_code_of(r: &mut Running) -> i32 {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        if let Some(s) = r.child.try_wait().unwrap() {
+            return s.code().unwrap_or(-1);
+        }
+        assert!(Instant::now() < deadline, "procreg did not exit");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[cfg(feature = "etcd")]
+#[test]
+fn etcd_put_get_ls_rm_stats_health_and_sweep_through_the_cli() {
+    let p = EtcdPrefix::new("round");
+    let url = p.url.as_str();
+    let owner = Sleeper::start();
+    let pid = owner.pid();
+
+    // A plain put would die with procreg's own session: refused, nothing written.
+    let out = expect(url, &["put", "svc", "a", "--pid", &pid], USAGE);
+    assert!(
+        out.stderr.contains("--hold") && out.stderr.contains("--ttl"),
+        "{out:#?}"
+    );
+    expect(url, &["get", "svc", "a"], NOT_FOUND);
+    let out = expect(
+        url,
+        &["put", "svc", "a", "--ttl", "30s", "--capacity", "64"],
+        USAGE,
+    );
+    assert!(out.stderr.contains("no capacity"), "{out:#?}");
+
+    // --ttl: the entry has a lease of its own and outlives procreg.
+    let out = expect(
+        url,
+        &[
+            "put", "svc", "a", "--pid", &pid, "--ttl", "30s", "--meta", "port=7",
+        ],
+        0,
+    );
+    assert!(
+        out.stdout
+            .contains(&format!("registered svc/a for pid {pid}")),
+        "{out:#?}"
+    );
+    expect(
+        url,
+        &["put", "svc", "a", "--pid", &pid, "--ttl", "30s"],
+        ALREADY_EXISTS,
+    );
+    let v = &json_lines(&expect(url, &["get", "svc", "a", "--json"], 0).stdout)[0];
+    assert_eq!(v["pid"].to_string(), pid);
+    assert_eq!(v["metadata"], "port=7");
+    assert_eq!(v["status"], "alive");
+    let listed = json_lines(&expect(url, &["ls", "--json"], 0).stdout);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(
+        (listed[0]["namespace"].as_str(), listed[0]["name"].as_str()),
+        (Some("svc"), Some("a"))
+    );
+    // Only the registering handle may update an etcd entry: refused up front.
+    let out = expect(url, &["put", "svc", "a", "--update", "--meta", "x"], USAGE);
+    assert!(
+        out.stderr.contains("only the handle that registered"),
+        "{out:#?}"
+    );
+
+    // stats: the etcd part, no table figures made up.
+    let s = &json_lines(&expect(url, &["stats", "--json"], 0).stdout)[0];
+    assert_eq!(s["backend"], "etcd");
+    assert_eq!(s["live"], 1);
+    assert!(s["capacity"].is_null() && s["tombstones"].is_null(), "{s}");
+    let endpoints = std::env::var("PROCREG_ETCD_ENDPOINTS").unwrap();
+    let members: Vec<&str> = endpoints.split(',').collect();
+    assert_eq!(s["etcd"]["endpoints"], serde_json::json!(members));
+    assert!(
+        s["etcd"]["prefix"]
+            .as_str()
+            .unwrap()
+            .starts_with("/cli-round-"),
+        "{s}"
+    );
+    assert_eq!(s["etcd"]["ttl_ms"], 3000);
+    assert_eq!(s["etcd"]["own_entries"], 0, "a new handle holds nothing");
+    let text = expect(url, &["stats"], 0).stdout;
+    for want in [
+        "(etcd backend)",
+        "entries     1 live, 0 registered through this handle",
+        "members     ",
+        "prefix      /cli-round-",
+        "lease       ",
+        "ttl 3.0s",
+    ] {
+        assert!(text.contains(want), "{want:?} in:\n{text}");
+    }
+
+    // health: the session and every member.
+    let h = &json_lines(&expect(url, &["health", "--json"], 0).stdout)[0];
+    assert_eq!(h["healthy"], true);
+    assert_eq!(
+        (h["live"].as_u64(), h["alive_owners"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(h["liveness_mode"], "lease");
+    assert!(h["etcd"]["session_lost"].is_null(), "{h}");
+    assert!(h["etcd"]["lease_left_ms"].as_u64().unwrap() > 0, "{h}");
+    let up: Vec<bool> = h["etcd"]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["up"].as_bool().unwrap())
+        .collect();
+    assert_eq!(up, vec![true; members.len()], "{h}");
+    let text = expect(url, &["health"], 0).stdout;
+    assert!(text.starts_with("healthy"), "{text}");
+    assert!(text.contains("session     lease "), "{text}");
+    for m in &members {
+        assert!(
+            text.contains(&format!("member      {m} up")),
+            "{m} in:\n{text}"
+        );
+    }
+
+    // A dead owner on this host: health says so (exit 17), sweep reclaims it.
+    let mut doomed = Sleeper::start();
+    expect(
+        url,
+        &[
+            "put",
+            "svc",
+            "doomed",
+            "--pid",
+            &doomed.pid(),
+            "--ttl",
+            "30s",
+        ],
+        0,
+    );
+    doomed.kill();
+    let out = run(url, &["health"]);
+    assert_eq!(out.code, UNHEALTHY, "{out:#?}");
+    assert!(out.stdout.contains("1 dead"), "{out:#?}");
+    assert!(
+        out.stdout.contains("hint        `procreg sweep`"),
+        "{out:#?}"
+    );
+    let out = expect(url, &["sweep"], 0);
+    assert!(
+        out.stdout.contains("reclaimed 1") && out.stdout.contains("svc/doomed"),
+        "{out:#?}"
+    );
+    expect(url, &["health"], 0);
+
+    expect(url, &["rm", "svc", "a"], 0);
+    expect(url, &["get", "svc", "a"], NOT_FOUND);
+    expect(url, &["rm", "svc", "a"], NOT_FOUND);
+    assert!(json_lines(&expect(url, &["ls", "--json"], 0).stdout).is_empty());
+}
+
+#[cfg(feature = "etcd")]
+#[test]
+fn etcd_put_hold_keeps_the_entry_until_its_owner_exits_then_removes_it() {
+    let p = EtcdPrefix::new("hold");
+    let url = p.url.as_str();
+    let mut owner = Sleeper::start();
+    let pid = owner.pid();
+    let mut holder = Running::start(command(
+        url,
+        &["put", "svc", "held", "--pid", &pid, "--hold", "--meta", "m"],
+    ));
+    let line = holder.stdout_line_with("registered");
+    assert!(
+        line.contains(&format!("registered svc/held for pid {pid}")),
+        "{line}"
+    );
+    let note = Running::next_line(&holder.stderr, "hold note");
+    assert!(
+        note.contains("keeps its lease") && note.contains("ttl 3.0s"),
+        "{note}"
+    );
+    // Past the session ttl (3 s) the entry is still there: the holder renews it.
+    std::thread::sleep(Duration::from_millis(3500));
+    let v = &json_lines(&expect(url, &["get", "svc", "held", "--json"], 0).stdout)[0];
+    assert_eq!(v["pid"].to_string(), pid);
+    let t = Instant::now();
+    owner.kill();
+    let line = holder.stdout_line_with("exited");
+    let took = t.elapsed();
+    assert_eq!(line, format!("pid {pid} exited; unregistered svc/held"));
+    assert_eq!(exit_code_of(&mut holder), 0);
+    assert!(
+        took < Duration::from_secs(2),
+        "noticed the owner's exit in {took:?}"
+    );
+    eprintln!("put --hold removed the entry {took:?} after its owner died");
+    expect(url, &["get", "svc", "held"], NOT_FOUND);
+
+    // Removed by someone else while held: the holder says so and fails.
+    let owner = Sleeper::start();
+    let mut holder = Running::start(command(
+        url,
+        &["put", "svc", "held", "--pid", &owner.pid(), "--hold"],
+    ));
+    holder.stdout_line_with("registered");
+    expect(url, &["rm", "svc", "held"], 0);
+    let err = holder
+        .stderr
+        .iter()
+        .find(|l| l.starts_with("procreg: svc/held is gone"))
+        .unwrap();
+    assert!(err.contains("unregistered"), "{err}");
+    assert_eq!(exit_code_of(&mut holder), 1);
+}
+
+#[cfg(feature = "etcd")]
+#[test]
+fn etcd_wait_and_watch_see_a_put_from_another_process() {
+    let p = EtcdPrefix::new("ww");
+    let url = p.url.as_str();
+    let t = Instant::now();
+    expect(
+        url,
+        &["wait", "w", "never", "--timeout", "300ms"],
+        TIMEOUT_CODE,
+    );
+    assert!(t.elapsed() >= Duration::from_millis(300));
+    let mut waiter = Running::start(command(
+        url,
+        &["wait", "w", "late", "--timeout", "20s", "--json"],
+    ));
+    let watcher = Running::start(command(url, &["watch", "w", "--json"]));
+    let banner = Running::next_line(&watcher.stderr, "watch banner");
+    assert!(banner.contains("watching namespace \"w\""), "{banner}");
+    let owner = Sleeper::start();
+    expect(
+        url,
+        &[
+            "put",
+            "w",
+            "late",
+            "--pid",
+            &owner.pid(),
+            "--ttl",
+            "30s",
+            "--meta",
+            "ready",
+        ],
+        0,
+    );
+    let v: Value =
+        serde_json::from_str(&Running::next_line(&waiter.stdout, "wait result")).unwrap();
+    assert_eq!(
+        (v["name"].as_str(), v["metadata"].as_str()),
+        (Some("late"), Some("ready"))
+    );
+    assert_eq!(exit_code_of(&mut waiter), 0);
+    let v: Value = serde_json::from_str(&Running::next_line(&watcher.stdout, "event")).unwrap();
+    assert_eq!(
+        (v["event"].as_str(), v["name"].as_str()),
+        (Some("registered"), Some("late"))
+    );
+    assert!(v["revision"].as_u64().unwrap() > 0);
+    expect(url, &["rm", "w", "late"], 0);
+    let v: Value = serde_json::from_str(&Running::next_line(&watcher.stdout, "event")).unwrap();
+    assert_eq!(
+        (v["event"].as_str(), v["name"].as_str()),
+        (Some("unregistered"), Some("late"))
+    );
+}
+
+#[cfg(feature = "etcd")]
+#[test]
+fn etcd_dead_endpoint_exits_18_within_the_timeout_naming_it() {
+    // Port 1 on loopback: nothing listens.
+    let url = "etcd://127.0.0.1:1/nobody?timeout=1s";
+    for args in [&["ls"][..], &["health"], &["put", "a", "b", "--ttl", "5s"]] {
+        let t = Instant::now();
+        let out = expect(url, args, UNAVAILABLE);
+        let took = t.elapsed();
+        assert!(out.stderr.contains("127.0.0.1:1"), "{out:#?}");
+        assert!(
+            took < Duration::from_secs(5),
+            "procreg {args:?} took {took:?}"
+        );
+    }
+    let out = expect("etcd://127.0.0.1:1/x?ttl=1s", &["ls"], INVALID_ARGUMENT);
+    assert!(out.stderr.contains("ttl"), "{out:#?}");
+}

@@ -5,7 +5,9 @@ works on a machine with only Python and a Rust toolchain.
 The procreg checkout is ``$PROCREG_SOURCE_DIR`` if set, else the first
 directory above this file whose Cargo.toml names the ``procreg`` package.
 ``$PROCREG_SKIP_CARGO=1`` skips the build and ships nothing (the package then
-needs ``$PROCREG_LIBRARY`` at import).
+needs ``$PROCREG_LIBRARY`` at import). ``$PROCREG_CARGO_FEATURES`` (e.g.
+``etcd``) is passed to cargo as ``--features``: ``PROCREG_CARGO_FEATURES=etcd``
+builds a library that opens ``etcd://`` registries.
 """
 
 from __future__ import annotations
@@ -64,6 +66,9 @@ def cargo_build(root: Path) -> Path:
     if shutil.which(cargo) is None:
         sys.exit("procreg: `cargo` not found on PATH; install Rust (https://rustup.rs) or set CARGO")
     cmd = [cargo, "build", "--release", "--lib", "--message-format=json-render-diagnostics"]
+    features = os.environ.get("PROCREG_CARGO_FEATURES", "").strip()
+    if features:
+        cmd += ["--features", features]
     print(f"procreg: running {' '.join(cmd)} in {root}", file=sys.stderr, flush=True)
     proc = subprocess.run(cmd, cwd=root, stdout=subprocess.PIPE, check=False)
     if proc.returncode != 0:

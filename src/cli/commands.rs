@@ -3,14 +3,25 @@
 use super::error::{CliError, CliResult};
 use super::fmt::Row;
 use super::fmt::{
-    ENTRY_HEADER, entry_json, entry_row, escape, human_duration, table, thousands, unix_ms, utc,
+    ENTRY_HEADER, entry_json, entry_row, escape, human_duration, redact, table, thousands, unix_ms,
+    utc,
 };
 use crate::outln;
-use procreg::{Error, EventKind, Liveness, LivenessMode, Registry};
+use procreg::{Error, EventKind, Health, Liveness, LivenessMode, Registry, Stats};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant, SystemTime};
+
+/// The registry's url for printing (an etcd password redacted).
+fn shown_url(reg: &Registry) -> String {
+    redact(reg.url())
+}
+
+/// Whether `url` names an etcd registry (whose entries live under leases).
+pub fn is_etcd(url: &str) -> bool {
+    url.starts_with("etcd://")
+}
 
 /// Opens an existing registry; a missing one is `NoSuchRegistry`, never created.
 pub fn open_existing(url: &str) -> CliResult<Registry> {
@@ -96,7 +107,7 @@ pub fn ls(reg: &Registry, ns: Option<&str>, json: bool, out: &mut impl Write) ->
     if !json {
         if rows.is_empty() {
             let scope = ns.map_or(String::new(), |n| format!(" in namespace {:?}", n));
-            eprintln!("procreg: no entries{scope} in {}", reg.url());
+            eprintln!("procreg: no entries{scope} in {}", shown_url(reg));
         } else {
             for line in table(&ENTRY_HEADER, &rows, "") {
                 outln!(out, "{line}")?;
@@ -157,27 +168,197 @@ pub fn read_meta(arg: Option<&str>) -> CliResult<Vec<u8>> {
     }
 }
 
-/// `procreg put`: registers (or with `update`, updates the metadata of) a key.
-pub fn put(
+/// How `put` registers.
+#[derive(Debug, Clone, Copy)]
+pub enum PutMode {
+    /// Registers; the entry lives while its owner does (shm, file, mem).
+    Plain,
+    /// Replaces the metadata of an existing entry.
+    Update,
+    /// Registers with a lease of its own of this ttl ([`Registry::register_with_lease`]).
+    Lease(Duration),
+    /// Registers, then holds the entry in the foreground until its owner exits.
+    Hold,
+}
+
+/// What `put` was asked to do.
+#[derive(Debug)]
+pub struct PutRequest<'a> {
+    /// Namespace.
+    pub ns: &'a str,
+    /// Name.
+    pub name: &'a str,
+    /// Owner pid.
+    pub pid: u32,
+    /// Metadata.
+    pub meta: &'a [u8],
+    /// How to register.
+    pub how: PutMode,
+    /// Options that only apply when `put` creates a segment, and whether each was given.
+    pub creation_options: &'a [(&'a str, bool)],
+}
+
+/// Refuses what cannot work on etcd before anything is written: an entry
+/// there lives under a lease, and this process's session lease ends with it.
+fn check_etcd_put(req: &PutRequest<'_>) -> CliResult {
+    if let Some((flag, _)) = req.creation_options.iter().find(|(_, given)| *given) {
+        return Err(CliError::Usage(format!(
+            "{flag} applies when put creates a shm: or file: segment; an etcd registry has \
+             no segment, no capacity and fixed limits"
+        )));
+    }
+    match req.how {
+        PutMode::Plain => Err(CliError::Usage(format!(
+            "on etcd an entry lives only as long as the lease of the handle that registered it, \
+             and this procreg process (and its lease) ends at once: the entry would expire \
+             within the url's ttl. Use --hold (procreg stays in the foreground keeping the \
+             entry until pid {} exits) or --ttl DURATION (the entry gets a lease of its own; \
+             renew it with `procreg keepalive NS NAME` within DURATION)",
+            req.pid
+        ))),
+        PutMode::Update => Err(CliError::Usage(
+            "on etcd only the handle that registered an entry may update its metadata (the \
+             update is fenced by its lease), and procreg opens a new handle; remove the entry \
+             and register it again, or update it from the process that holds it"
+                .into(),
+        )),
+        PutMode::Lease(_) | PutMode::Hold => Ok(()),
+    }
+}
+
+/// `procreg put`: registers (or updates the metadata of) a key; with
+/// [`PutMode::Hold`] it then holds it until its owner exits.
+pub fn put(reg: &Registry, req: &PutRequest<'_>, out: &mut impl Write) -> CliResult {
+    let (ns, name, pid, meta) = (req.ns, req.name, req.pid, req.meta);
+    if is_etcd(reg.url()) {
+        check_etcd_put(req)?;
+    }
+    let key = format!("{}/{}", escape(ns.as_bytes()), escape(name.as_bytes()));
+    match req.how {
+        PutMode::Update => {
+            let v = reg.update_metadata(ns, name, meta)?;
+            outln!(
+                out,
+                "updated {key} ({} bytes of metadata, version {v})",
+                meta.len()
+            )
+        }
+        PutMode::Lease(ttl) => {
+            let v = reg.register_with_lease(ns, name, pid, meta, ttl)?;
+            outln!(
+                out,
+                "registered {key} for pid {pid} (version {v}) with a lease of {}; \
+                 renew it with `procreg keepalive` within that",
+                human_duration(ttl)
+            )
+        }
+        PutMode::Plain => {
+            let v = reg.register(ns, name, pid, meta)?;
+            outln!(out, "registered {key} for pid {pid} (version {v})")
+        }
+        PutMode::Hold => hold(reg, ns, name, pid, meta, out),
+    }
+}
+
+/// Field 22 of `/proc/PID/stat` (start time in clock ticks since boot).
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and ')': fields after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// How often `put --hold` checks its owner.
+const HOLD_TICK: Duration = Duration::from_millis(100);
+
+/// `procreg put --hold`: registers, then stays in the foreground until the
+/// owner exits (then unregisters, exit 0), or the entry goes away meanwhile
+/// (removed by someone else, or its lease lost: an error). On etcd this
+/// process's session keeps the entry's lease alive.
+fn hold(
     reg: &Registry,
     ns: &str,
     name: &str,
     pid: u32,
     meta: &[u8],
-    update: bool,
     out: &mut impl Write,
 ) -> CliResult {
     let key = format!("{}/{}", escape(ns.as_bytes()), escape(name.as_bytes()));
-    if update {
-        let v = reg.update_metadata(ns, name, meta)?;
-        return outln!(
-            out,
-            "updated {key} ({} bytes of metadata, version {v})",
-            meta.len()
-        );
-    }
+    let born = start_time(pid).ok_or(CliError::Lib(Error::ProcessNotAlive(pid)))?;
+    let from = reg.revision()?;
+    let mut watcher = reg.watch(Some(ns), from)?;
     let v = reg.register(ns, name, pid, meta)?;
-    outln!(out, "registered {key} for pid {pid} (version {v})")
+    outln!(out, "registered {key} for pid {pid} (version {v})")?;
+    out.flush().map_err(CliError::Stdout)?;
+    let keeper = match etcd_lease(&reg.stats()?) {
+        Some((ttl, lease)) => format!(
+            "this process keeps its lease {lease:x} (ttl {}) alive; if it is killed the entry \
+             expires within that",
+            human_duration(ttl)
+        ),
+        None => "the entry also goes when its owner dies".to_owned(),
+    };
+    eprintln!(
+        "procreg: holding {key} until pid {pid} exits ({keeper}); `procreg rm` removes it sooner"
+    );
+    loop {
+        match watcher.next(HOLD_TICK) {
+            Ok(e) if e.namespace == ns && e.name == name => {
+                let gone = match e.kind {
+                    EventKind::Registered | EventKind::Updated => None,
+                    EventKind::Expired => Some(true),
+                    _ => Some(false),
+                };
+                if let Some(expired) = gone {
+                    return Err(CliError::Lost {
+                        message: format!(
+                            "{key} is gone while pid {pid} still runs ({}): {}",
+                            e.kind,
+                            if expired {
+                                "its lease ran out or this process lost its session"
+                            } else {
+                                "another process removed or reclaimed it"
+                            }
+                        ),
+                        expired,
+                    });
+                }
+            }
+            Ok(_) | Err(Error::Timeout { .. }) => {}
+            Err(Error::Lagged { .. }) => {
+                if reg.lookup_pid(ns, name)? != Some(pid) {
+                    return Err(CliError::Lost {
+                        message: format!("{key} is no longer registered for pid {pid}"),
+                        expired: false,
+                    });
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if start_time(pid) != Some(born) {
+            let removed = reg.unregister_if_owner(ns, name, pid)?;
+            return outln!(
+                out,
+                "pid {pid} exited; {}",
+                if removed {
+                    format!("unregistered {key}")
+                } else {
+                    format!("{key} was already gone")
+                }
+            );
+        }
+    }
+}
+
+/// `procreg keepalive`: renews the lease of an entry registered with `put --ttl`.
+pub fn keepalive(reg: &Registry, ns: &str, name: &str, out: &mut impl Write) -> CliResult {
+    reg.keepalive(ns, name)?;
+    outln!(
+        out,
+        "renewed the lease of {}/{}",
+        escape(ns.as_bytes()),
+        escape(name.as_bytes())
+    )
 }
 
 /// `procreg rm`.
@@ -331,7 +512,7 @@ pub fn watch(reg: &Registry, ns: Option<&str>, json: bool, out: &mut impl Write)
     let scope = ns.map_or("all namespaces".to_owned(), |n| format!("namespace {n:?}"));
     eprintln!(
         "procreg: watching {scope} of {} ({count} entries now); Ctrl-C stops",
-        reg.url()
+        shown_url(reg)
     );
     loop {
         let e = match watcher.next(Duration::from_secs(3600)) {
@@ -415,7 +596,7 @@ pub fn reap(reg: &Registry, interval: Duration, out: &mut impl Write) -> CliResu
     let _reaper = reg.spawn_reaper(interval)?;
     eprintln!(
         "procreg: reaping {} (owners watched with pidfds, a sweep every {}); Ctrl-C stops",
-        reg.url(),
+        shown_url(reg),
         human_duration(interval)
     );
     loop {
@@ -444,7 +625,7 @@ pub fn stats(reg: &Registry, json: bool, out: &mut impl Write) -> CliResult {
     let t = s.table();
     if json {
         let mut v = json!({
-            "url": reg.url(),
+            "url": shown_url(reg),
             "backend": s.backend,
             "capacity": s.limits.capacity,
             "live": s.live,
@@ -454,6 +635,9 @@ pub fn stats(reg: &Registry, json: bool, out: &mut impl Write) -> CliResult {
             "max_metadata_len": s.limits.max_metadata_len,
             "changes": s.revision,
         });
+        if let Some((part, _)) = etcd_stats_part(&s) {
+            v["etcd"] = part;
+        }
         if let Some(t) = t {
             let table = json!({
                 "tombstones": t.tombstones,
@@ -475,7 +659,12 @@ pub fn stats(reg: &Registry, json: bool, out: &mut impl Write) -> CliResult {
         }
         return outln!(out, "{v}");
     }
-    outln!(out, "registry    {} ({} backend)", reg.url(), s.backend)?;
+    outln!(
+        out,
+        "registry    {} ({} backend)",
+        shown_url(reg),
+        s.backend
+    )?;
     outln!(
         out,
         "limits      namespace {} B, name {} B, metadata {} B",
@@ -484,7 +673,18 @@ pub fn stats(reg: &Registry, json: bool, out: &mut impl Write) -> CliResult {
         s.limits.max_metadata_len
     )?;
     let Some(t) = t else {
-        outln!(out, "entries     {} live", s.live)?;
+        let (own, lines) = etcd_stats_part(&s).unwrap_or_default();
+        match own.get("own_entries") {
+            Some(n) => outln!(
+                out,
+                "entries     {} live, {n} registered through this handle",
+                s.live
+            )?,
+            None => outln!(out, "entries     {} live", s.live)?,
+        }
+        for l in lines {
+            outln!(out, "{l}")?;
+        }
         return outln!(out, "counters    {} changes", s.revision);
     };
     let age = human_duration(super::fmt::age(t.created_at));
@@ -523,6 +723,84 @@ pub fn stats(reg: &Registry, json: bool, out: &mut impl Write) -> CliResult {
     )
 }
 
+/// The ttl and id of this handle's etcd session lease, for an etcd registry.
+#[cfg(feature = "etcd")]
+fn etcd_lease(s: &Stats) -> Option<(Duration, i64)> {
+    match &s.detail {
+        procreg::BackendStats::Etcd(e) => Some((e.ttl, e.lease)),
+        _ => None,
+    }
+}
+
+#[cfg(not(feature = "etcd"))]
+fn etcd_lease(_: &Stats) -> Option<(Duration, i64)> {
+    None
+}
+
+/// The etcd part of `stats`: JSON, and text lines.
+#[cfg(feature = "etcd")]
+fn etcd_stats_part(s: &Stats) -> Option<(serde_json::Value, Vec<String>)> {
+    let procreg::BackendStats::Etcd(e) = &s.detail else {
+        return None;
+    };
+    let v = json!({
+        "endpoints": e.endpoints,
+        "prefix": e.prefix,
+        "lease": format!("{:x}", e.lease),
+        "ttl_ms": e.ttl.as_millis() as u64,
+        "own_entries": e.own_entries,
+    });
+    let lines = vec![
+        format!("members     {}", e.endpoints.join(", ")),
+        format!("prefix      {}", e.prefix),
+        format!(
+            "lease       {:x} (this handle's session, ttl {})",
+            e.lease,
+            human_duration(e.ttl)
+        ),
+    ];
+    Some((v, lines))
+}
+
+#[cfg(not(feature = "etcd"))]
+fn etcd_stats_part(_: &Stats) -> Option<(serde_json::Value, Vec<String>)> {
+    None
+}
+
+/// The etcd part of `health`: JSON, and text lines.
+#[cfg(feature = "etcd")]
+fn etcd_health_part(h: &Health) -> Option<(serde_json::Value, Vec<String>)> {
+    let procreg::BackendHealth::Etcd(e) = &h.detail else {
+        return None;
+    };
+    let v = json!({
+        "lease": format!("{:x}", e.lease),
+        "lease_left_ms": e.lease_left.as_millis() as u64,
+        "session_lost": e.session_lost,
+        "members": e.endpoints.iter().map(|(ep, up)| json!({"endpoint": ep, "up": up})).collect::<Vec<_>>(),
+    });
+    let mut lines = vec![match &e.session_lost {
+        None => format!(
+            "session     lease {:x}, {} left before it must be renewed",
+            e.lease,
+            human_duration(e.lease_left)
+        ),
+        Some(why) => format!("session     LOST (lease {:x}): {why}", e.lease),
+    }];
+    for (ep, up) in &e.endpoints {
+        lines.push(format!(
+            "member      {ep} {}",
+            if *up { "up" } else { "DOWN (no answer)" }
+        ));
+    }
+    Some((v, lines))
+}
+
+#[cfg(not(feature = "etcd"))]
+fn etcd_health_part(_: &Health) -> Option<(serde_json::Value, Vec<String>)> {
+    None
+}
+
 /// `procreg health`: prints the check; `Unhealthy` (exit 17) when not healthy.
 pub fn health(reg: &Registry, json: bool, out: &mut impl Write) -> CliResult {
     let h = reg.health_check()?;
@@ -535,8 +813,8 @@ pub fn health(reg: &Registry, json: bool, out: &mut impl Write) -> CliResult {
     };
     let t = h.table();
     if json {
-        let v = json!({
-            "url": reg.url(),
+        let mut v = json!({
+            "url": shown_url(reg),
             "healthy": h.healthy,
             "header_valid": t.map(|t| t.header_valid),
             "load_factor": t.map(|t| t.load_factor),
@@ -549,13 +827,16 @@ pub fn health(reg: &Registry, json: bool, out: &mut impl Write) -> CliResult {
             "liveness_mode": mode,
             "problems": h.problems,
         });
+        if let Some((part, _)) = etcd_health_part(&h) {
+            v["etcd"] = part;
+        }
         outln!(out, "{v}")?;
     } else {
         outln!(
             out,
             "{:<11} {}",
             if h.healthy { "healthy" } else { "UNHEALTHY" },
-            reg.url()
+            shown_url(reg)
         )?;
         outln!(
             out,
@@ -574,14 +855,24 @@ pub fn health(reg: &Registry, json: bool, out: &mut impl Write) -> CliResult {
             )?;
             outln!(out, "load        {:.1}%", t.load_factor * 100.0)?;
         }
+        if let Some((_, lines)) = etcd_health_part(&h) {
+            for l in lines {
+                outln!(out, "{l}")?;
+            }
+        }
         outln!(out, "liveness    {mode}")?;
         for p in &h.problems {
             outln!(out, "problem     {p}")?;
         }
-        if !h.healthy {
+        if !h.healthy && t.is_some() {
             outln!(
                 out,
                 "hint        `procreg sweep` reclaims dead owners and stuck slots"
+            )?;
+        } else if h.dead_owners > 0 {
+            outln!(
+                out,
+                "hint        `procreg sweep` reclaims the entries of dead owners on this host"
             )?;
         }
     }

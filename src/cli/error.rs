@@ -43,11 +43,14 @@ pub enum Code {
     Timeout = 16,
     /// `health` found the registry unhealthy.
     Unhealthy = 17,
+    /// A networked registry (etcd) did not answer in time, or the lease an
+    /// entry lived under was lost.
+    Unavailable = 18,
 }
 
 impl Code {
     /// Every code, in order, for the help table.
-    pub const ALL: [Code; 18] = [
+    pub const ALL: [Code; 19] = [
         Code::Ok,
         Code::Failed,
         Code::Usage,
@@ -66,6 +69,7 @@ impl Code {
         Code::Io,
         Code::Timeout,
         Code::Unhealthy,
+        Code::Unavailable,
     ];
 
     /// One line for the help table.
@@ -89,6 +93,9 @@ impl Code {
             Code::Io => "an operating-system call failed (also reading --meta @FILE)",
             Code::Timeout => "wait: the key did not appear in time",
             Code::Unhealthy => "health: the registry needs attention (dead owners, stuck slots)",
+            Code::Unavailable => {
+                "etcd did not answer in time, or a held entry's lease was lost (put --hold)"
+            }
         }
     }
 
@@ -106,7 +113,8 @@ pub fn exit_code_help() -> String {
     }
     s.push_str(
         "\nThe registry is --registry URL, else $PROCREG_URL, else shm:default \
-         (shm:NAME is the file /dev/shm/procreg.NAME; file:/path names any file).",
+         (shm:NAME is the file /dev/shm/procreg.NAME; file:/path names any file; \
+         etcd://HOST:PORT[,HOST:PORT...]/PREFIX needs a build with the cargo feature \"etcd\").",
     );
     s
 }
@@ -122,6 +130,14 @@ pub enum CliError {
     Unhealthy,
     /// A refused request that needs other arguments.
     Usage(String),
+    /// `put --hold`: the held entry went away while its owner ran; `expired`
+    /// when its lease ran out (or may have: the session is lost).
+    Lost {
+        /// What happened.
+        message: String,
+        /// The lease ran out (exit `Unavailable`), else it was removed (exit `Failed`).
+        expired: bool,
+    },
     /// An I/O error of the command itself (reading a file, spawning).
     Io {
         /// What the command was doing.
@@ -169,11 +185,14 @@ impl CliError {
                 E::RegistryExists(_) => Code::RegistryExists,
                 E::Io { .. } => Code::Io,
                 E::Timeout { .. } => Code::Timeout,
+                E::Unavailable(_) => Code::Unavailable,
                 _ => Code::Failed,
             },
             CliError::Timeout(_) => Code::Timeout,
             CliError::Unhealthy => Code::Unhealthy,
             CliError::Usage(_) => Code::Usage,
+            CliError::Lost { expired: true, .. } => Code::Unavailable,
+            CliError::Lost { expired: false, .. } => Code::Failed,
             CliError::Io { .. } => Code::Io,
             CliError::Stdout(_) => Code::Io,
             CliError::Failed(_) => Code::Failed,
@@ -189,13 +208,14 @@ impl CliError {
             ),
             CliError::Lib(e) => e.to_string(),
             CliError::Timeout(m) | CliError::Usage(m) | CliError::Failed(m) => m.clone(),
+            CliError::Lost { message, .. } => message.clone(),
             CliError::Unhealthy => return None,
             CliError::Io { context, source } => format!("{context}: {source}"),
             CliError::Stdout(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return None,
             CliError::Stdout(e) => format!("cannot write to stdout: {e}"),
         };
-        // One line, whatever the message holds.
-        Some(msg.replace(['\n', '\r'], " "))
+        // One line, whatever the message holds; no etcd password.
+        Some(super::fmt::redact(&msg.replace(['\n', '\r'], " ")))
     }
 }
 

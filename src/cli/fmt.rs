@@ -63,6 +63,28 @@ pub fn human_duration(d: Duration) -> String {
     }
 }
 
+/// `text` with the value of every `password=` parameter (of an etcd url)
+/// replaced by `***`: urls are printed by `stats`, `health`, `ls` and `watch`,
+/// and may be quoted in error messages.
+pub fn redact(text: &str) -> String {
+    const KEY: &str = "password=";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(KEY) {
+        let (head, tail) = rest.split_at(at + KEY.len());
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c == '&' || c == '"' || c == '\'' || c.is_whitespace())
+            .unwrap_or(tail.len());
+        if end > 0 {
+            out.push_str("***");
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// How long ago `t` was (0 for a time in the future).
 pub fn age(t: SystemTime) -> Duration {
     SystemTime::now().duration_since(t).unwrap_or_default()
@@ -273,5 +295,23 @@ mod tests {
         let t = UNIX_EPOCH + Duration::from_secs(1_795_336_406);
         assert_eq!(utc(t), "2026-11-22 08:33:26 UTC");
         assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn redact_hides_every_password_value_and_nothing_else() {
+        assert_eq!(
+            super::redact("registry url \"etcd://h:1/p?user=u&password=s3cr%26t&ttl=5s\": bad"),
+            "registry url \"etcd://h:1/p?user=u&password=***&ttl=5s\": bad"
+        );
+        assert_eq!(
+            super::redact("etcd://h:1/p?password=x"),
+            "etcd://h:1/p?password=***"
+        );
+        assert_eq!(
+            super::redact("a password=1 b password=2"),
+            "a password=*** b password=***"
+        );
+        assert_eq!(super::redact("shm:default"), "shm:default");
+        assert_eq!(super::redact("password="), "password=");
     }
 }

@@ -120,28 +120,35 @@ class ProcessCounters:
 class Stats:
     """Sizes and counters of a registry at one moment. The counters above
     ``process`` are the registry's (every process); ``process`` holds this
-    process's own."""
+    process's own.
+
+    The hash-table figures (``capacity`` .. ``created_at`` and the registry's
+    counters ``registers`` .. ``locks_stolen``) exist only for ``shm:``,
+    ``file:`` and ``mem:`` registries (``has_table``); on ``etcd://`` they
+    are ``None`` rather than made up."""
 
     backend: str
-    capacity: int
+    capacity: Optional[int]
     live: int
-    tombstones: int
-    claimed: int
-    max_probe_distance: int
-    mean_miss_groups: float
-    segment_bytes: int
-    created_at: datetime
+    tombstones: Optional[int]
+    claimed: Optional[int]
+    max_probe_distance: Optional[int]
+    mean_miss_groups: Optional[float]
+    segment_bytes: Optional[int]
+    created_at: Optional[datetime]
     max_namespace_len: int
     max_name_len: int
     max_metadata_len: int
-    registers: int
-    unregisters: int
-    updates: int
-    reclaimed: int
-    stuck_recovered: int
-    locks_stolen: int
+    registers: Optional[int]
+    unregisters: Optional[int]
+    updates: Optional[int]
+    reclaimed: Optional[int]
+    stuck_recovered: Optional[int]
+    locks_stolen: Optional[int]
     changes: int
     process: ProcessCounters
+    #: True when the figures of a hash table above are present.
+    has_table: bool = True
 
 
 class LivenessMode(enum.IntEnum):
@@ -150,21 +157,25 @@ class LivenessMode(enum.IntEnum):
     PROC_START_TIME = 0
     FOREIGN_PID_NAMESPACE = 1
     IN_PROCESS = 2
+    #: A networked registry (etcd): an entry lives while its owner's lease is
+    #: kept alive; owners on this host are also checked through ``/proc``.
+    LEASE = 3
 
 
 @dataclass(frozen=True)
 class Health:
-    """Result of :meth:`Registry.health`."""
+    """Result of :meth:`Registry.health`. ``header_valid``, ``load_factor``
+    and ``stuck_slots`` belong to a hash table: ``None`` on ``etcd://``."""
 
     healthy: bool
-    header_valid: bool
-    load_factor: float
+    header_valid: Optional[bool]
+    load_factor: Optional[float]
     live: int
     alive_owners: int
     dead_owners: int
     unknown_owners: int
     expired_leases: int
-    stuck_slots: int
+    stuck_slots: Optional[int]
     liveness_mode: Union[LivenessMode, int]
     problem_count: int
     #: One string per problem (the library's "\n"-separated text, split),
@@ -445,8 +456,11 @@ class _Closing:
 class Registry(_Closing):
     """A handle on a procreg registry.
 
-    ``url`` is ``"shm:NAME"`` (or a bare name), ``"file:/path"``, or
-    ``"mem:[NAME]"`` (this process only). Limits left at ``None`` take the
+    ``url`` is ``"shm:NAME"`` (or a bare name), ``"file:/path"``,
+    ``"mem:[NAME]"`` (this process only), or
+    ``"etcd://HOST:PORT[,HOST:PORT...]/PREFIX[?ttl=10s&timeout=5s]"`` when the
+    library was built with etcd support (``PROCREG_CARGO_FEATURES=etcd``; the
+    table options below do not apply to it). Limits left at ``None`` take the
     defaults when creating and the segment's own when opening; ``create`` is
     ``"open_or_create"`` (default), ``"create"`` or ``"open"``.
 
@@ -773,25 +787,30 @@ class Registry(_Closing):
         st = self._call(_ffi.lib.procreg_stats, byref(s))
         if st != 0:
             raise _fail(st)
+        t = bool(s.has_table)
+
+        def table(v: Any) -> Any:
+            return v if t else None
+
         return Stats(
             backend=(s.backend or b"").decode("utf-8", "replace"),
-            capacity=s.capacity,
+            capacity=table(s.capacity),
             live=s.live,
-            tombstones=s.tombstones,
-            claimed=s.claimed,
-            max_probe_distance=s.max_probe_distance,
-            mean_miss_groups=s.mean_miss_groups,
-            segment_bytes=s.segment_bytes,
-            created_at=_time(s.created_at_ns),
+            tombstones=table(s.tombstones),
+            claimed=table(s.claimed),
+            max_probe_distance=table(s.max_probe_distance),
+            mean_miss_groups=table(s.mean_miss_groups),
+            segment_bytes=table(s.segment_bytes),
+            created_at=_time(s.created_at_ns) if t else None,
             max_namespace_len=s.max_namespace_len,
             max_name_len=s.max_name_len,
             max_metadata_len=s.max_metadata_len,
-            registers=s.registers,
-            unregisters=s.unregisters,
-            updates=s.updates,
-            reclaimed=s.reclaimed,
-            stuck_recovered=s.stuck_recovered,
-            locks_stolen=s.locks_stolen,
+            registers=table(s.registers),
+            unregisters=table(s.unregisters),
+            updates=table(s.updates),
+            reclaimed=table(s.reclaimed),
+            stuck_recovered=table(s.stuck_recovered),
+            locks_stolen=table(s.locks_stolen),
             changes=s.revision,
             process=ProcessCounters(
                 registers=s.process_registers,
@@ -802,6 +821,7 @@ class Registry(_Closing):
                 reclaimed=s.process_reclaimed,
                 busy=s.process_busy,
             ),
+            has_table=t,
         )
 
     def health(self) -> Health:
@@ -823,14 +843,14 @@ class Registry(_Closing):
             mode = h.liveness_mode
         return Health(
             healthy=bool(h.healthy),
-            header_valid=bool(h.header_valid),
-            load_factor=h.load_factor,
+            header_valid=bool(h.header_valid) if h.has_table else None,
+            load_factor=h.load_factor if h.has_table else None,
             live=h.live,
             alive_owners=h.alive_owners,
             dead_owners=h.dead_owners,
             unknown_owners=h.unknown_owners,
             expired_leases=h.expired_leases,
-            stuck_slots=h.stuck_slots,
+            stuck_slots=h.stuck_slots if h.has_table else None,
             liveness_mode=mode,
             problem_count=h.problem_count,
             problems=[p for p in text.split("\n") if p],

@@ -1,0 +1,88 @@
+"""The binding on an ``etcd://`` registry: runs when ``PROCREG_ETCD_ENDPOINTS``
+names a cluster (``bash scripts/etcd-cluster start`` prints it) and the
+library was built with etcd support (``PROCREG_CARGO_FEATURES=etcd pip install
+./bindings/python``); otherwise it is skipped, saying which is missing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from typing import Iterator
+
+import pytest
+
+import procreg
+
+ENDPOINTS = os.environ.get("PROCREG_ETCD_ENDPOINTS", "")
+#: Nothing listens on port 1 of loopback.
+DEAD_URL = "etcd://127.0.0.1:1/pytest-dead?timeout=1s"
+
+
+def _etcd_support() -> str:
+    """Why the etcd tests cannot run here, or "" when they can."""
+    if not ENDPOINTS:
+        return "PROCREG_ETCD_ENDPOINTS is not set (bash scripts/etcd-cluster start prints it)"
+    try:
+        procreg.Registry(DEAD_URL).close()
+    except procreg.InvalidArgument as e:
+        if "no etcd backend" in str(e):
+            return (
+                "libprocreg was built without etcd support; reinstall with "
+                "PROCREG_CARGO_FEATURES=etcd pip install ./bindings/python"
+            )
+        raise
+    except procreg.Unavailable:
+        pass
+    return ""
+
+
+_WHY_NOT = _etcd_support()
+pytestmark = pytest.mark.skipif(bool(_WHY_NOT), reason=_WHY_NOT or "etcd available")
+
+
+@pytest.fixture
+def etcd_url() -> Iterator[str]:
+    u = f"etcd://{ENDPOINTS}/pytest-{os.getpid()}-{uuid.uuid4().hex[:8]}?ttl=3s&timeout=5s"
+    yield u
+    procreg.destroy(u)
+
+
+def test_etcd_register_lookup_list_and_stats_without_a_table_part(etcd_url: str) -> None:
+    with procreg.Registry(etcd_url) as reg:
+        reg.register("svc", "api", metadata={"port": 8080})
+        e = reg.lookup("svc", "api")
+        assert e is not None
+        assert e.pid == os.getpid() and e.version == 1
+        assert e.metadata_json() == {"port": 8080}
+        with pytest.raises(procreg.AlreadyExists):
+            reg.register("svc", "api")
+        # Another process (its own handle, its own session) sees it.
+        out = subprocess.run(
+            [sys.executable, "-c", "import procreg,sys; r=procreg.Registry(sys.argv[1]); print(r.lookup_pid('svc','api'))", etcd_url],
+            capture_output=True, text=True, timeout=30, check=True,
+        )
+        assert out.stdout.strip() == str(os.getpid())
+        reg.register("svc", "worker", metadata="w")
+        assert [x.name for x in reg.list("svc")] == ["api", "worker"]
+        s = reg.stats()
+        assert (s.backend, s.has_table, s.live) == ("etcd", False, 2)
+        assert s.capacity is None and s.tombstones is None and s.created_at is None
+        h = reg.health()
+        assert h.healthy and h.live == 2 and h.alive_owners == 2
+        assert h.liveness_mode == procreg.LivenessMode.LEASE
+        assert h.header_valid is None and h.stuck_slots is None
+        assert reg.unregister("svc", "api")
+        assert reg.lookup("svc", "api") is None
+
+
+def test_etcd_dead_endpoint_raises_unavailable_within_its_timeout() -> None:
+    t = time.monotonic()
+    with pytest.raises(procreg.Unavailable) as e:
+        procreg.Registry(DEAD_URL)
+    took = time.monotonic() - t
+    assert "127.0.0.1:1" in str(e.value)
+    assert isinstance(e.value, ConnectionError)
+    assert took < 3.0, f"took {took:.1f}s with timeout=1s"

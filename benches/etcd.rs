@@ -19,13 +19,15 @@
 //!   each with its own handle and session) doing register / lookup /
 //!   unregister cycles of their own keys, a fixed number of operations in
 //!   all; operations per second, all processes together.
-//! * `etcd_expiry`: owner processes (children holding two entries each,
-//!   session TTL 2 s and 10 s) are SIGKILLed; the time from the kill to the
-//!   parent's watcher reporting the entries deleted, and the kind reported.
-//!   The killed children are not reaped until then, so the watcher cannot
-//!   judge them dead by pid (as a watcher on another host cannot) and must
-//!   wait for the lease; two more owners at TTL 2 s are reaped at once, to
-//!   show what a watcher on the owner's own host reports.
+//! * `etcd_expiry`: owner processes (children holding two entries each
+//!   under their session lease, TTL 2 s and 10 s) are SIGKILLed (and
+//!   reaped) at a random point of their keep-alive period; the time from
+//!   the kill to the parent's watcher reporting the entries deleted, and
+//!   the kind it reports. The entries of most owners name the parent's pid
+//!   (alive), so the watcher cannot judge them by pid, as a watcher on
+//!   another host cannot, and classifies the delete by the lease
+//!   (`Expired`); two more owners at TTL 2 s register their own pid, to show
+//!   what a watcher on the dead owner's host reports.
 //!
 //! Every result is also printed as a `BENCH-TABLE {json}` line.
 //!
@@ -586,13 +588,18 @@ fn throughput(cluster: &Cluster, prefix: &str) {
 // ---- expiry after an owner's death ----------------------------------------------
 
 /// Child "owner": registers `o<tag>-a` and `o<tag>-b` in `PROCREG_BENCH_NS`
-/// for itself, says ready, then idles until killed (or told to exit).
+/// under its session (for `PROCREG_BENCH_PID`, or for itself), says ready,
+/// then idles until killed (or told to exit).
 fn child_owner(url: &str) {
     let reg = Registry::open(url).expect("owner: open the etcd registry");
     let ns = std::env::var("PROCREG_BENCH_NS").expect("PROCREG_BENCH_NS");
     let tag = std::env::var("PROCREG_BENCH_TAG").expect("PROCREG_BENCH_TAG");
+    let pid = std::env::var("PROCREG_BENCH_PID")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(std::process::id);
     for s in ["a", "b"] {
-        reg.register_self(&ns, &format!("o{tag}-{s}"), META)
+        reg.register(&ns, &format!("o{tag}-{s}"), pid, META)
             .expect("owner: register");
     }
     let ctrl = Ctrl::open(&std::env::var("PROCREG_BENCH_CTRL").expect("PROCREG_BENCH_CTRL"));
@@ -608,16 +615,17 @@ fn expiry(cluster: &Cluster, prefix: &str) {
     let plan: &[(u64, usize, usize)] = if quick() {
         &[(2, 3, 1), (10, 2, 0)]
     } else {
-        &[(2, 5, 2), (10, 5, 0)]
+        &[(2, 6, 2), (10, 5, 0)]
     };
+    let parent = std::process::id().to_string();
     let mut rng = SplitMix(0x5EED);
-    for &(ttl, unreaped, reaped) in plan {
+    for &(ttl, remote, local) in plan {
         let ns = format!("expiry-{ttl}s");
         let url = cluster.url(prefix, &format!("{ttl}s"));
         let mut w = reg
             .watch(Some(&ns), reg.revision().expect("revision"))
             .expect("watch");
-        let n = unreaped + reaped;
+        let n = remote + local;
         let mut kids: Vec<Child> = (0..n)
             .map(|i| {
                 Child::spawn(
@@ -627,6 +635,14 @@ fn expiry(cluster: &Cluster, prefix: &str) {
                         ("PROCREG_BENCH_URL", url.clone()),
                         ("PROCREG_BENCH_NS", ns.clone()),
                         ("PROCREG_BENCH_TAG", i.to_string()),
+                        (
+                            "PROCREG_BENCH_PID",
+                            if i < remote {
+                                parent.clone()
+                            } else {
+                                "self".into()
+                            },
+                        ),
                     ],
                 )
             })
@@ -642,9 +658,7 @@ fn expiry(cluster: &Cluster, prefix: &str) {
             let at = start + Duration::from_millis(off);
             std::thread::sleep(at.saturating_duration_since(Instant::now()));
             killed_at[i] = kids[i].kill_now();
-            if i >= unreaped {
-                kids[i].reap();
-            }
+            kids[i].reap();
         }
         // The first delete of each owner's entries: (ms after its kill, kind).
         let mut got: Vec<Option<(f64, EventKind)>> = vec![None; n];
@@ -669,11 +683,17 @@ fn expiry(cluster: &Cluster, prefix: &str) {
                 got[i] = Some(((now - killed_at[i]).as_secs_f64() * 1e3, e.kind));
             }
         }
-        for k in &mut kids {
-            k.reap();
-        }
         let bound_ms = (ttl * 1000 + 1500) as f64;
-        for (label, range) in [("not reaped", 0..unreaped), ("reaped at once", unreaped..n)] {
+        for (label, range) in [
+            (
+                "entry pid alive: judged by the lease (as from another host)",
+                0..remote,
+            ),
+            (
+                "entry pid = the killed owner, on the watcher's host",
+                remote..n,
+            ),
+        ] {
             if range.is_empty() {
                 continue;
             }

@@ -557,6 +557,22 @@ impl Child {
         )
     }
 }
+impl Child {
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+    /// Sends SIGKILL and returns when it was sent; does not reap the child
+    /// (it stays a zombie until [`reap`](Self::reap) or drop).
+    pub fn kill_now(&mut self) -> std::time::Instant {
+        self.child.kill().expect("SIGKILL the bench child");
+        std::time::Instant::now()
+    }
+    /// Waits for the (killed) child to be gone and reaps it.
+    pub fn reap(&mut self) {
+        let _ = self.child.wait();
+    }
+}
 impl Drop for Child {
     fn drop(&mut self) {
         self.ctrl.issue(ctl::EXIT, 0);

@@ -361,3 +361,41 @@ fn limits_stats_and_health_report_the_generic_and_the_table_part() {
     }
     cleanup(regs);
 }
+
+#[test]
+fn a_lease_kept_alive_outlives_its_ttl_and_a_lapsed_one_is_gone() {
+    let regs = backends("lease");
+    let ttl = Duration::from_secs(2);
+    for (url, reg) in &regs {
+        let me = std::process::id();
+        reg.register_with_lease("l", "kept", me, b"", ttl).unwrap();
+        reg.register_self("l", "plain", b"").unwrap();
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() < ttl + ttl / 2 {
+            reg.keepalive("l", "kept").unwrap();
+            std::thread::sleep(ttl / 4);
+        }
+        assert!(
+            reg.lookup_checked("l", "kept").unwrap().is_some(),
+            "{url}: renewed for 1.5 ttl, still there"
+        );
+        assert!(
+            matches!(reg.keepalive("l", "plain"), Err(Error::InvalidArgument(_))),
+            "{url}: an entry without a lease has nothing to renew"
+        );
+        let stopped = std::time::Instant::now();
+        while reg.lookup_checked("l", "kept").unwrap().is_some() {
+            assert!(
+                stopped.elapsed() < ttl + Duration::from_millis(1500),
+                "{url}: a lapsed lease outlived ttl + 1.5 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        eprintln!("{url}: lapsed after {:?}", stopped.elapsed());
+        assert!(
+            matches!(reg.keepalive("l", "kept"), Err(Error::NotFound { .. })),
+            "{url}: a lapsed lease cannot be renewed"
+        );
+    }
+    cleanup(regs);
+}

@@ -64,10 +64,10 @@ impl EtcdBackend {
                 "{ns}/{name} has no lease of its own; the handle keeps its session alive by itself"
             )));
         }
+        // `lease_keep_alive` sends one keep-alive and reads its answer (a
+        // lease gone on the server is its error); nothing more will come.
         let ttl = self.run("renewing an entry lease", |mut c| async move {
-            let (_keeper, mut stream) = c.lease_keep_alive(lease).await?;
-            let _ = stream.message().await;
-            Ok(())
+            c.lease_keep_alive(lease).await.map(|_| ())
         });
         match ttl {
             Err(Error::Unavailable(m)) if m.contains("lease not found") => Err(not_found()),

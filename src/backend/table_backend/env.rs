@@ -87,6 +87,7 @@ impl<W: Writers> WriteHooks for OpEnv<'_, W> {
 }
 
 /// The registry error of a table error on `key`.
+#[inline]
 pub(super) fn key_error(e: TableError, key: Key<'_>, capacity: usize) -> Error {
     match e {
         TableError::Exists { pid, alive } => Error::AlreadyExists {
@@ -109,6 +110,7 @@ pub(super) fn key_error(e: TableError, key: Key<'_>, capacity: usize) -> Error {
 }
 
 /// The registry error of a table error during a scan.
+#[inline]
 pub(super) fn scan_error(e: TableError, capacity: usize) -> Error {
     match e {
         TableError::Busy(why) => Error::Busy(format!("{why} (during a scan of the table)")),

@@ -329,8 +329,8 @@ fn writer_aborted_mid_insert_does_not_block_its_neighbourhood() {
         "the child must die inside the insert: {st:?}"
     );
     // It left a claimed slot (and its neighbourhood lock) behind, unpublished.
-    assert_eq!(reg.stats().unwrap().claimed, 1);
-    assert!(reg.health_check().unwrap().stuck_slots >= 1);
+    assert_eq!(reg.stats().unwrap().table().unwrap().claimed, 1);
+    assert!(reg.health_check().unwrap().table().unwrap().stuck_slots >= 1);
     assert_eq!(reg.lookup("crash", "k0").unwrap(), None);
 
     // The same key (same neighbourhood) and many others register at once.
@@ -346,9 +346,9 @@ fn writer_aborted_mid_insert_does_not_block_its_neighbourhood() {
     );
     reg.sweep().unwrap();
     let s = reg.stats().unwrap();
-    assert_eq!(s.claimed, 0, "{s:?}");
+    assert_eq!(s.table().unwrap().claimed, 0, "{s:?}");
     assert_eq!(s.live, CRASH_KEYS, "{s:?}");
-    assert_eq!(reg.health_check().unwrap().stuck_slots, 0);
+    assert_eq!(reg.health_check().unwrap().table().unwrap().stuck_slots, 0);
     let me = std::process::id();
     for i in 0..CRASH_KEYS {
         assert_eq!(

@@ -125,10 +125,10 @@ fn crash_run(step: &str, run: usize, t: &mut CrashTally) {
     );
     t.aborted_at_step += 1;
     let h = reg.health_check().unwrap();
-    t.left_claimed_seen += reg.stats().unwrap().claimed;
-    t.dead_locks_seen += (h.stuck_slots > 0) as usize;
+    t.left_claimed_seen += reg.stats().unwrap().table().unwrap().claimed;
+    t.dead_locks_seen += (h.table().unwrap().stuck_slots > 0) as usize;
     assert!(
-        h.stuck_slots >= 1,
+        h.table().unwrap().stuck_slots >= 1,
         "{step}: the dead writer left its lock: {h:?}"
     );
 
@@ -197,9 +197,13 @@ fn crash_run(step: &str, run: usize, t: &mut CrashTally) {
     reg.sweep().unwrap();
     let s = reg.stats().unwrap();
     let h = reg.health_check().unwrap();
-    t.stuck_after += s.claimed + h.stuck_slots;
+    t.stuck_after += s.table().unwrap().claimed + h.table().unwrap().stuck_slots;
     assert_eq!(
-        (s.claimed, h.stuck_slots, h.dead_owners),
+        (
+            s.table().unwrap().claimed,
+            h.table().unwrap().stuck_slots,
+            h.dead_owners
+        ),
         (0, 0, 0),
         "{step} run {run}: {s:?} {h:?}"
     );
@@ -455,7 +459,7 @@ fn reader_never_waits_for_a_frozen_writer_and_its_entries_survive_sweep() {
             stopped_for.as_secs_f64(),
             h.alive_owners,
             h.dead_owners,
-            h.stuck_slots
+            h.table().unwrap().stuck_slots
         );
         assert_eq!(errors, 0, "{step}: readers failed during the freeze");
         assert!(n > 1000, "{step}: readers made only {n} lookups");
@@ -475,7 +479,7 @@ fn reader_never_waits_for_a_frozen_writer_and_its_entries_survive_sweep() {
             "{step}: the stopped process's entry"
         );
         assert_eq!(
-            (h.dead_owners, h.stuck_slots),
+            (h.dead_owners, h.table().unwrap().stuck_slots),
             (0, 0),
             "{step}: a stopped writer is alive: {h:?}"
         );

@@ -61,7 +61,10 @@ mod row;
 mod types;
 mod write;
 
-pub(crate) use context::{LivenessJudge, Step, WriteContext, WriteHooks, Writer};
+pub(crate) use context::{Step, WriteContext, WriteHooks};
+// The table backend implements these; the loom models do not need them here.
+#[cfg_attr(procreg_loom, allow(unused_imports))]
+pub(crate) use context::{LivenessJudge, Writer};
 pub(crate) use control::MAX_TOKEN;
 pub(crate) use row::{lease, meta_lens};
 pub(crate) use types::{EntryHead, Owner, RawEntry, TableError};

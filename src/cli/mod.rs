@@ -5,3 +5,5 @@ pub mod commands;
 pub mod demo;
 pub mod error;
 pub mod fmt;
+pub mod put;
+pub mod report;

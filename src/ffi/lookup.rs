@@ -9,7 +9,7 @@ use super::registry::{procreg, reg_key};
 use super::sized::{Extensible, caller_size, write_out};
 use super::status::procreg_status;
 use super::util::{interned, nanos, out_buf, out_ptr, put};
-use crate::Entry;
+use crate::{Entry, Registry};
 use std::ffi::c_char;
 use std::mem::offset_of;
 use std::ptr;
@@ -111,6 +111,34 @@ impl EntryOut {
     }
 }
 
+/// The body of procreg_lookup, procreg_lookup_checked and
+/// procreg_lookup_metadata: checks the arguments, reads the entry with
+/// `read`, and copies it out (the entry only when `out` is given).
+///
+/// # Safety
+/// The exported functions' contract for every pointer.
+#[allow(clippy::too_many_arguments)]
+unsafe fn read_entry(
+    reg: *const procreg,
+    ns: *const c_char,
+    name: *const c_char,
+    out: Option<*mut procreg_entry>,
+    meta: *mut u8,
+    meta_cap: usize,
+    meta_len: *mut usize,
+    read: fn(&Registry, &str, &str) -> crate::Result<Option<Entry>>,
+) -> FfiResult {
+    // SAFETY: forwarded from the exported function's contract.
+    let (r, ns, name) = unsafe { reg_key(reg, ns, name) }?;
+    // SAFETY: forwarded from the exported function's contract.
+    let o = unsafe { EntryOut::new(out, meta, meta_cap, meta_len) }?;
+    let Some(e) = read(r, ns, name)? else {
+        return Err(not_found(ns, name));
+    };
+    // SAFETY: checked by EntryOut::new, valid by contract.
+    unsafe { o.put(&e) }
+}
+
 /// Copies the entry of (ns, name), whatever its owner's liveness, into
 /// `*out` and its metadata into `meta` (`meta_cap` bytes; NULL when
 /// `meta_cap` is 0).
@@ -137,14 +165,18 @@ pub unsafe extern "C" fn procreg_lookup(
 ) -> procreg_status {
     ffi!({
         // SAFETY: the exported function's contract.
-        let (r, ns, name) = unsafe { reg_key(reg, ns, name) }?;
-        // SAFETY: the exported function's contract.
-        let o = unsafe { EntryOut::new(Some(out), meta, meta_cap, meta_len) }?;
-        let Some(e) = r.lookup(ns, name)? else {
-            return Err(not_found(ns, name));
-        };
-        // SAFETY: checked by EntryOut::new, valid by contract.
-        unsafe { o.put(&e) }
+        unsafe {
+            read_entry(
+                reg,
+                ns,
+                name,
+                Some(out),
+                meta,
+                meta_cap,
+                meta_len,
+                Registry::lookup,
+            )
+        }
     })
 }
 
@@ -163,14 +195,18 @@ pub unsafe extern "C" fn procreg_lookup_checked(
 ) -> procreg_status {
     ffi!({
         // SAFETY: the exported function's contract.
-        let (r, ns, name) = unsafe { reg_key(reg, ns, name) }?;
-        // SAFETY: the exported function's contract.
-        let o = unsafe { EntryOut::new(Some(out), meta, meta_cap, meta_len) }?;
-        let Some(e) = r.lookup_checked(ns, name)? else {
-            return Err(not_found(ns, name));
-        };
-        // SAFETY: checked by EntryOut::new, valid by contract.
-        unsafe { o.put(&e) }
+        unsafe {
+            read_entry(
+                reg,
+                ns,
+                name,
+                Some(out),
+                meta,
+                meta_cap,
+                meta_len,
+                Registry::lookup_checked,
+            )
+        }
     })
 }
 
@@ -187,15 +223,19 @@ pub unsafe extern "C" fn procreg_lookup_metadata(
     meta_len: *mut usize,
 ) -> procreg_status {
     ffi!({
-        // SAFETY: the exported function's contract.
-        let (r, ns, name) = unsafe { reg_key(reg, ns, name) }?;
         // SAFETY: no entry; the rest by the exported function's contract.
-        let o = unsafe { EntryOut::new(None, meta, meta_cap, meta_len) }?;
-        let Some(e) = r.lookup(ns, name)? else {
-            return Err(not_found(ns, name));
-        };
-        // SAFETY: checked by EntryOut::new, valid by contract.
-        unsafe { o.put(&e) }
+        unsafe {
+            read_entry(
+                reg,
+                ns,
+                name,
+                None,
+                meta,
+                meta_cap,
+                meta_len,
+                Registry::lookup,
+            )
+        }
     })
 }
 

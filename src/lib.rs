@@ -38,11 +38,15 @@ pub mod ffi;
 #[cfg(not(procreg_loom))]
 mod host;
 #[cfg(not(procreg_loom))]
+mod key;
+#[cfg(not(procreg_loom))]
 mod liveness;
 #[cfg(not(procreg_loom))]
 mod registry;
 #[cfg(not(procreg_loom))]
 mod segment;
+#[cfg(not(procreg_loom))]
+mod service;
 #[cfg(not(procreg_loom))]
 mod telemetry;
 #[cfg(not(procreg_loom))]
@@ -62,7 +66,11 @@ pub use backend::{
 };
 pub use error::{Error, Liveness, Result};
 #[cfg(not(procreg_loom))]
+pub use key::Key;
+#[cfg(not(procreg_loom))]
 pub use registry::{Builder, Registry};
+#[cfg(not(procreg_loom))]
+pub use service::Service;
 #[cfg(not(procreg_loom))]
 pub use types::{
     BackendHealth, BackendStats, Entry, EntryInfo, EntryRef, Event, EventKind, Health, Limits,

@@ -2,8 +2,10 @@
 //! delegated to a [`Backend`]; construction goes through [`backend::open`].
 //! This module never touches storage.
 
-use crate::backend::{self, AnyBackend, Backend, Key, OpenMode, Options, Secret, Who};
+use crate::backend::{self, AnyBackend, Backend, OpenMode, Options, Proof, Secret, Who};
 use crate::error::{Error, Liveness, Result};
+use crate::key::Key;
+use crate::service::Service;
 use crate::telemetry::{self, Op};
 use crate::types::{Entry, EntryInfo, EntryRef, Event, Health, Limits, Stats};
 use std::path::PathBuf;
@@ -284,14 +286,14 @@ impl Registry {
     }
 
     #[inline]
-    fn key<'a>(&self, ns: &'a str, name: &'a str) -> Result<Key<'a>> {
+    fn key<'a>(&self, ns: &'a str, name: &'a str) -> Result<backend::Key<'a>> {
         self.key_of(ns, name, false)
     }
 
     /// [`key`](Self::key); `nul_free` skips the NUL scan for strings that
     /// cannot hold one (C strings end at their first NUL).
     #[inline(always)]
-    fn key_of<'a>(&self, ns: &'a str, name: &'a str, nul_free: bool) -> Result<Key<'a>> {
+    fn key_of<'a>(&self, ns: &'a str, name: &'a str, nul_free: bool) -> Result<backend::Key<'a>> {
         if ns.is_empty()
             || name.is_empty()
             || ns.len() > self.inner.limits.max_namespace_len
@@ -301,7 +303,7 @@ impl Registry {
             check_part("namespace", ns, self.inner.limits.max_namespace_len)?;
             check_part("name", name, self.inner.limits.max_name_len)?;
         }
-        Ok(Key { ns, name })
+        Ok(backend::Key { ns, name })
     }
 
     fn meta(&self, metadata: &[u8]) -> Result<()> {
@@ -410,15 +412,116 @@ impl Registry {
     /// `InvalidKey`, `Busy`.
     #[inline]
     pub fn lookup_pid(&self, ns: &str, name: &str) -> Result<Option<u32>> {
-        // A hit returns straight from the match: folding it through
-        // `counted`/`nul_checked` would copy the whole `Result` twice.
-        match self.backend().lookup_pid(self.key_of(ns, name, true)?) {
-            Ok(Some(pid)) => {
-                telemetry::count(Op::LookupHit);
-                Ok(Some(pid))
+        // The fast path answers most lookups: lengths checked, the key
+        // packed and looked up in the home group. A miss is only final once
+        // the key is known to hold no NUL (no such key is ever registered).
+        let l = &self.inner.limits;
+        if !ns.is_empty()
+            && !name.is_empty()
+            && ns.len() <= l.max_namespace_len
+            && name.len() <= l.max_name_len
+        {
+            match self.backend().lookup_pid_quick(backend::Key { ns, name }) {
+                Some(Some(pid)) => {
+                    telemetry::count(Op::LookupHit);
+                    return Ok(Some(pid));
+                }
+                Some(None) if !has_nul(ns.as_bytes()) && !has_nul(name.as_bytes()) => {
+                    telemetry::count(Op::LookupMiss);
+                    return Ok(None);
+                }
+                _ => {}
             }
-            r => nul_checked(counted(r), ns, name),
         }
+        self.lookup_pid_full(ns, name)
+    }
+
+    /// [`lookup_pid`](Self::lookup_pid) without its fast path.
+    #[inline(never)]
+    fn lookup_pid_full(&self, ns: &str, name: &str) -> Result<Option<u32>> {
+        let r = counted(self.backend().lookup_pid(self.key_of(ns, name, true)?));
+        nul_checked(r, ns, name)
+    }
+
+    /// [`lookup_pid`](Self::lookup_pid) of a prepared [`Key`]: no
+    /// validation, packing or hashing per call, only a compare of the key's
+    /// lengths with this registry's limits. Allocates nothing; loads only.
+    ///
+    /// # Errors
+    /// `InvalidKey` (longer than this registry's limits), `Busy`.
+    #[inline]
+    pub fn lookup_pid_key(&self, key: &Key) -> Result<Option<u32>> {
+        let l = &self.inner.limits;
+        if key.ns_len() <= l.max_namespace_len && key.name_len() <= l.max_name_len {
+            if let Some(r) = self.backend().lookup_pid_key_quick(key) {
+                telemetry::count(if r.is_some() {
+                    Op::LookupHit
+                } else {
+                    Op::LookupMiss
+                });
+                return Ok(r);
+            }
+        }
+        self.lookup_pid_key_full(key)
+    }
+
+    /// [`lookup_pid_key`](Self::lookup_pid_key) without its fast path.
+    #[inline(never)]
+    fn lookup_pid_key_full(&self, key: &Key) -> Result<Option<u32>> {
+        self.admit(key)?;
+        counted(self.backend().lookup_pid_key(key))
+    }
+
+    /// [`lookup`](Self::lookup) of a prepared [`Key`].
+    ///
+    /// # Errors
+    /// As [`lookup_pid_key`](Self::lookup_pid_key).
+    pub fn lookup_key(&self, key: &Key) -> Result<Option<Entry>> {
+        self.admit(key)?;
+        counted(self.backend().lookup_key(key))
+    }
+
+    /// A cached reference to the service `(ns, name)`: see [`Service`].
+    ///
+    /// # Errors
+    /// `InvalidKey`.
+    pub fn service(&self, ns: &str, name: &str) -> Result<Service> {
+        self.key(ns, name)?;
+        Ok(Service::new(self.clone(), Key::new(ns, name)?))
+    }
+
+    /// `lookup_pid_key` with what a hit rests on (for [`Service`]).
+    pub(crate) fn lookup_pid_proved(&self, key: &Key) -> Result<Option<(u32, Option<Proof>)>> {
+        self.admit(key)?;
+        let r = self.backend().lookup_pid_proved(key);
+        telemetry::count(match &r {
+            Ok(Some(_)) => Op::LookupHit,
+            Ok(None) => Op::LookupMiss,
+            Err(_) => Op::Busy,
+        });
+        r
+    }
+
+    /// `lookup_key` with what a hit rests on (for [`Service`]).
+    pub(crate) fn lookup_proved(&self, key: &Key) -> Result<Option<(Entry, Option<Proof>)>> {
+        self.admit(key)?;
+        let r = self.backend().lookup_proved(key);
+        telemetry::count(match &r {
+            Ok(Some(_)) => Op::LookupHit,
+            Ok(None) => Op::LookupMiss,
+            Err(_) => Op::Busy,
+        });
+        r
+    }
+
+    /// Whether this registry's limits admit `key`: two compares.
+    #[inline(always)]
+    fn admit(&self, key: &Key) -> Result<()> {
+        let l = &self.inner.limits;
+        if key.ns_len() > l.max_namespace_len || key.name_len() > l.max_name_len {
+            return Err(key.too_long(l.max_namespace_len, l.max_name_len));
+        }
+        Ok(())
     }
 
     /// Whether the owner of `(ns, name)` is alive, judged now (pid + start

@@ -173,13 +173,13 @@ fn default_segment_size_matches_the_documented_layout() {
     let bytes = reg.stats().unwrap().table().unwrap().segment_bytes;
     eprintln!("default segment bytes {bytes}");
     // header 4 KiB + 1024 writer slots of 32 B + table words (see README
-    // "Limits"): counters, control words, home words, hot and cold rows, and a
+    // "Limits"): counters, control words, home and tag words, hot and cold rows, and a
     // change ring of 4096 records of 4 + 24 words rounded up to 32 (4 lines).
     assert_eq!(
         bytes,
-        4096 + 32768 + 8 * (16 + 4096 + 512 + 4096 * 8 + 4096 * 88 + 4096 * 32)
+        4096 + 32768 + 8 * (16 + 4096 + 512 + 512 + 4096 * 8 + 4096 * 88 + 4096 * 32)
     );
-    assert_eq!(bytes, 4_268_160);
+    assert_eq!(bytes, 4_272_256);
     drop(reg);
     Registry::destroy(&url).unwrap();
 }
@@ -398,4 +398,120 @@ fn a_lease_kept_alive_outlives_its_ttl_and_a_lapsed_one_is_gone() {
         );
     }
     cleanup(regs);
+}
+
+#[test]
+fn prepared_keys_answer_as_the_string_lookups() {
+    let regs = backends("keys");
+    for (url, reg) in &regs {
+        let me = std::process::id();
+        reg.register_self("svc", "db", b"port=1").unwrap();
+        let hit = procreg::Key::new("svc", "db").unwrap();
+        let miss = procreg::Key::new("svc", "nope").unwrap();
+        assert_eq!(reg.lookup_pid_key(&hit).unwrap(), Some(me), "{url}");
+        assert_eq!(reg.lookup_pid_key(&miss).unwrap(), None, "{url}");
+        let e = reg.lookup_key(&hit).unwrap().unwrap();
+        assert_eq!((e.pid, &e.metadata[..]), (me, &b"port=1"[..]), "{url}");
+        assert_eq!(reg.lookup_key(&miss).unwrap(), None, "{url}");
+        // A key longer than this registry admits: refused by a compare, in
+        // the same words as a string lookup.
+        let long = procreg::Key::new("svc", &"n".repeat(reg.limits().max_name_len + 1)).unwrap();
+        let e = reg.lookup_pid_key(&long).unwrap_err();
+        assert!(matches!(e, Error::InvalidKey(_)), "{url}: {e}");
+        assert!(e.to_string().contains("at most"), "{url}: {e}");
+        assert!(
+            reg.service("svc", &"n".repeat(reg.limits().max_name_len + 1))
+                .is_err()
+        );
+        // One key works with any registry.
+        for (_, other) in &regs {
+            assert_eq!(
+                other.lookup_pid_key(&hit).unwrap(),
+                other.lookup_pid("svc", "db").unwrap()
+            );
+        }
+        reg.unregister("svc", "db").unwrap();
+    }
+    cleanup(regs);
+}
+
+#[test]
+fn a_service_follows_its_entry_through_every_change() {
+    let regs = backends("service");
+    for (url, reg) in &regs {
+        let me = std::process::id();
+        let mut svc = reg.service("svc", "db").unwrap();
+        assert_eq!(svc.pid().unwrap(), None, "{url}");
+        assert!(svc.entry().unwrap().is_none());
+        reg.register_self("svc", "db", b"v=1").unwrap();
+        assert_eq!(
+            svc.pid().unwrap(),
+            Some(me),
+            "{url}: registered after the service was made"
+        );
+        assert_eq!(svc.pid().unwrap(), Some(me), "{url}: from the cache");
+        assert_eq!(svc.entry().unwrap().unwrap().metadata, b"v=1");
+        reg.update_metadata("svc", "db", b"v=2").unwrap();
+        assert_eq!(
+            svc.entry().unwrap().unwrap().metadata,
+            b"v=2",
+            "{url}: updated"
+        );
+        // Replaced by another owner.
+        let mut other = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        assert!(reg.unregister("svc", "db").unwrap());
+        assert_eq!(svc.pid().unwrap(), None, "{url}: unregistered");
+        reg.register("svc", "db", other.id(), b"v=3").unwrap();
+        assert_eq!(svc.pid().unwrap(), Some(other.id()), "{url}: replaced");
+        assert_eq!(svc.entry().unwrap().unwrap().pid, other.id());
+        // The owner dies; once its entry is reclaimed, the service misses.
+        other.kill().unwrap();
+        other.wait().unwrap();
+        if !url.starts_with("etcd") {
+            assert_eq!(reg.sweep().unwrap(), 1, "{url}");
+            assert_eq!(svc.pid().unwrap(), None, "{url}: reclaimed");
+            assert!(svc.entry().unwrap().is_none());
+        } else {
+            assert!(reg.unregister("svc", "db").unwrap());
+            assert_eq!(svc.pid().unwrap(), None, "{url}");
+        }
+        // A clone answers on its own cache.
+        reg.register_self("svc", "db", b"").unwrap();
+        let mut twin = svc.clone();
+        assert_eq!(
+            (svc.pid().unwrap(), twin.pid().unwrap()),
+            (Some(me), Some(me))
+        );
+        assert_eq!((svc.key().namespace(), svc.key().name()), ("svc", "db"));
+        reg.unregister("svc", "db").unwrap();
+        assert_eq!(twin.pid().unwrap(), None);
+    }
+    cleanup(regs);
+}
+
+#[test]
+fn a_service_answers_from_the_segment_its_handle_opened() {
+    // Destroyed and recreated under the same name: a service of the old
+    // handle keeps answering from the old (unlinked) segment, like the
+    // handle itself; a service of a new handle sees the new one.
+    let url = format!("shm:compliance-recreate-{}", std::process::id());
+    let _guard = SegGuard::new(&url);
+    let old = Registry::builder().capacity(CAPACITY).create(&url).unwrap();
+    old.register_self("svc", "db", b"old").unwrap();
+    let mut old_svc = old.service("svc", "db").unwrap();
+    assert_eq!(old_svc.pid().unwrap(), Some(std::process::id()));
+    Registry::destroy(&url).unwrap();
+    let new = Registry::builder().capacity(CAPACITY).create(&url).unwrap();
+    let mut new_svc = new.service("svc", "db").unwrap();
+    assert_eq!(new_svc.pid().unwrap(), None);
+    assert_eq!(old_svc.pid().unwrap(), old.lookup_pid("svc", "db").unwrap());
+    assert_eq!(old_svc.entry().unwrap().unwrap().metadata, b"old");
+    new.register_self("svc", "db", b"new").unwrap();
+    assert_eq!(new_svc.entry().unwrap().unwrap().metadata, b"new");
+    assert!(old.unregister("svc", "db").unwrap());
+    assert_eq!(old_svc.pid().unwrap(), None);
+    assert_eq!(new_svc.pid().unwrap(), Some(std::process::id()));
 }

@@ -422,3 +422,103 @@ fn lookups_of_an_entry_updated_in_a_loop_by_another_process_never_give_up() {
     );
     assert_eq!(busy, 0, "{busy} of {reads} lookups gave up with Busy");
 }
+
+// ---- cached service references across processes ---------------------------
+
+const SVC_ROUNDS: usize = 150;
+
+/// Another process changes the entry in lockstep with the parent: register
+/// for itself, replace it with a registration for pid `args`, unregister.
+#[test]
+fn child_service_churn() {
+    let Some((url, args)) = child_role("svc-churn") else {
+        return;
+    };
+    let other: u32 = args.parse().unwrap();
+    let reg = Registry::builder().open(&url).unwrap();
+    for _ in 0..SVC_ROUNDS {
+        reg.register_self("svc", "db", b"").unwrap();
+        say("up");
+        hear().unwrap();
+        assert!(reg.unregister("svc", "db").unwrap());
+        reg.register("svc", "db", other, b"").unwrap();
+        say("swapped");
+        hear().unwrap();
+        assert!(reg.unregister("svc", "db").unwrap());
+        say("down");
+        hear().unwrap();
+    }
+    // Free running: churn until told to stop.
+    say("free");
+    let mut n = 0u64;
+    loop {
+        reg.register_self("svc", "db", b"").unwrap();
+        reg.unregister("svc", "db").unwrap();
+        reg.register("svc", "db", other, b"").unwrap();
+        reg.unregister("svc", "db").unwrap();
+        n += 1;
+        if n.is_multiple_of(64)
+            && std::fs::metadata(format!("/dev/shm/procreg-svc-stop-{other}")).is_ok()
+        {
+            break;
+        }
+    }
+    say(&format!("stopped {n}"));
+}
+
+/// A `Service` never answers with an entry that was unregistered or
+/// replaced by another process before the call began: each change the
+/// child reports (after it committed) shows in the very next call, cached
+/// or not; and under free-running churn every answer is one of the two
+/// owners or none.
+#[test]
+fn a_service_never_answers_with_a_replaced_entry() {
+    let url = shm_url("service");
+    let _g = SegGuard::new(&url);
+    let reg = Registry::builder().capacity(256).create(&url).unwrap();
+    let mut sleeper = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    let other = sleeper.id();
+    let mut svc = reg.service("svc", "db").unwrap();
+    let mut kid = Kid::spawn(
+        "child_service_churn",
+        "svc-churn",
+        &url,
+        &other.to_string(),
+        &[],
+    );
+    let child = kid.pid();
+    for round in 0..SVC_ROUNDS {
+        kid.expect("up");
+        assert_eq!(svc.pid().unwrap(), Some(child), "round {round}: registered");
+        assert_eq!(svc.pid().unwrap(), Some(child), "round {round}: cached");
+        kid.send("go");
+        kid.expect("swapped");
+        assert_eq!(svc.pid().unwrap(), Some(other), "round {round}: replaced");
+        kid.send("go");
+        kid.expect("down");
+        assert_eq!(svc.pid().unwrap(), None, "round {round}: unregistered");
+        kid.send("go");
+    }
+    kid.expect("free");
+    let stop = format!("/dev/shm/procreg-svc-stop-{other}");
+    let mut seen = [0usize; 3];
+    for _ in 0..200_000 {
+        match svc.pid().unwrap() {
+            None => seen[0] += 1,
+            Some(p) if p == child => seen[1] += 1,
+            Some(p) if p == other => seen[2] += 1,
+            Some(p) => panic!("pid {p} never owned the key"),
+        }
+    }
+    std::fs::write(&stop, b"").unwrap();
+    let said = kid.expect("stopped");
+    kid.assert_success();
+    std::fs::remove_file(&stop).unwrap();
+    assert_eq!(svc.pid().unwrap(), None, "after the last unregister");
+    eprintln!("service under churn: none/child/other = {seen:?}; child cycles {said}");
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+}

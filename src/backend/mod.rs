@@ -37,6 +37,10 @@ pub(crate) struct Key<'a> {
     pub(crate) name: &'a str,
 }
 
+/// What a cached answer rests on: made by a backend whose state it can
+/// re-check in a load or two (`shm`, `mem`), opaque to everyone else.
+pub(crate) type Proof = crate::table::Seen;
+
 /// Who is to own an entry: the calling process, or a process of this host
 /// by pid. "The caller" needs no pid, so the backend can use what it knows
 /// of this process without a syscall.
@@ -87,6 +91,42 @@ pub(crate) trait Backend: Send + Sync {
     fn keepalive(&self, key: Key<'_>) -> Result<()>;
     fn lookup(&self, key: Key<'_>) -> Result<Option<Entry>>;
     fn lookup_pid(&self, key: Key<'_>) -> Result<Option<u32>>;
+    /// The answer of `lookup_pid` when the backend has it at once, without
+    /// any error: `Some(Some(pid))`, `Some(None)` (a miss), or `None`, which
+    /// sends the facade down the full path (`lookup_pid`). A key with a NUL
+    /// byte may come here and must miss. Loads only; allocates nothing.
+    fn lookup_pid_quick(&self, key: Key<'_>) -> Option<Option<u32>> {
+        let _ = key;
+        None
+    }
+    /// `lookup_pid_quick` of a prepared key.
+    fn lookup_pid_key_quick(&self, key: &crate::Key) -> Option<Option<u32>> {
+        let _ = key;
+        None
+    }
+    /// `lookup_pid` of a prepared key (whose lengths the facade checked).
+    fn lookup_pid_key(&self, key: &crate::Key) -> Result<Option<u32>> {
+        self.lookup_pid(key.as_key())
+    }
+    /// `lookup` of a prepared key.
+    fn lookup_key(&self, key: &crate::Key) -> Result<Option<Entry>> {
+        self.lookup(key.as_key())
+    }
+    /// `lookup_pid_key`, with what a hit rests on where the backend can
+    /// later prove cheaply that it still holds ([`proof_holds`](Self::proof_holds)).
+    fn lookup_pid_proved(&self, key: &crate::Key) -> Result<Option<(u32, Option<Proof>)>> {
+        Ok(self.lookup_pid_key(key)?.map(|pid| (pid, None)))
+    }
+    /// `lookup_key`, with what a hit rests on (as `lookup_pid_proved`).
+    fn lookup_proved(&self, key: &crate::Key) -> Result<Option<(Entry, Option<Proof>)>> {
+        Ok(self.lookup_key(key)?.map(|e| (e, None)))
+    }
+    /// Whether an answer resting on `proof` (made by this backend) still
+    /// holds: nothing changed the entry since. Loads only, allocates nothing.
+    fn proof_holds(&self, proof: &Proof) -> bool {
+        let _ = proof;
+        false
+    }
     /// Like `lookup` without allocating: the metadata goes to
     /// `meta[..metadata_len]` only when it fits; the caller compares
     /// `metadata_len` with its buffer. `meta` may be scribbled on also when
@@ -175,6 +215,30 @@ impl Backend for AnyBackend {
     }
     fn lookup_into(&self, key: Key<'_>, meta: &mut [u8]) -> Result<Option<EntryInfo>> {
         dispatch!(self, b => b.lookup_into(key, meta))
+    }
+    #[inline(always)]
+    fn lookup_pid_quick(&self, key: Key<'_>) -> Option<Option<u32>> {
+        dispatch!(self, b => b.lookup_pid_quick(key))
+    }
+    #[inline(always)]
+    fn lookup_pid_key_quick(&self, key: &crate::Key) -> Option<Option<u32>> {
+        dispatch!(self, b => b.lookup_pid_key_quick(key))
+    }
+    fn lookup_pid_key(&self, key: &crate::Key) -> Result<Option<u32>> {
+        dispatch!(self, b => b.lookup_pid_key(key))
+    }
+    fn lookup_key(&self, key: &crate::Key) -> Result<Option<Entry>> {
+        dispatch!(self, b => b.lookup_key(key))
+    }
+    fn lookup_pid_proved(&self, key: &crate::Key) -> Result<Option<(u32, Option<Proof>)>> {
+        dispatch!(self, b => b.lookup_pid_proved(key))
+    }
+    fn lookup_proved(&self, key: &crate::Key) -> Result<Option<(Entry, Option<Proof>)>> {
+        dispatch!(self, b => b.lookup_proved(key))
+    }
+    #[inline(always)]
+    fn proof_holds(&self, proof: &Proof) -> bool {
+        dispatch!(self, b => b.proof_holds(proof))
     }
     fn owner_liveness(&self, key: Key<'_>) -> Result<Option<Liveness>> {
         dispatch!(self, b => b.owner_liveness(key))

@@ -25,8 +25,9 @@ use std::path::{Path, PathBuf};
 
 /// `PROCREG` + format byte.
 pub(crate) const MAGIC: [u8; 8] = *b"PROCREG\x01";
-/// Bumped whenever the layout or the hash function changes.
-pub(crate) const LAYOUT_VERSION: u32 = 3;
+/// Bumped whenever the layout or the hash function changes. 4: a row's six
+/// head key words are always written, zero past the key.
+pub(crate) const LAYOUT_VERSION: u32 = 4;
 /// Header size in bytes.
 pub(crate) const HEADER_BYTES: usize = 4096;
 const INIT_MAGIC: u64 = 0x5245_4144_595f_4f4b; // "READY_OK"

@@ -2,8 +2,6 @@
 //! [`table`](super)), the step bits of a home word, and the group match
 //! readers use to find candidate slots.
 
-use super::GROUP;
-
 pub(super) const STATE_SHIFT: u32 = 30;
 pub(super) const STATE_MASK: u64 = 0b11 << STATE_SHIFT;
 pub(super) const EMPTY: u64 = 0;
@@ -47,50 +45,26 @@ pub(super) fn token_of(c: u64) -> u32 {
     (c & MAX_TOKEN as u64) as u32
 }
 
-/// Bit `j` set when control word `cs[j]` matches `want` under [`MATCH_MASK`].
-/// Every matched bit lies in the low 32 bits, so on x86-64 the 8 words are
-/// compared as 32-bit lanes of two SSE2 registers (the words were loaded
-/// atomically one by one; only the copies are compared).
-#[cfg(all(target_arch = "x86_64", not(procreg_loom)))]
+/// A slot's byte in its group's tag word: 7 bits of the hash that neither
+/// the home group (high bits) nor the control word's tag (low 21) use, and
+/// the high bit set, so a never-claimed slot (0) matches no key.
 #[inline(always)]
-pub(super) fn match_group(cs: &[u64; GROUP], want: u64) -> u32 {
-    use core::arch::x86_64::*;
-    const _: () = assert!(MATCH_MASK >> 32 == 0 && GROUP == 8);
-    let lane = |j: usize| cs[j] as u32 as i32;
-    // SAFETY: SSE2 is part of the x86-64 baseline, so these intrinsics are
-    // available on every CPU this code can run on; they only compute on
-    // values (no memory access).
-    unsafe {
-        let lo = _mm_set_epi32(lane(3), lane(2), lane(1), lane(0));
-        let hi = _mm_set_epi32(lane(7), lane(6), lane(5), lane(4));
-        let mask = _mm_set1_epi32(MATCH_MASK as u32 as i32);
-        let want = _mm_set1_epi32(want as u32 as i32);
-        let a = _mm_cmpeq_epi32(_mm_and_si128(lo, mask), want);
-        let b = _mm_cmpeq_epi32(_mm_and_si128(hi, mask), want);
-        (_mm_movemask_ps(_mm_castsi128_ps(a)) | _mm_movemask_ps(_mm_castsi128_ps(b)) << 4) as u32
-    }
+pub(super) fn tag8(hash: u64) -> u64 {
+    (hash >> 24) & 0x7F | 0x80
 }
 
-/// Bit `j` set when control word `cs[j]` matches `want` under [`MATCH_MASK`].
-#[cfg(not(all(target_arch = "x86_64", not(procreg_loom))))]
-#[inline(always)]
-pub(super) fn match_group(cs: &[u64; GROUP], want: u64) -> u32 {
-    match_group_scalar(cs, want)
-}
+const LO_BYTES: u64 = 0x0101_0101_0101_0101;
+const HI_BYTES: u64 = 0x8080_8080_8080_8080;
 
-/// The portable [`match_group`] (loom builds and other architectures; the
-/// reference the SSE2 version is tested against).
-#[cfg_attr(
-    all(target_arch = "x86_64", not(procreg_loom), not(test)),
-    allow(dead_code)
-)]
+/// The byte lanes of tag word `tags` equal to `tag8` (as [`tag8`] made
+/// it), as a mask with bit 7 of each matching byte set: zero bytes of the
+/// XOR, found 8 at a time. It can also flag bytes above a match (the
+/// borrow runs up through bytes that differ from it in bit 0 only), never
+/// miss one: candidates are checked anyway.
 #[inline(always)]
-pub(super) fn match_group_scalar(cs: &[u64; GROUP], want: u64) -> u32 {
-    let mut hits = 0u32;
-    for (j, &c) in cs.iter().enumerate() {
-        hits |= ((c & MATCH_MASK == want) as u32) << j;
-    }
-    hits
+pub(super) fn match_tags(tags: u64, tag8: u64) -> u64 {
+    let x = tags ^ tag8.wrapping_mul(LO_BYTES);
+    x.wrapping_sub(LO_BYTES) & !x & HI_BYTES
 }
 
 /// State of a slot as seen by a scan.

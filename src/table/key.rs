@@ -41,58 +41,23 @@ impl<'a> KeyWords<'a> {
         debug_assert!(ns.len() <= u16::MAX as usize && name.len() <= u16::MAX as usize);
         let lens = ns.len() as u64 | (name.len() as u64) << 16;
         let len = words_for(ns.len() + name.len());
-        // The first HEAD_WORDS words are packed once and kept. When the
-        // namespace ends inside a word, every name word straddles two slices
-        // and packing word by word is a byte loop: two copies into a zeroed
-        // buffer are cheaper then (and dearer otherwise).
-        let mut head = [0u64; HEAD_WORDS];
-        let (n, m) = (ns.len(), name.len());
-        let mut h = SEED ^ lens.wrapping_mul(K1);
-        if n % 8 != 0 && n + m <= HEAD_WORDS * 8 {
-            let mut b = [0u8; HEAD_WORDS * 8];
-            b[..n].copy_from_slice(ns);
-            b[n..n + m].copy_from_slice(name);
-            for (w, c) in head.iter_mut().zip(b.chunks_exact(8)) {
-                *w = u64::from_le_bytes(c.try_into().unwrap());
-            }
-            let mut i = 0;
-            while i + 1 < len {
-                h = fold_mul(head[i] ^ h ^ K2, head[i + 1] ^ K1);
-                i += 2;
-            }
-            if i < len {
-                h = mix(h, head[i]);
-            }
-        } else {
-            // Two words per multiply (wyhash style): the hash is on the
-            // critical path before the first load of a lookup, so its chain
-            // is kept short. (The same sequence as above.)
-            let mut i = 0;
-            while i + 1 < len {
-                let (a, b) = (packed_word(ns, name, i), packed_word(ns, name, i + 1));
-                if i + 1 < HEAD_WORDS {
-                    head[i] = a;
-                    head[i + 1] = b;
-                }
-                h = fold_mul(a ^ h ^ K2, b ^ K1);
-                i += 2;
-            }
-            if i < len {
-                let a = packed_word(ns, name, i);
-                if i < HEAD_WORDS {
-                    head[i] = a;
-                }
-                h = mix(h, a);
-            }
-        }
-        KeyWords {
+        // The head words are packed once and kept (zero past the key),
+        // in place: the struct is what a lookup borrows.
+        let mut k = KeyWords {
             ns,
             name,
             lens,
             len,
-            hash: finish(h),
-            head,
-        }
+            hash: 0,
+            head: [0u64; HEAD_WORDS],
+        };
+        k.hash = if len <= HEAD_WORDS {
+            pack_short(ns, name, &mut k.head);
+            hash_words(lens, &k.head[..len])
+        } else {
+            pack_long(ns, name, &mut k.head)
+        };
+        k
     }
 
     /// The first `min(word_count, HEAD_WORDS)` packed words (zero after them).
@@ -152,33 +117,258 @@ impl<'a> KeyWords<'a> {
     }
 }
 
-/// Byte `i` of the concatenation `ns ++ name`, or 0 past its end.
-#[inline(always)]
-fn byte_at(ns: &[u8], name: &[u8], i: usize) -> u8 {
-    if i < ns.len() {
-        ns[i]
-    } else {
-        name.get(i - ns.len()).copied().unwrap_or(0)
+/// What a reader needs of a key: its lens word, packed words and hash.
+/// Implemented by the borrowed [`KeyWords`] (packed per call) and the owned
+/// [`PackedKey`] (packed once, for prepared keys).
+pub(crate) trait Packed {
+    fn lens(&self) -> u64;
+    fn word_count(&self) -> usize;
+    fn hash(&self) -> u64;
+    /// The first `HEAD_WORDS` packed words, zero past the key.
+    fn head(&self) -> &[u64; HEAD_WORDS];
+    /// Packed word `i` (`i < word_count`).
+    fn word(&self, i: usize) -> u64;
+}
+
+impl Packed for KeyWords<'_> {
+    #[inline(always)]
+    fn lens(&self) -> u64 {
+        self.lens
+    }
+    #[inline(always)]
+    fn word_count(&self) -> usize {
+        self.len
+    }
+    #[inline(always)]
+    fn hash(&self) -> u64 {
+        self.hash
+    }
+    #[inline(always)]
+    fn head(&self) -> &[u64; HEAD_WORDS] {
+        &self.head
+    }
+    #[inline(always)]
+    fn word(&self, i: usize) -> u64 {
+        KeyWords::word(self, i)
     }
 }
 
-/// Word `i` of the packed key.
+/// Keys of up to this many packed words are packed whole on the stack
+/// for a lookup ([`StackKey`]); longer ones word by word as compared.
+pub(crate) const STACK_WORDS: usize = 32;
+
+/// A key longer than the head packed whole on the stack, so that neither
+/// the hash nor the compare packs a word twice.
+pub(crate) struct StackKey {
+    lens: u64,
+    len: usize,
+    hash: u64,
+    words: [u64; STACK_WORDS],
+}
+
+impl StackKey {
+    /// Packs `ns` and `name` if they fit [`STACK_WORDS`].
+    #[inline(always)]
+    pub(crate) fn new(ns: &[u8], name: &[u8]) -> Option<StackKey> {
+        let len = words_for(ns.len() + name.len());
+        if len > STACK_WORDS {
+            return None;
+        }
+        let lens = ns.len() as u64 | (name.len() as u64) << 16;
+        let mut words = [0u64; STACK_WORDS];
+        for (i, w) in words.iter_mut().enumerate().take(len) {
+            *w = packed_word(ns, name, i);
+        }
+        Some(StackKey {
+            lens,
+            len,
+            hash: hash_words(lens, &words[..len]),
+            words,
+        })
+    }
+}
+
+impl Packed for StackKey {
+    #[inline(always)]
+    fn lens(&self) -> u64 {
+        self.lens
+    }
+    #[inline(always)]
+    fn word_count(&self) -> usize {
+        self.len
+    }
+    #[inline(always)]
+    fn hash(&self) -> u64 {
+        self.hash
+    }
+    #[inline(always)]
+    fn head(&self) -> &[u64; HEAD_WORDS] {
+        self.words[..HEAD_WORDS].try_into().unwrap()
+    }
+    #[inline(always)]
+    fn word(&self, i: usize) -> u64 {
+        self.words[i]
+    }
+}
+
+/// A key packed and hashed once and owned: the words past the head are
+/// kept too, so a reader of a prepared key computes nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PackedKey {
+    lens: u64,
+    len: usize,
+    hash: u64,
+    head: [u64; HEAD_WORDS],
+    rest: Box<[u64]>,
+}
+
+impl PackedKey {
+    /// Packs `ns` and `name` (lengths already validated, < 65536 each).
+    pub(crate) fn new(ns: &[u8], name: &[u8]) -> Self {
+        let k = KeyWords::new(ns, name);
+        PackedKey {
+            lens: k.lens,
+            len: k.len,
+            hash: k.hash,
+            head: k.head,
+            rest: (HEAD_WORDS..k.len).map(|i| k.word(i)).collect(),
+        }
+    }
+}
+
+impl Packed for PackedKey {
+    #[inline(always)]
+    fn lens(&self) -> u64 {
+        self.lens
+    }
+    #[inline(always)]
+    fn word_count(&self) -> usize {
+        self.len
+    }
+    #[inline(always)]
+    fn hash(&self) -> u64 {
+        self.hash
+    }
+    #[inline(always)]
+    fn head(&self) -> &[u64; HEAD_WORDS] {
+        &self.head
+    }
+    #[inline(always)]
+    fn word(&self, i: usize) -> u64 {
+        if i < HEAD_WORDS {
+            self.head[i]
+        } else {
+            self.rest[i - HEAD_WORDS]
+        }
+    }
+}
+
+/// Up to 8 bytes of `b` as a little-endian word, zero above them, in at
+/// most three loads and no loop (the overlapping-load trick of wyhash).
+#[inline(always)]
+pub(crate) fn load_partial(b: &[u8]) -> u64 {
+    let l = b.len();
+    if l >= 8 {
+        u64::from_le_bytes(b[..8].try_into().unwrap())
+    } else if l >= 4 {
+        let lo = u32::from_le_bytes(b[..4].try_into().unwrap()) as u64;
+        let hi = u32::from_le_bytes(b[l - 4..l].try_into().unwrap()) as u64;
+        lo | hi << ((l - 4) * 8)
+    } else if l > 0 {
+        b[0] as u64 | (b[l / 2] as u64) << (l / 2 * 8) | (b[l - 1] as u64) << ((l - 1) * 8)
+    } else {
+        0
+    }
+}
+
+/// The hash of a key from its lens word and packed words. Two words per
+/// multiply (wyhash style): the hash is on the critical path before the
+/// first load of a lookup, so its chain is kept short.
+#[inline(always)]
+fn hash_words(lens: u64, words: &[u64]) -> u64 {
+    let mut h = SEED ^ lens.wrapping_mul(K1);
+    let mut pairs = words.chunks_exact(2);
+    for p in &mut pairs {
+        h = fold_mul(p[0] ^ h ^ K2, p[1] ^ K1);
+    }
+    if let [w] = pairs.remainder() {
+        h = mix(h, *w);
+    }
+    finish(h)
+}
+
+/// Packs the head words of a key longer than the head and returns its hash
+/// (the same sequence as [`hash_words`], words past the head packed on the
+/// fly). Out of line: long keys are rare and this keeps lookups small.
+#[inline(never)]
+fn pack_long(ns: &[u8], name: &[u8], head: &mut [u64; HEAD_WORDS]) -> u64 {
+    for (i, w) in head.iter_mut().enumerate() {
+        *w = packed_word(ns, name, i);
+    }
+    let lens = ns.len() as u64 | (name.len() as u64) << 16;
+    let len = words_for(ns.len() + name.len());
+    let word = |i: usize| {
+        if i < HEAD_WORDS {
+            head[i]
+        } else {
+            packed_word(ns, name, i)
+        }
+    };
+    let mut h = SEED ^ lens.wrapping_mul(K1);
+    let mut i = 0;
+    while i + 1 < len {
+        h = fold_mul(word(i) ^ h ^ K2, word(i + 1) ^ K1);
+        i += 2;
+    }
+    if i < len {
+        h = mix(h, word(i));
+    }
+    finish(h)
+}
+
+/// Packs a key of at most `HEAD_WORDS * 8` bytes into `out` (zero past it):
+/// the namespace's whole words, then the name's words shifted in after the
+/// namespace's last partial word; no byte loop, no `memcpy` call.
+#[inline(always)]
+fn pack_short(ns: &[u8], name: &[u8], out: &mut [u64; HEAD_WORDS]) {
+    let q = ns.len() / 8;
+    for (i, w) in out.iter_mut().enumerate().take(q) {
+        *w = u64::from_le_bytes(ns[i * 8..i * 8 + 8].try_into().unwrap());
+    }
+    let shift = (ns.len() % 8) * 8;
+    let mut carry = load_partial(&ns[q * 8..]);
+    let mut j = q;
+    let mut words = name.chunks_exact(8);
+    for c in &mut words {
+        let v = (u64::from_le_bytes(c.try_into().unwrap()) as u128) << shift;
+        out[j] = carry | v as u64;
+        carry = (v >> 64) as u64;
+        j += 1;
+    }
+    let v = (load_partial(words.remainder()) as u128) << shift;
+    if let Some(w) = out.get_mut(j) {
+        *w = carry | v as u64;
+    }
+    if let Some(w) = out.get_mut(j + 1) {
+        *w = (v >> 64) as u64;
+    }
+}
+
+/// Word `i` of the packed key: one load when it lies inside one of the two
+/// slices, else a partial load from each.
 #[inline(always)]
 fn packed_word(ns: &[u8], name: &[u8], i: usize) -> u64 {
     let start = i * 8;
-    // Fast path: the whole word lies inside one of the two slices.
-    if start + 8 <= ns.len() {
+    let n = ns.len();
+    if start + 8 <= n {
         return u64::from_le_bytes(ns[start..start + 8].try_into().unwrap());
     }
-    if start >= ns.len() && start - ns.len() + 8 <= name.len() {
-        let s = start - ns.len();
-        return u64::from_le_bytes(name[s..s + 8].try_into().unwrap());
+    if start >= n {
+        return load_partial(&name[start - n..]);
     }
-    let mut b = [0u8; 8];
-    for (j, slot) in b.iter_mut().enumerate() {
-        *slot = byte_at(ns, name, start + j);
-    }
-    u64::from_le_bytes(b)
+    // The word straddles the end of the namespace.
+    let k = n - start;
+    load_partial(&ns[start..]) | load_partial(&name[..name.len().min(8 - k)]) << (k * 8)
 }
 
 /// Unpacks `len` key bytes from packed words (the inverse of the packing).

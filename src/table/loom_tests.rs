@@ -544,3 +544,52 @@ fn loom_ring_writers_meeting_on_one_record_never_show_a_mixed_change() {
         assert!(matches!(t.read_change(2), RingRead::Ready(_)));
     });
 }
+
+/// Writers of different homes claim slots of one group at once: each sets
+/// its byte of the group's tag word with a CAS, so neither byte is lost
+/// (a lost byte would make readers miss a committed key).
+#[test]
+fn loom_tag_bytes_set_at_once_are_both_kept() {
+    loom::model(|| {
+        let (t, _) = setup();
+        let t1 = t.clone();
+        let a = thread::spawn(move || t1.set_tag(0, 0x81));
+        let t2 = t.clone();
+        let b = thread::spawn(move || t2.set_tag(1, 0x92));
+        t.set_tag(2, 0xA3);
+        a.join().unwrap();
+        b.join().unwrap();
+        assert_eq!(t.tags(0).load(Ordering::Relaxed), 0xA3_92_81);
+    });
+}
+
+/// A cached answer (`Seen`) never outlives a change to its entry: once a
+/// removal and a re-registration by another owner finished, `unchanged`
+/// is false; while they run, an answer the proof still backs is the old
+/// registration's, and a fresh read is one of the two registrations.
+#[test]
+fn loom_a_seen_answer_never_outlives_its_entry() {
+    loom::model(|| {
+        let (t, dead) = setup();
+        t.insert(&k("x"), &owner(1), 0, &meta(1), &env(1, &dead))
+            .unwrap();
+        let (pid, seen) = t.lookup_pid_seen(&k("x")).unwrap().unwrap();
+        assert_eq!(pid, 1);
+        let done = Arc::new(AtomicBool::new(false));
+        let (t1, e1, d1) = (t.clone(), env(2, &dead), done.clone());
+        let writer = thread::spawn(move || {
+            assert!(t1.remove(&k("x"), None, &e1).unwrap());
+            t1.insert(&k("x"), &owner(2), 0, &meta(2), &e1).unwrap();
+            d1.store(true, Ordering::Release);
+        });
+        let finished = done.load(Ordering::Acquire);
+        if t.unchanged(&seen) {
+            assert!(!finished, "a proof held after its entry was replaced");
+        } else if let Some((p, _)) = t.lookup_pid_seen(&k("x")).unwrap() {
+            assert!(p == 1 || p == 2);
+        }
+        writer.join().unwrap();
+        assert!(!t.unchanged(&seen));
+        assert_eq!(t.lookup_pid(&k("x")).unwrap(), Some(2));
+    });
+}

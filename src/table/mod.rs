@@ -3,7 +3,7 @@
 //!
 //! # Layout (all `u64` words, see [`Geometry`])
 //! ```text
-//! [ header words | ctrl[capacity] | home[groups] | hot[capacity][8] | cold[capacity][cold_words] ]
+//! [ header words | ctrl[capacity] | home[groups] | tags[groups] | hot[capacity][8] | cold[capacity][cold_words] ]
 //! ```
 //! * Slots form groups of [`GROUP`] (8 control words = one cache line). A key's
 //!   *home group* comes from the high bits of its hash; it lives in the first
@@ -21,6 +21,11 @@
 //!   later); readers scan only those groups, so a miss never walks tombstones
 //!   and churn cannot lengthen it much: a delete recomputes the bits, and an
 //!   insert prefers a step its home already has to scan.
+//! * A **tag word** per group: byte `j` holds 8 bits of the hash (high bit
+//!   set) of the key last claimed into slot `j`, written by the claimer
+//!   before its commit. A reader matches all 8 bytes at once (SWAR) and
+//!   loads only the control words of matching slots; a stale byte costs a
+//!   control word load, never a miss (the control word decides).
 //! * A **row** holds the key, owner and two metadata buffers. Its first 8
 //!   words (lens, pid, first 48 key bytes) live in a dense *hot* array, one
 //!   cache line per slot, so hits touch a small, TLB-friendly region; the rest
@@ -66,6 +71,7 @@ pub(crate) use context::{Step, WriteContext, WriteHooks};
 #[cfg_attr(procreg_loom, allow(unused_imports))]
 pub(crate) use context::{LivenessJudge, Writer};
 pub(crate) use control::MAX_TOKEN;
+pub(crate) use read::Seen;
 pub(crate) use row::{lease, meta_lens};
 pub(crate) use types::{EntryHead, Owner, RawEntry, TableError};
 
@@ -127,9 +133,11 @@ impl Geometry {
     fn cold_words(&self) -> usize {
         (self.row_tail() + row::META + 2 * self.meta_words() - HOT_WORDS).next_multiple_of(8)
     }
-    /// Row word where the fields after the key start.
+    /// Row word where the fields after the key start. A row always has
+    /// room for [`HEAD_WORDS`](key::HEAD_WORDS) key words (the whole hot
+    /// line), zero past its key, so a reader compares the hot line whole.
     fn row_tail(&self) -> usize {
-        row::KEY + self.key_words()
+        row::KEY + self.key_words().max(key::HEAD_WORDS)
     }
     fn ctrl_base(&self) -> usize {
         HEADER_WORDS
@@ -137,8 +145,11 @@ impl Geometry {
     fn home_base(&self) -> usize {
         HEADER_WORDS + self.capacity
     }
+    fn tags_base(&self) -> usize {
+        self.home_base() + self.groups()
+    }
     fn hot_base(&self) -> usize {
-        (self.home_base() + self.groups()).next_multiple_of(8)
+        (self.tags_base() + self.groups()).next_multiple_of(8)
     }
     fn cold_base(&self) -> usize {
         self.hot_base() + self.capacity * HOT_WORDS
@@ -170,7 +181,13 @@ pub(crate) struct Table<S> {
     gmask: usize,
     ctrl_base: usize,
     home_base: usize,
+    tags_base: usize,
     hot_base: usize,
+    /// `words_for` the longest key: a reader's bound.
+    key_words: usize,
+    /// `g.groups()` and `g.disp_limit()`, kept for the readers.
+    groups: u64,
+    disp_limit: usize,
     cold_base: usize,
     cold_words: usize,
     /// Row word where the fields after the key start.
@@ -212,7 +229,11 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
             gmask: g.groups() - 1,
             ctrl_base: g.ctrl_base(),
             home_base: g.home_base(),
+            tags_base: g.tags_base(),
             hot_base: g.hot_base(),
+            key_words: g.key_words(),
+            groups: g.groups() as u64,
+            disp_limit: g.disp_limit(),
             cold_base: g.cold_base(),
             cold_words: g.cold_words(),
             tail: g.row_tail(),
@@ -249,6 +270,13 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         debug_assert!(group <= self.gmask);
         self.w(self.home_base + group)
     }
+    /// The tag word of `group`: byte `j` is the [`tag8`](control::tag8) of
+    /// the key last claimed into slot `j` of the group (0: never claimed).
+    #[inline(always)]
+    fn tags(&self, group: usize) -> &AtomicU64 {
+        debug_assert!(group <= self.gmask);
+        self.w(self.tags_base + group)
+    }
     #[inline(always)]
     fn rw(&self, slot: usize, i: usize) -> &AtomicU64 {
         debug_assert!(slot < self.g.capacity && i < HOT_WORDS + self.cold_words);
@@ -276,7 +304,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
 
     #[inline(always)]
     fn place(&self, hash: u64) -> (usize, u64) {
-        let group = ((hash as u128 * (self.gmask as u128 + 1)) >> 64) as usize;
+        let group = ((hash as u128 * self.groups as u128) >> 64) as usize;
         (group, hash & TAG_MASK)
     }
 }

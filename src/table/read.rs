@@ -3,14 +3,36 @@
 
 use super::control::{
     ACTIVE_BIT, DISP_SHIFT, LIVE, LOW32, MATCH_MASK, STEP_BITS, SlotState, bump, disp_of,
-    match_group, state_of, version,
+    match_tags, state_of, tag8, version,
 };
-use super::key::{HEAD_WORDS, KeyWords};
+use super::key::{HEAD_WORDS, Packed};
 use super::types::Census;
 use super::{
-    EntryHead, GROUP, HOT_WORDS, Owner, READ_RETRIES, RawEntry, Table, TableError, meta_lens, row,
+    EntryHead, GROUP, HOT_WORDS, Owner, READ_RETRIES, RawEntry, Table, TableError, hdr, meta_lens,
+    row,
 };
 use crate::sync::{AtomicU64, Ordering, fence, spin_hint};
+
+/// What a cached answer rests on: the slot's control word as the answer's
+/// read validated it, and the change counter loaded before that read. Only
+/// meaningful to the table that made it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Seen {
+    word: usize,
+    c: u64,
+    changes: u64,
+}
+
+/// How far the change counter (2 per change) may move before a [`Seen`] no
+/// longer holds whatever its control word shows.
+pub(crate) const WRAP_GUARD: u64 = 1 << 30;
+
+/// Outcome of a search's fast path.
+enum Quick<R> {
+    Hit(usize, u64, R),
+    Miss,
+    Slow,
+}
 
 /// Outcome of one validated read of a candidate slot.
 pub(super) enum Probe<R> {
@@ -24,12 +46,12 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     /// `f`'s result is returned only if the slot did not change meanwhile.
     /// `f` must only copy (it may see a torn row that is then discarded).
     #[inline]
-    pub(super) fn find<R>(
+    pub(super) fn find<K: Packed, R>(
         &self,
-        key: &KeyWords,
+        key: &K,
         f: impl FnMut(&Self, usize, u64) -> R,
     ) -> Result<Option<(usize, u64, R)>, TableError> {
-        self.find_in::<R, false>(key, f)
+        self.find_in::<K, R, false>(key, f)
     }
 
     /// [`find`](Self::find) for copies that include the metadata: a copy
@@ -38,56 +60,160 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     /// updater that rewrites the entry back to back. Costs one more load
     /// (the row's `META_LENS` word) per candidate.
     #[inline]
-    fn find_meta<R>(
+    fn find_meta<K: Packed, R>(
         &self,
-        key: &KeyWords,
+        key: &K,
         f: impl FnMut(&Self, usize, u64) -> R,
     ) -> Result<Option<(usize, u64, R)>, TableError> {
-        self.find_in::<R, true>(key, f)
+        self.find_in::<K, R, true>(key, f)
     }
 
-    #[inline]
-    fn find_in<R, const META: bool>(
+    /// A search: the fast path ([`find_quick`](Self::find_quick)), else
+    /// the full search.
+    #[inline(always)]
+    fn find_in<K: Packed, R, const META: bool>(
         &self,
-        key: &KeyWords,
+        key: &K,
         mut f: impl FnMut(&Self, usize, u64) -> R,
     ) -> Result<Option<(usize, u64, R)>, TableError> {
+        match self.find_quick::<K, R, META>(key, &mut f) {
+            Quick::Hit(slot, c, r) => Ok(Some((slot, c, r))),
+            Quick::Miss => Ok(None),
+            Quick::Slow => self.find_slow::<K, R, META>(key, f),
+        }
+    }
+
+    /// The fast path of a search: every candidate of every step, each read
+    /// once. A slot changing under the read, or keys of this home 31 or more
+    /// steps away, make it [`Quick::Slow`]: the caller runs the full search,
+    /// [`find_slow`](Self::find_slow), which retries.
+    #[inline(always)]
+    fn find_quick<K: Packed, R, const META: bool>(
+        &self,
+        key: &K,
+        f: &mut impl FnMut(&Self, usize, u64) -> R,
+    ) -> Quick<R> {
         // Row words are accessed unchecked: a key longer than the rows hold
         // must never get here (the facade validates; this keeps it sound).
         assert!(
-            key.word_count() <= self.g.key_words(),
+            key.word_count() <= self.key_words,
             "key longer than the segment's limits"
         );
+        // The first candidate of the home group, inline: most hits. A miss
+        // with no candidate and no key of this home elsewhere ends here too.
         let (home, tag) = self.place(key.hash());
+        let cands = match_tags(self.tags(home).load(Ordering::Acquire), tag8(key.hash()));
+        if cands != 0 {
+            let slot = home * GROUP + (cands.trailing_zeros() / 8) as usize;
+            let c = self.ctrl(slot).load(Ordering::Acquire);
+            if c & MATCH_MASK == LIVE | tag {
+                if let Probe::Hit(r) = self.probe::<K, R, META>(slot, c, key, f) {
+                    return Quick::Hit(slot, c, r);
+                }
+            }
+        } else if self.home(home).load(Ordering::Acquire) & STEP_BITS & !1 == 0 {
+            return Quick::Miss;
+        }
+        self.find_quick_steps::<K, R, META>(key, f)
+    }
+
+    /// [`find_quick`](Self::find_quick) past its first candidate: every
+    /// candidate of every step (the first one again; out of line, so the
+    /// common case stays small).
+    #[inline(never)]
+    fn find_quick_steps<K: Packed, R, const META: bool>(
+        &self,
+        key: &K,
+        f: &mut impl FnMut(&Self, usize, u64) -> R,
+    ) -> Quick<R> {
+        let (home, tag) = self.place(key.hash());
+        let t8 = tag8(key.hash());
+        let mut grp = home;
+        let mut d = 0usize;
+        let mut steps: Option<u64> = None;
+        loop {
+            let mut cands = match_tags(self.tags(grp).load(Ordering::Acquire), t8);
+            while cands != 0 {
+                let slot = grp * GROUP + (cands.trailing_zeros() / 8) as usize;
+                cands &= cands - 1;
+                let c = self.ctrl(slot).load(Ordering::Acquire);
+                if c & MATCH_MASK == LIVE | (d as u64) << DISP_SHIFT | tag {
+                    match self.probe::<K, R, META>(slot, c, key, f) {
+                        Probe::Hit(r) => return Quick::Hit(slot, c, r),
+                        Probe::Mismatch => {}
+                        Probe::Changed => return Quick::Slow,
+                    }
+                }
+            }
+            // Only now learn which steps hold keys of this home: most hits end
+            // in the home group without touching the home word.
+            let rest = steps
+                .get_or_insert_with(|| self.home(home).load(Ordering::Acquire) & STEP_BITS & !1);
+            if *rest == 0 {
+                return Quick::Miss;
+            }
+            d = rest.trailing_zeros() as usize;
+            if d >= 31 {
+                // Keys 31 or more steps away: the full search walks those.
+                return Quick::Slow;
+            }
+            *rest &= *rest - 1;
+            grp = self.probe_group(home, d);
+        }
+    }
+
+    /// The pid of `key`'s owner when the fast path can tell:
+    /// `Some(Some(pid))` a hit, `Some(None)` a miss, `None` when only the
+    /// full search ([`lookup_pid`](Self::lookup_pid)) can. Small enough to
+    /// return in a register; loads only.
+    #[inline(always)]
+    pub(crate) fn lookup_pid_quick<K: Packed>(&self, key: &K) -> Option<Option<u32>> {
+        match self.find_quick::<K, u32, false>(key, &mut |t, s, _| {
+            t.rw(s, row::PID).load(Ordering::Relaxed) as u32
+        }) {
+            Quick::Hit(_, _, pid) => Some(Some(pid)),
+            Quick::Miss => Some(None),
+            Quick::Slow => None,
+        }
+    }
+
+    /// The full search: every candidate of every step of the key's home.
+    #[inline(never)]
+    fn find_slow<K: Packed, R, const META: bool>(
+        &self,
+        key: &K,
+        mut f: impl FnMut(&Self, usize, u64) -> R,
+    ) -> Result<Option<(usize, u64, R)>, TableError> {
+        let (home, tag) = self.place(key.hash());
+        let t8 = tag8(key.hash());
         let mut steps: Option<u64> = None;
         let mut retries = 0u32;
         let mut d = 0usize;
         loop {
             let grp = self.probe_group(home, d);
-            let want = LIVE | (d as u64) << DISP_SHIFT | tag;
-            // Match the whole group without branches, then probe the matches.
-            let mut cs = [0u64; GROUP];
-            for (j, c) in cs.iter_mut().enumerate() {
-                *c = self.ctrl(grp * GROUP + j).load(Ordering::Acquire);
-            }
-            let mut hits = match_group(&cs, want);
-            while hits != 0 {
-                let slot = grp * GROUP + hits.trailing_zeros() as usize;
-                hits &= hits - 1;
-                let mut c = self.ctrl(slot).load(Ordering::Acquire);
-                while c & MATCH_MASK == want {
-                    match self.probe::<R, META>(slot, c, key, &mut f) {
-                        Probe::Hit(r) => return Ok(Some((slot, c, r))),
-                        Probe::Mismatch => break,
-                        Probe::Changed => {
-                            retries += 1;
-                            if retries > READ_RETRIES {
-                                return Err(TableError::Busy(
-                                    "a slot kept changing during the read",
-                                ));
+            // The tag word names the candidates: usually none on a miss, the
+            // key's own slot on a hit.
+            let mut cands = match_tags(self.tags(grp).load(Ordering::Acquire), t8);
+            if cands != 0 {
+                let want = LIVE | (d as u64) << DISP_SHIFT | tag;
+                while cands != 0 {
+                    let slot = grp * GROUP + (cands.trailing_zeros() / 8) as usize;
+                    cands &= cands - 1;
+                    let mut c = self.ctrl(slot).load(Ordering::Acquire);
+                    while c & MATCH_MASK == want {
+                        match self.probe::<K, R, META>(slot, c, key, &mut f) {
+                            Probe::Hit(r) => return Ok(Some((slot, c, r))),
+                            Probe::Mismatch => break,
+                            Probe::Changed => {
+                                retries += 1;
+                                if retries > READ_RETRIES {
+                                    return Err(TableError::Busy(
+                                        "a slot kept changing during the read",
+                                    ));
+                                }
+                                spin_hint();
+                                c = self.ctrl(slot).load(Ordering::Acquire);
                             }
-                            spin_hint();
-                            c = self.ctrl(slot).load(Ordering::Acquire);
                         }
                     }
                 }
@@ -107,35 +233,33 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
                 }
                 next
             };
-            if d > self.g.disp_limit() {
+            if d > self.disp_limit {
                 return Ok(None);
             }
         }
     }
 
     /// Compares the key of `slot` (seen with control word `c`) and runs `f`.
-    #[inline]
-    pub(super) fn probe<R, const META: bool>(
+    #[inline(always)]
+    pub(super) fn probe<K: Packed, R, const META: bool>(
         &self,
         slot: usize,
         c: u64,
-        key: &KeyWords,
+        key: &K,
         f: &mut impl FnMut(&Self, usize, u64) -> R,
     ) -> Probe<R> {
-        // The lens word and the key's first words sit in the slot's hot line;
-        // they are compared against the words packed when the key was built.
+        // The lens word and the key's head words fill the slot's hot line
+        // (zero past the key on both sides): one branch-free compare.
         let hot = self.hot_base + slot * HOT_WORDS;
-        let mut same = self.w(hot + row::LENS).load(Ordering::Relaxed) == key.lens();
-        if same {
-            let n = key.word_count();
-            let mut diff = 0u64;
-            for (i, &kw) in key.head().iter().enumerate().take(n) {
-                diff |= self.w(hot + row::KEY + i).load(Ordering::Relaxed) ^ kw;
-            }
-            same = diff == 0
-                && (HEAD_WORDS..n)
-                    .all(|i| self.rw(slot, row::KEY + i).load(Ordering::Relaxed) == key.word(i));
+        let mut diff = self.w(hot + row::LENS).load(Ordering::Relaxed) ^ key.lens();
+        for (i, &kw) in key.head().iter().enumerate() {
+            diff |= self.w(hot + row::KEY + i).load(Ordering::Relaxed) ^ kw;
         }
+        let n = key.word_count();
+        let same = diff == 0
+            && (n <= HEAD_WORDS
+                || (HEAD_WORDS..n)
+                    .all(|i| self.rw(slot, row::KEY + i).load(Ordering::Relaxed) == key.word(i)));
         let mut m0 = None;
         if same && META {
             // The buffer's sequence, then the control word again: a sequence
@@ -195,7 +319,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
 
     /// The pid of `key`'s owner. Loads only; allocates nothing.
     #[inline(always)]
-    pub(crate) fn lookup_pid(&self, key: &KeyWords) -> Result<Option<u32>, TableError> {
+    pub(crate) fn lookup_pid<K: Packed>(&self, key: &K) -> Result<Option<u32>, TableError> {
         Ok(self
             .find(key, |t, s, _| {
                 t.rw(s, row::PID).load(Ordering::Relaxed) as u32
@@ -203,15 +327,69 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
             .map(|(_, _, pid)| pid))
     }
 
+    /// The pid of `key`'s owner and, on a hit, what the answer rests on (see
+    /// [`unchanged`](Self::unchanged)). Loads only; allocates nothing.
+    pub(crate) fn lookup_pid_seen<K: Packed>(
+        &self,
+        key: &K,
+    ) -> Result<Option<(u32, Seen)>, TableError> {
+        let changes = self.w(hdr::CHANGES).load(Ordering::Acquire);
+        Ok(self
+            .find(key, |t, s, _| {
+                t.rw(s, row::PID).load(Ordering::Relaxed) as u32
+            })?
+            .map(|(slot, c, pid)| (pid, self.seen(slot, c, changes))))
+    }
+
+    /// A full copy of `key`'s entry and what it rests on.
+    pub(crate) fn lookup_seen<K: Packed>(
+        &self,
+        key: &K,
+    ) -> Result<Option<(RawEntry, Seen)>, TableError> {
+        let changes = self.w(hdr::CHANGES).load(Ordering::Acquire);
+        Ok(self
+            .lookup_at(key)?
+            .map(|(slot, c, e)| (e, self.seen(slot, c, changes))))
+    }
+
+    fn seen(&self, slot: usize, c: u64, changes: u64) -> Seen {
+        Seen {
+            word: self.ctrl_base + slot,
+            c,
+            changes,
+        }
+    }
+
+    /// Whether an answer read at `seen` still holds: one load of the slot's
+    /// control word (any change to the entry bumps its 32-bit version) and
+    /// one of the change counter, which proves the version cannot have
+    /// wrapped back. Loads only.
+    ///
+    /// The wrap bound: a slot's version moves at most twice per committed
+    /// change (a claim, then the commit) plus twice per claim of a dead
+    /// writer freed; the counter moves by 2 per committed change. While it
+    /// moved by less than [`WRAP_GUARD`], fewer than 2^29 changes committed
+    /// anywhere, so the version moved by less than 2^30 (plus recoveries of
+    /// dead writers), far from the 2^32 that would bring it back.
+    #[inline(always)]
+    pub(crate) fn unchanged(&self, seen: &Seen) -> bool {
+        self.w(seen.word).load(Ordering::Acquire) == seen.c
+            && self
+                .w(hdr::CHANGES)
+                .load(Ordering::Relaxed)
+                .wrapping_sub(seen.changes)
+                < WRAP_GUARD
+    }
+
     /// The recorded owner of `key`. Loads only; allocates nothing.
-    pub(crate) fn lookup_owner(&self, key: &KeyWords) -> Result<Option<Owner>, TableError> {
+    pub(crate) fn lookup_owner<K: Packed>(&self, key: &K) -> Result<Option<Owner>, TableError> {
         Ok(self
             .find(key, |t, s, _| t.read_owner(s))?
             .map(|(_, _, o)| o))
     }
 
     /// A full copy of `key`'s entry.
-    pub(crate) fn lookup(&self, key: &KeyWords) -> Result<Option<RawEntry>, TableError> {
+    pub(crate) fn lookup<K: Packed>(&self, key: &K) -> Result<Option<RawEntry>, TableError> {
         Ok(self.lookup_at(key)?.map(|(_, _, e)| e))
     }
 
@@ -222,9 +400,9 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     /// inside the seqlock window would make the window longer than the
     /// period of a process updating the entry in a loop, and the reader
     /// would run out of retries.
-    pub(crate) fn lookup_at(
+    pub(crate) fn lookup_at<K: Packed>(
         &self,
-        key: &KeyWords,
+        key: &K,
     ) -> Result<Option<(usize, u64, RawEntry)>, TableError> {
         let (mut kbuf, mut mbuf) = (Vec::new(), Vec::new());
         let found = self.find_meta(key, |t, s, c| t.copy_entry_into(s, c, &mut kbuf, &mut mbuf))?;
@@ -338,9 +516,9 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     /// `key`'s entry without allocating: the metadata goes to `meta[..meta_len]`
     /// when it fits (the caller compares `meta_len` with its buffer). `meta`
     /// may hold bytes of a discarded torn read afterwards, also on `Err`.
-    pub(crate) fn lookup_into(
+    pub(crate) fn lookup_into<K: Packed>(
         &self,
-        key: &KeyWords,
+        key: &K,
         meta: &mut [u8],
     ) -> Result<Option<EntryHead>, TableError> {
         Ok(self

@@ -1,9 +1,7 @@
 //! Single-process tests of the table algorithm over heap storage.
 
-use super::control::{
-    ACTIVE_BIT, CLAIMED, DISP_SHIFT, EMPTY, LIVE, STATE_MASK, TOMB, match_group,
-    match_group_scalar, version,
-};
+use super::control::{match_tags, tag8, version};
+use super::key::HEAD_WORDS;
 use super::key::KeyWords;
 use super::read::Probe;
 use super::types::Census;
@@ -372,9 +370,9 @@ fn report_miss_cost_fresh_vs_churned() {
 }
 
 #[test]
-fn group_match_agrees_with_the_scalar_reference() {
-    // Control words that differ from `want` in one matched field, in the
-    // version or active bit only (must still match), or not at all.
+fn tag_match_flags_every_equal_byte() {
+    // Every byte equal to the tag is flagged (a flag may also sit above a
+    // match, through the borrow: a candidate the control word then rejects).
     let mut seed = 0x1234_5678_9abc_def0u64;
     let mut next = || {
         seed ^= seed << 13;
@@ -382,24 +380,130 @@ fn group_match_agrees_with_the_scalar_reference() {
         seed ^= seed << 17;
         seed
     };
-    for _ in 0..20_000 {
-        let want = LIVE | (next() % 256) << DISP_SHIFT | (next() & TAG_MASK);
-        let mut cs = [0u64; GROUP];
-        for c in cs.iter_mut() {
-            *c = match next() % 6 {
-                0 => want,
-                1 => want | (next() << 32) | ACTIVE_BIT,
-                2 => want ^ (1 << (next() % 21)),
-                3 => want ^ (1 << (DISP_SHIFT as u64 + next() % 8)),
-                4 => (want & !STATE_MASK) | [EMPTY, CLAIMED, TOMB][next() as usize % 3],
-                _ => next(),
+    for _ in 0..50_000 {
+        let t8 = tag8(next());
+        let mut tags = 0u64;
+        for j in 0..8 {
+            let b = match next() % 4 {
+                0 => t8,
+                1 => 0,
+                2 => t8 ^ 1,
+                _ => next() & 0xFF,
             };
+            tags |= b << (8 * j);
         }
+        let m = match_tags(tags, t8);
+        for j in 0..8 {
+            let b = tags >> (8 * j) & 0xFF;
+            let flagged = m >> (8 * j + 7) & 1 == 1;
+            if b == t8 {
+                assert!(flagged, "byte {j} of {tags:016x} equals {t8:02x}");
+            } else if !flagged {
+                continue;
+            } else {
+                // A borrow only runs upward from a true match.
+                assert!(
+                    (0..j).any(|i| tags >> (8 * i) & 0xFF == t8),
+                    "{tags:016x} {t8:02x} {j}"
+                );
+            }
+        }
+        assert_eq!(m & !0x8080_8080_8080_8080, 0);
+    }
+    // A never-claimed slot (byte 0) matches no key.
+    for h in [0u64, 1, u64::MAX, 0x7F << 24] {
+        assert_ne!(tag8(h), 0);
+        assert_eq!(match_tags(0, tag8(h)), 0);
+    }
+}
+
+#[test]
+fn every_insert_sets_its_tag_byte_and_misses_stay_misses() {
+    let t = table(64);
+    let env = TestEnv::new(1);
+    for i in 0..40 {
+        let name = format!("svc-{i}");
+        let k = KeyWords::new(b"ns", name.as_bytes());
+        t.insert(&k, &owner(100 + i), 0, b"", &env).unwrap();
+        let (slot, _, _) = t.lookup_at(&k).unwrap().unwrap();
+        let byte = t.tags(slot / GROUP).load(Ordering::Relaxed) >> (8 * (slot % GROUP)) & 0xFF;
+        assert_eq!(byte, tag8(k.hash()), "slot {slot}");
+    }
+    for i in 40..200 {
+        let name = format!("svc-{i}");
         assert_eq!(
-            match_group(&cs, want),
-            match_group_scalar(&cs, want),
-            "{cs:x?} want {want:x}"
+            t.lookup_pid(&KeyWords::new(b"ns", name.as_bytes()))
+                .unwrap(),
+            None
         );
+    }
+}
+
+#[test]
+fn a_seen_answer_holds_until_the_entry_changes_or_the_counter_runs_far() {
+    let t = table(64);
+    let env = TestEnv::new(1);
+    let k = KeyWords::new(b"ns", b"svc");
+    t.insert(&k, &owner(7), 0, b"m", &env).unwrap();
+    let (pid, seen) = t.lookup_pid_seen(&k).unwrap().unwrap();
+    assert_eq!(pid, 7);
+    assert!(t.unchanged(&seen));
+    // Changes elsewhere leave it standing.
+    t.insert(&KeyWords::new(b"ns", b"other"), &owner(8), 0, b"", &env)
+        .unwrap();
+    assert!(t.unchanged(&seen));
+    // An update of the entry, then its removal, do not.
+    t.update(&k, b"n", &env).unwrap();
+    assert!(!t.unchanged(&seen));
+    let (_, seen) = t.lookup_pid_seen(&k).unwrap().unwrap();
+    assert!(t.remove(&k, None, &env).unwrap());
+    assert!(!t.unchanged(&seen));
+    // A control word equal to the one seen after 2^32 versions (a wrap) is
+    // not trusted once the change counter moved by WRAP_GUARD: emulated by
+    // moving the counter alone.
+    t.insert(&k, &owner(9), 0, b"", &env).unwrap();
+    let (_, seen) = t.lookup_pid_seen(&k).unwrap().unwrap();
+    assert!(t.unchanged(&seen));
+    t.w(hdr::CHANGES)
+        .fetch_add(super::read::WRAP_GUARD, Ordering::SeqCst);
+    assert!(
+        !t.unchanged(&seen),
+        "a counter that ran far voids every proof"
+    );
+}
+
+#[test]
+fn packing_matches_a_byte_reference_for_every_split_up_to_the_stack() {
+    use super::key::{Packed, PackedKey, STACK_WORDS, StackKey, words_for};
+    let bytes: Vec<u8> = (0..STACK_WORDS * 8)
+        .map(|i| b'a' + (i * 7 % 26) as u8)
+        .collect();
+    for total in 2..=STACK_WORDS * 8 {
+        for n in [1, 2, 3, 7, 8, 9, 10, 15, 16, 17, total / 2, total - 1] {
+            if n == 0 || n >= total {
+                continue;
+            }
+            let (ns, name) = bytes[..total].split_at(n);
+            let mut padded = bytes[..total].to_vec();
+            padded.resize(words_for(total) * 8, 0);
+            let want: Vec<u64> = padded
+                .chunks_exact(8)
+                .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+                .collect();
+            let k = KeyWords::new(ns, name);
+            assert_eq!(k.words().collect::<Vec<_>>(), want, "split {n} of {total}");
+            let p = PackedKey::new(ns, name);
+            let s = StackKey::new(ns, name).unwrap();
+            for (i, &w) in want.iter().enumerate() {
+                assert_eq!(Packed::word(&p, i), w);
+                assert_eq!(Packed::word(&s, i), w);
+            }
+            assert_eq!(Packed::hash(&p), k.hash());
+            assert_eq!(Packed::hash(&s), k.hash());
+            for i in want.len()..HEAD_WORDS {
+                assert_eq!(k.head()[i], 0, "head word {i} past the key is zero");
+            }
+        }
     }
 }
 
@@ -423,7 +527,7 @@ fn a_stale_reader_never_returns_metadata_of_an_uncommitted_update() {
     );
     // The stalled reader resumes its probe with the control word it loaded.
     let (mut kb, mut mb) = (Vec::new(), Vec::new());
-    let r = t.probe::<_, true>(slot, c, &k("x"), &mut |t: &Table<_>, s, c| {
+    let r = t.probe::<_, _, true>(slot, c, &k("x"), &mut |t: &Table<_>, s, c| {
         t.copy_entry_into(s, c, &mut kb, &mut mb)
     });
     assert!(

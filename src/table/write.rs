@@ -3,9 +3,9 @@
 
 use super::control::{
     ACTIVE_BIT, CLAIMED, DISP_SHIFT, LIVE, LOW32, STEP_BITS, SlotState, TOMB, bump, disp_of,
-    state_of, step_bit, version,
+    state_of, step_bit, tag8, version,
 };
-use super::key::KeyWords;
+use super::key::{HEAD_WORDS, KeyWords};
 use super::reclaim::gone_kind;
 use super::ring::{Change, ChangeKey, ChangeKind};
 use super::{GROUP, Owner, Step, Table, TableError, WriteContext, hdr, lease, meta_lens, row};
@@ -110,6 +110,9 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         let Some((slot, d, cl)) = claimed else {
             return Err(TableError::Full);
         };
+        // Readers look at a slot only when its tag byte matches; the commit
+        // below (Release) publishes this byte with the row.
+        self.set_tag(slot, tag8(key.hash()));
         // Seqlock writer: the claim (version bump) is ordered before the row stores.
         fence(Ordering::Release);
         if env.crash_at(Step::InsertClaimed) {
@@ -144,6 +147,24 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         Ok(version(live) as u32)
     }
 
+    /// Sets `slot`'s byte of its group's tag word (other slots of the group
+    /// have other claimers: a CAS keeps their bytes).
+    pub(super) fn set_tag(&self, slot: usize, tag8: u64) {
+        let shift = 8 * (slot % GROUP);
+        let w = self.tags(slot / GROUP);
+        let mut cur = w.load(Ordering::Relaxed);
+        loop {
+            let new = cur & !(0xFF << shift) | tag8 << shift;
+            if new == cur {
+                return;
+            }
+            match w.compare_exchange_weak(cur, new, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(now) => cur = now,
+            }
+        }
+    }
+
     /// Claims a free (empty or tombstone) slot of group `grp` for writer `me`.
     fn claim_in(&self, grp: usize, me: u64) -> Option<(usize, u64)> {
         for j in 0..GROUP {
@@ -175,7 +196,14 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         let st = |i: usize, v: u64| self.rw(slot, i).store(v, Ordering::Relaxed);
         st(self.tail + row::HASH, key.hash());
         st(row::LENS, key.lens());
-        key.for_each_word(|i, w| st(row::KEY + i, w));
+        // Every head word, zero past the key: a reader compares the whole hot
+        // line without a branch on the key's length.
+        for (i, &w) in key.head().iter().enumerate() {
+            st(row::KEY + i, w);
+        }
+        for i in HEAD_WORDS..key.word_count() {
+            st(row::KEY + i, key.word(i));
+        }
         st(row::PID, owner.pid as u64);
         st(self.tail + row::START_TIME, owner.start_time);
         st(self.tail + row::PIDNS, owner.pidns);

@@ -8,11 +8,12 @@ mod env;
 mod report;
 mod stream;
 
-use super::{Backend, EventStream, Hook, Key, Who};
+use super::{Backend, EventStream, Hook, Key, Proof, Who};
 use crate::error::{Error, Liveness, Result};
 use crate::liveness;
 use crate::sync::AtomicU64;
-use crate::table::{self, Geometry, Owner, RawEntry, Table, key::KeyWords};
+use crate::table::key::{HEAD_WORDS, KeyWords, StackKey};
+use crate::table::{self, Geometry, Owner, RawEntry, Table};
 use crate::types::{Entry, EntryInfo, EntryRef, Health, Limits, LivenessMode, Stats};
 use convert::{entry_of, info_of};
 use env::{OpEnv, key_error, scan_error};
@@ -144,6 +145,16 @@ impl<S: AsRef<[AtomicU64]> + Clone, W: Writers> TableBackend<S, W> {
         scan_error(e, self.capacity())
     }
 
+    /// `lookup_pid_quick` of a key longer than the head: packed whole on
+    /// the stack when it fits, so no word is packed twice.
+    #[inline(never)]
+    fn lookup_pid_quick_long(&self, key: Key<'_>) -> Option<Option<u32>> {
+        match StackKey::new(key.ns.as_bytes(), key.name.as_bytes()) {
+            Some(k) => self.table.lookup_pid_quick(&k),
+            None => self.table.lookup_pid_quick(&Self::keywords(key)),
+        }
+    }
+
     #[inline(always)]
     fn keywords(key: Key<'_>) -> KeyWords<'_> {
         KeyWords::new(key.ns.as_bytes(), key.name.as_bytes())
@@ -239,11 +250,59 @@ where
             .map(entry_of))
     }
 
-    #[inline]
     fn lookup_pid(&self, key: Key<'_>) -> Result<Option<u32>> {
         self.table
             .lookup_pid(&Self::keywords(key))
             .map_err(|e| self.err(e, key))
+    }
+
+    #[inline(always)]
+    fn lookup_pid_quick(&self, key: Key<'_>) -> Option<Option<u32>> {
+        if key.ns.len() + key.name.len() <= HEAD_WORDS * 8 {
+            self.table.lookup_pid_quick(&Self::keywords(key))
+        } else {
+            self.lookup_pid_quick_long(key)
+        }
+    }
+
+    #[inline(always)]
+    fn lookup_pid_key_quick(&self, key: &crate::Key) -> Option<Option<u32>> {
+        self.table.lookup_pid_quick(key.packed())
+    }
+
+    fn lookup_pid_key(&self, key: &crate::Key) -> Result<Option<u32>> {
+        self.table
+            .lookup_pid(key.packed())
+            .map_err(|e| self.err(e, key.as_key()))
+    }
+
+    fn lookup_key(&self, key: &crate::Key) -> Result<Option<Entry>> {
+        Ok(self
+            .table
+            .lookup(key.packed())
+            .map_err(|e| self.err(e, key.as_key()))?
+            .map(entry_of))
+    }
+
+    fn lookup_pid_proved(&self, key: &crate::Key) -> Result<Option<(u32, Option<Proof>)>> {
+        Ok(self
+            .table
+            .lookup_pid_seen(key.packed())
+            .map_err(|e| self.err(e, key.as_key()))?
+            .map(|(pid, seen)| (pid, Some(seen))))
+    }
+
+    fn lookup_proved(&self, key: &crate::Key) -> Result<Option<(Entry, Option<Proof>)>> {
+        Ok(self
+            .table
+            .lookup_seen(key.packed())
+            .map_err(|e| self.err(e, key.as_key()))?
+            .map(|(e, seen)| (entry_of(e), Some(seen))))
+    }
+
+    #[inline(always)]
+    fn proof_holds(&self, proof: &Proof) -> bool {
+        self.table.unchanged(proof)
     }
 
     fn lookup_into(&self, key: Key<'_>, meta: &mut [u8]) -> Result<Option<EntryInfo>> {

@@ -71,6 +71,15 @@ fn lease_of(word: u64, now_ms: u64) -> Option<Lease> {
     })
 }
 
+pub(super) fn info_of(h: &EntryHead) -> EntryInfo {
+    EntryInfo {
+        pid: h.owner.pid,
+        registered_at_ns: h.registered_at,
+        version: u64::from(h.version),
+        metadata_len: h.meta_len,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,14 +93,5 @@ mod tests {
         assert_eq!(l.ttl, Some(Duration::from_secs(3)));
         assert_eq!(l.remaining, Some(Duration::from_millis(2_500)));
         assert_eq!(lease_of(w, 9_000).unwrap().remaining, Some(Duration::ZERO));
-    }
-}
-
-pub(super) fn info_of(h: &EntryHead) -> EntryInfo {
-    EntryInfo {
-        pid: h.owner.pid,
-        registered_at_ns: h.registered_at,
-        version: u64::from(h.version),
-        metadata_len: h.meta_len,
     }
 }

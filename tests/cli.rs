@@ -1481,6 +1481,9 @@ fn etcd_put_get_ls_rm_stats_health_and_sweep_through_the_cli() {
         "{out:#?}"
     );
     expect(url, &["get", "svc", "a"], NOT_FOUND);
+    // etcd has no segment file another user could own.
+    let out = expect(url, &["--allow-foreign-owner", "ls"], USAGE);
+    assert!(out.stderr.contains("no file"), "{out:#?}");
     let out = expect(
         url,
         &["put", "svc", "a", "--ttl", "30s", "--capacity", "64"],
@@ -1510,6 +1513,14 @@ fn etcd_put_get_ls_rm_stats_health_and_sweep_through_the_cli() {
     assert_eq!(v["pid"].to_string(), pid);
     assert_eq!(v["metadata"], "port=7");
     assert_eq!(v["status"], "alive");
+    // Its own lease, by id (etcd keeps the ttl with the lease, not the entry).
+    let id = v["lease"]["id"].as_str().expect("an etcd lease id");
+    assert!(i64::from_str_radix(id, 16).unwrap() > 0, "{v}");
+    let table = expect(url, &["ls"], 0).stdout;
+    assert!(
+        table.contains("LEASE") && table.contains(&format!("etcd {id}")),
+        "{table}"
+    );
     let listed = json_lines(&expect(url, &["ls", "--json"], 0).stdout);
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(

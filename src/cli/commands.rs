@@ -39,18 +39,27 @@ pub struct Target {
 impl Target {
     /// A builder with the global options (an option left at its default is
     /// not set, so an etcd url never sees a table option it would refuse).
-    pub fn builder(&self) -> Builder {
+    ///
+    /// # Errors
+    /// `Usage` for `--allow-foreign-owner` with an etcd url.
+    pub fn builder(&self) -> CliResult<Builder> {
         let b = Registry::builder();
-        if self.allow_foreign_owner {
-            b.allow_foreign_owner(true)
-        } else {
-            b
+        if !self.allow_foreign_owner {
+            return Ok(b);
         }
+        if is_etcd(&self.url) {
+            return Err(CliError::Usage(
+                "--allow-foreign-owner applies to shm: and file: registries (a segment file \
+                 another user created); an etcd:// registry has no file: drop the option"
+                    .into(),
+            ));
+        }
+        Ok(b.allow_foreign_owner(true))
     }
 
     /// Opens the existing registry; a missing one is `NoSuchRegistry`, never created.
     pub fn open(&self) -> CliResult<Registry> {
-        Ok(self.builder().open(&self.url)?)
+        Ok(self.builder()?.open(&self.url)?)
     }
 }
 
@@ -71,11 +80,11 @@ pub struct CreateOptions {
 /// for an existing registry).
 pub fn open_or_create(target: &Target, opts: &CreateOptions) -> CliResult<Registry> {
     let url = target.url.as_str();
-    match target.builder().open(url) {
+    match target.builder()?.open(url) {
         Err(Error::NoSuchRegistry(_)) => {}
         other => return Ok(other?),
     }
-    let mut b = target.builder();
+    let mut b = target.builder()?;
     if let Some(n) = opts.max_segment_bytes {
         b = b.max_segment_bytes(n);
     }
@@ -90,7 +99,7 @@ pub fn open_or_create(target: &Target, opts: &CreateOptions) -> CliResult<Regist
     }
     match b.create(url) {
         // Another process created it in between: use theirs.
-        Err(Error::RegistryExists(_)) => Ok(target.builder().open(url)?),
+        Err(Error::RegistryExists(_)) => Ok(target.builder()?.open(url)?),
         other => Ok(other?),
     }
 }
@@ -535,6 +544,6 @@ pub fn destroy(target: &Target, yes: bool, out: &mut impl Write) -> CliResult {
             "refusing to destroy {url} without --yes (every process using it loses its entries)"
         )));
     }
-    target.builder().destroy(url)?;
+    target.builder()?.destroy(url)?;
     outln!(out, "destroyed {url}")
 }

@@ -318,6 +318,13 @@ impl Location {
         {
             return Err(bad("a shm name is 1..=200 bytes without '/' or NUL"));
         }
+        if super::shm::files::creating_parts(name).is_some() {
+            // The private name of a creator at work (see Segment::create):
+            // `procreg registries --gc` removes such files of dead creators.
+            return Err(bad(
+                "NAME.creating.PID.N is reserved for the private files of creators",
+            ));
+        }
         Ok(Location::File(shm_dir()?.join(format!("procreg.{name}"))))
     }
 }
@@ -508,7 +515,14 @@ mod tests {
         assert!(p.ends_with("procreg.abc"));
         assert_eq!(parse("abc").unwrap(), parse("shm:abc").unwrap());
         for bad in [
-            "", "shm:", "shm:a/b", "http://x", "file:", "shm:..", "mem:a\0",
+            "",
+            "shm:",
+            "shm:a/b",
+            "http://x",
+            "file:",
+            "shm:..",
+            "mem:a\0",
+            "shm:a.creating.1.2",
         ] {
             assert!(
                 matches!(parse(bad), Err(Error::InvalidArgument(_))),

@@ -78,9 +78,11 @@ pub fn list_segments() -> Result<Vec<SegmentFile>> {
 /// means nothing here; it finishes within milliseconds, so the age protects
 /// it). A file of a running pid is never removed. Returns what was removed.
 ///
+/// A stale file this user may not remove (another user's, in the sticky
+/// `/dev/shm`) is left alone.
+///
 /// # Errors
-/// As [`list_segments`]; `PermissionDenied` or `Io` when a stale file cannot
-/// be removed (for example another user's, in a sticky directory).
+/// As [`list_segments`]; `Io` when removing a stale file fails otherwise.
 pub fn remove_stale_creating(grace: Duration) -> Result<Vec<PathBuf>> {
     remove_stale_in(&crate::backend::shm_dir()?, grace)
 }
@@ -97,14 +99,13 @@ pub(crate) fn remove_stale_in(dir: &Path, grace: Duration) -> Result<Vec<PathBuf
         }
         match std::fs::remove_file(&f.path) {
             Ok(()) => removed.push(f.path),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                return Err(Error::PermissionDenied(format!(
-                    "cannot remove {} (owned by uid {}): {e}",
-                    f.path.display(),
-                    f.owner_uid
-                )));
-            }
+            // Gone meanwhile, or another user's in a sticky directory: left
+            // alone (it stays listed as stale).
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+                ) => {}
             Err(e) => {
                 return Err(Error::io(format!("cannot remove {}", f.path.display()), e));
             }
@@ -150,7 +151,7 @@ pub(crate) fn list_in(dir: &Path) -> Result<Vec<SegmentFile>> {
 }
 
 /// `NAME.creating.PID.NS` → `(NAME, PID)`.
-fn creating_parts(rest: &str) -> Option<(&str, u32)> {
+pub(crate) fn creating_parts(rest: &str) -> Option<(&str, u32)> {
     let at = rest.rfind(CREATING)?;
     let (name, tail) = (&rest[..at], &rest[at + CREATING.len()..]);
     let (pid, ns) = tail.split_once('.')?;

@@ -1009,6 +1009,35 @@ fn ls_fits_the_width_without_making_two_keys_look_alike() {
     }
 }
 
+#[test]
+fn ls_on_a_terminal_takes_the_terminals_width() {
+    let url = shm_url("cli-ls-tty");
+    let _g = SegGuard::new(&url);
+    let name = format!("a-long-name-{}", "x".repeat(80));
+    expect(&url, &["put", "n", &name, "--meta", &"m".repeat(80)], 0);
+    // `script` runs the command on a pseudo-terminal of 70 columns.
+    let out = Command::new("script")
+        .env_remove("COLUMNS")
+        .env_remove("PROCREG_URL")
+        .args(["-qec"])
+        .arg(format!("stty rows 24 cols 70; {BIN} --registry {url} ls"))
+        .arg("/dev/null")
+        .stdin(Stdio::null())
+        .output()
+        .expect("script (util-linux) runs a command on a pseudo-terminal");
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap().replace('\r', "");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[1].contains("a-long-n") && lines[1].contains('…'),
+        "{text}"
+    );
+    for l in &lines {
+        assert!(l.chars().count() <= 70, "{l}");
+    }
+}
+
 // ---- leases ------------------------------------------------------------------------
 
 #[test]

@@ -252,8 +252,14 @@ enum Cmd {
     },
 
     /// Print the manual page (roff), e.g. `procreg man | man -l -`
+    ///
+    /// `procreg man COMMAND` prints the page of one subcommand (procreg-COMMAND(1)).
     #[command(after_help = EXIT_NOTE)]
-    Man,
+    Man {
+        /// A subcommand, for its own page
+        #[arg(value_name = "COMMAND")]
+        command: Option<String>,
+    },
 
     /// Remove the registry's segment file (refused without --yes)
     #[command(after_help = EXIT_NOTE)]
@@ -453,9 +459,24 @@ fn run(cmd: Cmd, target: &Target, out: &mut impl Write) -> CliResult {
             clap_complete::generate(shell, &mut Cli::command(), "procreg", out);
             Ok(())
         }
-        Cmd::Man => {
+        Cmd::Man { command } => {
             use clap::CommandFactory;
-            clap_mangen::Man::new(Cli::command())
+            let mut root = Cli::command();
+            // Building names the subcommands procreg-NAME, as the page's SEE ALSO does.
+            root.build();
+            let page = match command.as_deref() {
+                None => root,
+                Some(name) => root
+                    .get_subcommands()
+                    .find(|c| c.get_name() == name && !c.is_hide_set())
+                    .map(|c| c.clone().version(env!("CARGO_PKG_VERSION")))
+                    .ok_or_else(|| {
+                        CliError::Usage(format!(
+                            "no subcommand {name:?}; `procreg --help` lists them"
+                        ))
+                    })?,
+            };
+            clap_mangen::Man::new(page)
                 .render(out)
                 .map_err(CliError::Stdout)
         }

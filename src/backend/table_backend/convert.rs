@@ -47,28 +47,26 @@ pub(super) fn entry_of(e: RawEntry) -> Entry {
         metadata: e.metadata,
         registered_at: time_from_ns(e.registered_at),
         version: e.version as u64,
-        lease: lease_of(e.lease, crate::sys::clock::boot_ms()),
+        // The clock is read only for an entry that has a lease.
+        lease: (e.lease != 0).then(|| lease_of(e.lease, crate::sys::clock::boot_ms())),
     }
 }
 
-/// The lease word of a row (`deadline:40 | ttl:24`, milliseconds on the boot
-/// clock; 0 = none, see `table::lease`) as of `now_ms` on that clock.
-fn lease_of(word: u64, now_ms: u64) -> Option<Lease> {
+/// A row's non-zero lease word (`deadline:40 | ttl:24`, milliseconds on the
+/// boot clock, see `table::lease`) as of `now_ms` on that clock.
+fn lease_of(word: u64, now_ms: u64) -> Lease {
     const DEADLINE_MASK: u64 = (1 << 40) - 1;
-    if word == 0 {
-        return None;
-    }
     let ttl = Duration::from_millis(word >> 40);
     let left = if crate::table::lease::expired(word, now_ms) {
         0
     } else {
         (word & DEADLINE_MASK).wrapping_sub(now_ms & DEADLINE_MASK) & DEADLINE_MASK
     };
-    Some(Lease {
+    Lease {
         ttl: Some(ttl),
         remaining: Some(Duration::from_millis(left.min(ttl.as_millis() as u64))),
         id: None,
-    })
+    }
 }
 
 pub(super) fn info_of(h: &EntryHead) -> EntryInfo {
@@ -87,11 +85,10 @@ mod tests {
 
     #[test]
     fn a_lease_word_reads_as_its_ttl_and_time_left() {
-        assert_eq!(lease_of(0, 5), None);
         let w = lease::new(1_000, 3_000);
-        let l = lease_of(w, 1_500).unwrap();
+        let l = lease_of(w, 1_500);
         assert_eq!(l.ttl, Some(Duration::from_secs(3)));
         assert_eq!(l.remaining, Some(Duration::from_millis(2_500)));
-        assert_eq!(lease_of(w, 9_000).unwrap().remaining, Some(Duration::ZERO));
+        assert_eq!(lease_of(w, 9_000).remaining, Some(Duration::ZERO));
     }
 }

@@ -60,9 +60,11 @@ mod watch;
 #[doc(hidden)]
 pub use backend::etcd;
 #[cfg(not(procreg_loom))]
+pub use backend::shm::files::{SegmentFile, SegmentState, list_segments, remove_stale_creating};
+#[cfg(not(procreg_loom))]
 pub use backend::{
     DEFAULT_CAPACITY, DEFAULT_LOCK_TIMEOUT, DEFAULT_MAX_METADATA_LEN, DEFAULT_MAX_NAME_LEN,
-    DEFAULT_MAX_NAMESPACE_LEN, DEFAULT_MAX_WRITERS, DEFAULT_MODE,
+    DEFAULT_MAX_NAMESPACE_LEN, DEFAULT_MAX_SEGMENT_BYTES, DEFAULT_MAX_WRITERS, DEFAULT_MODE,
 };
 pub use error::{Error, Liveness, Result};
 #[cfg(not(procreg_loom))]
@@ -73,8 +75,8 @@ pub use registry::{Builder, Registry};
 pub use service::Service;
 #[cfg(not(procreg_loom))]
 pub use types::{
-    BackendHealth, BackendStats, Entry, EntryInfo, EntryRef, Event, EventKind, Health, Limits,
-    LivenessMode, ProcessCounters, Stats, TableHealth, TableStats,
+    BackendHealth, BackendStats, Entry, EntryInfo, EntryRef, Event, EventKind, Health, Lease,
+    Limits, LivenessMode, ProcessCounters, Stats, TableHealth, TableStats,
 };
 #[cfg(all(feature = "etcd", not(procreg_loom)))]
 pub use types::{EtcdHealth, EtcdStats};

@@ -6,7 +6,7 @@
 mod cli;
 
 use clap::{Args, Parser, Subcommand};
-use cli::commands::{self, CreateOptions};
+use cli::commands::{self, CreateOptions, Target};
 use cli::error::{CliError, CliResult, exit_code_help};
 use cli::fmt::parse_duration;
 use std::io::Write;
@@ -27,6 +27,12 @@ struct Cli {
     /// the cargo feature "etcd") [default: $PROCREG_URL, else shm:default]
     #[arg(long, global = true, value_name = "URL")]
     registry: Option<String>,
+
+    /// Accept a segment created by another user (a registry shared by a
+    /// group, created with `put --mode 660`); refused by default, since
+    /// anyone could pre-create a name in /dev/shm. See docs/group-shared.md
+    #[arg(long, global = true)]
+    allow_foreign_owner: bool,
 
     #[command(subcommand)]
     command: Cmd,
@@ -57,13 +63,23 @@ enum Cmd {
     ///
     /// STATUS is the owner's liveness (alive, dead, unknown), judged now;
     /// listing changes nothing: a dead owner's entry stays until `procreg
-    /// sweep` (or `reap`, or a `get`) reclaims it. Keys and metadata are escaped;
-    /// long cells are cut with an ellipsis (--json shows everything).
+    /// sweep` (or `reap`, or a `get`) reclaims it. LEASE (shown when an entry
+    /// has one) is the time left of its ttl. Keys sort naturally (w2 < w14 <
+    /// w140). Keys and metadata are escaped.
+    ///
+    /// The table fits the width in $COLUMNS, else the terminal's when stdout
+    /// is a terminal; to a pipe or a file nothing is cut. A cut is marked
+    /// with an ellipsis; namespace and name keep their start and end and are
+    /// never cut so far that two entries show the same key. --wide (or
+    /// --json) shows everything.
     #[command(after_help = EXIT_NOTE)]
     Ls {
         /// Only this namespace
         #[arg(value_name = "NS")]
         ns: Option<String>,
+        /// Cut nothing, whatever the terminal's width
+        #[arg(long)]
+        wide: bool,
         #[command(flatten)]
         json: Json,
     },
@@ -142,7 +158,11 @@ enum Cmd {
     /// Events come from the registry's change history in revision order, as
     /// they are committed: registered, updated, unregistered, reclaimed (the
     /// owner died), expired (its lease ran out), lost (a change whose writer
-    /// died before recording it). --json adds "revision".
+    /// died before recording it). --json prints one object per event:
+    /// "event" (those words), "revision", "at_ms" (when the change was
+    /// committed), and the entry it concerns; for a removal that is the
+    /// removed entry, with its own "registered_at_ms" (null when the watcher
+    /// never saw it).
     #[command(after_help = EXIT_NOTE)]
     Watch {
         /// Only this namespace
@@ -154,7 +174,11 @@ enum Cmd {
 
     /// Reclaim entries of dead owners and slots of dead writers, once
     #[command(after_help = EXIT_NOTE)]
-    Sweep,
+    Sweep {
+        /// Print nothing (errors still go to stderr; the exit code tells)
+        #[arg(long, short)]
+        quiet: bool,
+    },
 
     /// Reclaim entries as their owners die, printing reclaims, until killed
     ///
@@ -172,13 +196,69 @@ enum Cmd {
     Stats {
         #[command(flatten)]
         json: Json,
+        /// Print the Prometheus text exposition format (metrics procreg_*,
+        /// labelled with the registry url and backend), e.g. for node_exporter's
+        /// textfile collector
+        #[arg(long, conflicts_with = "json")]
+        prometheus: bool,
     },
 
-    /// Check owners and stuck slots; exit 17 when unhealthy (a container probe)
+    /// Check the registry; exit 17 when unhealthy (a container probe)
+    ///
+    /// Unhealthy means something an operator must act on: a broken segment,
+    /// slots or locks held by dead writers, a registry over 90% full, or on
+    /// etcd a lost session or members that do not answer. Entries of dead
+    /// owners (and expired leases) are counted and reported, but do not make
+    /// it unhealthy, so one crashed neighbour does not fail every
+    /// container's probe; `sweep` or `reap` reclaims them. --strict counts
+    /// them as problems too.
     #[command(after_help = EXIT_NOTE)]
     Health {
         #[command(flatten)]
         json: Json,
+        /// Dead owners and expired leases make it unhealthy too
+        #[arg(long)]
+        strict: bool,
+    },
+
+    /// List the procreg segments of this host (the shm directory)
+    ///
+    /// Shows each segment's url, size, live entries of its capacity, the
+    /// creator's pid and uid (from its header), and age. A file named
+    /// `procreg.NAME.creating.PID.N` is a creator's work in progress; one
+    /// whose pid is gone was left by a creator that crashed: --gc removes
+    /// those (never one of a running pid). Ignores --registry.
+    #[command(after_help = EXIT_NOTE)]
+    Registries {
+        /// Remove the files of crashed creators instead of listing
+        #[arg(long)]
+        gc: bool,
+        /// With --gc: only files untouched for this long (protects a creator
+        /// in another PID namespace, whose pid means nothing here)
+        #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION", requires = "gc")]
+        min_age: Duration,
+        #[command(flatten)]
+        json: Json,
+    },
+
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    ///
+    /// For example: `procreg completions bash > ~/.local/share/bash-completion/completions/procreg`
+    /// or `procreg completions zsh > ~/.zfunc/_procreg`.
+    #[command(after_help = EXIT_NOTE)]
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
+
+    /// Print the manual page (roff), e.g. `procreg man | man -l -`
+    ///
+    /// `procreg man COMMAND` prints the page of one subcommand (procreg-COMMAND(1)).
+    #[command(after_help = EXIT_NOTE)]
+    Man {
+        /// A subcommand, for its own page
+        #[arg(value_name = "COMMAND")]
+        command: Option<String>,
     },
 
     /// Remove the registry's segment file (refused without --yes)
@@ -239,9 +319,38 @@ struct PutArgs {
     /// Longest metadata in bytes, if put creates the registry
     #[arg(long, value_name = "BYTES")]
     max_metadata_len: Option<usize>,
-    /// File mode in octal, if put creates the registry [default: 600]
+    /// File mode in octal, if put creates the registry [default: 600]; 660
+    /// shares it with the group (see --allow-foreign-owner)
     #[arg(long, value_name = "OCTAL", value_parser = parse_mode)]
     mode: Option<u32>,
+    /// Largest segment file put may create (512MiB, 2GiB, or bytes) [default: 1GiB]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_segment_size: Option<u64>,
+}
+
+/// Parses `4096`, `64KiB`, `512MiB`, `2GiB`, `1TiB` (also `K`, `M`, `G`,
+/// `T` and `KB`... as the same powers of 1024).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size; use e.g. 4096, 512MiB, 2GiB"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in {s:?}; use KiB, MiB, GiB or TiB"
+            ));
+        }
+    };
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
 fn parse_mode(s: &str) -> Result<u32, String> {
@@ -256,9 +365,13 @@ fn main() -> ExitCode {
         .clone()
         .or_else(|| std::env::var("PROCREG_URL").ok().filter(|s| !s.is_empty()))
         .unwrap_or_else(|| DEFAULT_URL.to_owned());
+    let target = Target {
+        url,
+        allow_foreign_owner: cli.allow_foreign_owner,
+    };
     let mut out = std::io::stdout().lock();
     let result =
-        run(cli.command, &url, &mut out).and_then(|()| out.flush().map_err(CliError::Stdout));
+        run(cli.command, &target, &mut out).and_then(|()| out.flush().map_err(CliError::Stdout));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -270,11 +383,11 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cmd: Cmd, url: &str, out: &mut impl Write) -> CliResult {
-    let open = || commands::open_existing(url);
+fn run(cmd: Cmd, target: &Target, out: &mut impl Write) -> CliResult {
+    let open = || target.open();
     match cmd {
         Cmd::Demo => cli::demo::run(out),
-        Cmd::Ls { ns, json } => commands::ls(&open()?, ns.as_deref(), json.json, out),
+        Cmd::Ls { ns, wide, json } => commands::ls(&open()?, ns.as_deref(), json.json, wide, out),
         Cmd::Get { ns, name, json } => commands::get(&open()?, &ns, &name, json.json, out),
         Cmd::Put(a) => {
             let meta = commands::read_meta(a.meta.as_deref())?;
@@ -285,8 +398,9 @@ fn run(cmd: Cmd, url: &str, out: &mut impl Write) -> CliResult {
                     capacity: a.capacity,
                     max_metadata_len: a.max_metadata_len,
                     mode: a.mode,
+                    max_segment_bytes: a.max_segment_size,
                 };
-                commands::open_or_create(url, &opts)?
+                commands::open_or_create(target, &opts)?
             };
             let pid = a.pid.unwrap_or_else(std::os::unix::process::parent_id);
             let how = if a.update {
@@ -302,6 +416,7 @@ fn run(cmd: Cmd, url: &str, out: &mut impl Write) -> CliResult {
                 ("--capacity", a.capacity.is_some()),
                 ("--max-metadata-len", a.max_metadata_len.is_some()),
                 ("--mode", a.mode.is_some()),
+                ("--max-segment-size", a.max_segment_size.is_some()),
             ];
             let req = commands::PutRequest {
                 ns: &a.ns,
@@ -321,15 +436,51 @@ fn run(cmd: Cmd, url: &str, out: &mut impl Write) -> CliResult {
             timeout,
             json,
         } => {
-            let (e, status) = commands::wait(url, &ns, &name, timeout)?;
+            let (e, status) = commands::wait(target, &ns, &name, timeout)?;
             commands::print_entry(&e, status, json.json, out)
         }
         Cmd::Watch { ns, json } => commands::watch(&open()?, ns.as_deref(), json.json, out),
-        Cmd::Sweep => commands::sweep(&open()?, out),
+        Cmd::Sweep { quiet } => commands::sweep(&open()?, quiet, out),
         Cmd::Reap { interval } => commands::reap(&open()?, interval, out),
-        Cmd::Stats { json } => commands::stats(&open()?, json.json, out),
-        Cmd::Health { json } => commands::health(&open()?, json.json, out),
-        Cmd::Destroy { yes } => commands::destroy(url, yes, out),
+        Cmd::Stats {
+            prometheus: true, ..
+        } => cli::report::prometheus(&open()?, out),
+        Cmd::Stats { json, .. } => commands::stats(&open()?, json.json, out),
+        Cmd::Health { json, strict } => commands::health(&open()?, json.json, strict, out),
+        Cmd::Registries { gc, min_age, json } => {
+            if gc {
+                cli::registries::gc(min_age, json.json, out)
+            } else {
+                cli::registries::list(target, json.json, out)
+            }
+        }
+        Cmd::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "procreg", out);
+            Ok(())
+        }
+        Cmd::Man { command } => {
+            use clap::CommandFactory;
+            let mut root = Cli::command();
+            // Building names the subcommands procreg-NAME, as the page's SEE ALSO does.
+            root.build();
+            let page = match command.as_deref() {
+                None => root,
+                Some(name) => root
+                    .get_subcommands()
+                    .find(|c| c.get_name() == name && !c.is_hide_set())
+                    .map(|c| c.clone().version(env!("CARGO_PKG_VERSION")))
+                    .ok_or_else(|| {
+                        CliError::Usage(format!(
+                            "no subcommand {name:?}; `procreg --help` lists them"
+                        ))
+                    })?,
+            };
+            clap_mangen::Man::new(page)
+                .render(out)
+                .map_err(CliError::Stdout)
+        }
+        Cmd::Destroy { yes } => commands::destroy(target, yes, out),
         Cmd::Worker { n, url } => cli::demo::worker(n, &url),
         Cmd::Janitor { url } => cli::demo::janitor(&url),
     }

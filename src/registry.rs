@@ -107,6 +107,15 @@ impl Builder {
         self.options.table.trust.allow_world_writable = yes;
         self
     }
+    /// Largest segment file `create` may reserve, in bytes (default
+    /// [`DEFAULT_MAX_SEGMENT_BYTES`](crate::DEFAULT_MAX_SEGMENT_BYTES), 1 GiB).
+    /// Creating a segment whose limits need more fails with
+    /// `InvalidArgument`, saying the size; opening an existing one is not
+    /// bounded.
+    pub fn max_segment_bytes(mut self, bytes: u64) -> Self {
+        self.options.table.max_segment_bytes = bytes;
+        self
+    }
     /// How long a writer waits for another live writer of the same
     /// neighbourhood before `Busy` (default 500 ms).
     pub fn lock_timeout(mut self, t: Duration) -> Self {

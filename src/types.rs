@@ -21,6 +21,24 @@ pub struct Entry {
     pub registered_at: SystemTime,
     /// Changes on every update of this entry (and differs between registrations).
     pub version: u64,
+    /// The entry's own lease, when it has one (registered with
+    /// [`register_with_lease`](crate::Registry::register_with_lease), or on
+    /// `etcd://` where every entry lives under a lease).
+    pub lease: Option<Lease>,
+}
+
+/// The lease an [`Entry`] lives under: it expires unless renewed in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Lease {
+    /// What each renewal grants (`None` where the entry does not record it:
+    /// on `etcd://` the ttl belongs to the lease, not to the entry).
+    pub ttl: Option<Duration>,
+    /// Time left before it runs out, as of the read (`None` when not known
+    /// without another request: `etcd://`). Zero once it ran out.
+    pub remaining: Option<Duration>,
+    /// The backend's lease id (`etcd://`), else `None`.
+    pub id: Option<i64>,
 }
 
 /// The fixed-size part of an entry, filled by

@@ -232,8 +232,21 @@ fn help_lists_subcommands_and_the_exit_code_table() {
         "internal commands are hidden"
     );
     for sub in [
-        "demo", "ls", "get", "put", "rm", "wait", "watch", "sweep", "reap", "stats", "health",
+        "demo",
+        "ls",
+        "get",
+        "put",
+        "rm",
+        "wait",
+        "watch",
+        "sweep",
+        "reap",
+        "stats",
+        "health",
         "destroy",
+        "registries",
+        "completions",
+        "man",
     ] {
         assert!(out.stdout.contains(&format!("  {sub} ")), "{sub} listed");
         let h = run_cmd({
@@ -300,8 +313,11 @@ fn read_commands_on_a_missing_registry_exit_5_with_a_hint_and_create_nothing() {
     ] {
         let out = expect(&url, args, NO_SUCH_REGISTRY);
         assert!(out.stderr.contains("no registry at"), "{args:?}: {out:#?}");
+        // One sentence that says what to do, not the library's open-mode advice.
         assert!(
-            out.stderr.contains("hint: `procreg put"),
+            out.stderr.contains("`procreg put NS NAME` creates it")
+                && out.stderr.contains("--registry URL")
+                && !out.stderr.contains("open-or-create"),
             "{args:?}: {out:#?}"
         );
         assert!(out.stdout.is_empty(), "{args:?}: {out:#?}");
@@ -528,7 +544,9 @@ fn ls_escapes_control_bytes_and_cuts_long_metadata() {
     let _g = SegGuard::new(&url);
     let meta = format!("\x1b[31mred\nline {}", "y".repeat(100));
     expect(&url, &["put", "e", "svc", "--meta", &meta], 0);
-    let table = expect(&url, &["ls"], 0).stdout;
+    let mut c = command(&url, &["ls"]);
+    c.env("COLUMNS", "80");
+    let table = run_cmd(c).stdout;
     assert!(
         !table.contains('\x1b'),
         "no raw escape reaches the terminal: {table:?}"
@@ -570,7 +588,7 @@ fn stats_and_health_in_text_and_json() {
 }
 
 #[test]
-fn dead_owner_makes_health_exit_17_until_sweep_reclaims_it() {
+fn dead_owner_is_reported_by_health_but_fails_it_only_with_strict() {
     let url = shm_url("cli-health");
     let _g = SegGuard::new(&url);
     let mut s = Sleeper::start();
@@ -580,18 +598,35 @@ fn dead_owner_makes_health_exit_17_until_sweep_reclaims_it() {
         0,
     );
     expect(&url, &["put", "h", "me"], 0);
-    expect(&url, &["health"], 0);
+    expect(&url, &["health", "--strict"], 0);
     let victim = s.pid();
     s.kill();
 
-    let out = run(&url, &["health"]);
+    // A crashed neighbour is counted, not a failed probe.
+    let out = expect(&url, &["health"], 0);
+    assert!(out.stdout.starts_with("healthy"), "{out:#?}");
+    assert!(out.stdout.contains("1 dead"), "{out:#?}");
+    assert!(
+        out.stdout
+            .contains("note        1 entries have dead owners"),
+        "{out:#?}"
+    );
+    let v: Value = serde_json::from_str(&expect(&url, &["health", "--json"], 0).stdout).unwrap();
+    assert_eq!(v["healthy"], true);
+    assert_eq!(v["dead_owners"], 1);
+    assert_eq!(v["problems"].as_array().unwrap().len(), 0, "{v}");
+    assert_eq!(v["notes"].as_array().unwrap().len(), 1, "{v}");
+
+    // --strict: the same dead owner is a problem (exit 17).
+    let out = run(&url, &["health", "--strict"]);
     assert_eq!(out.code, UNHEALTHY, "{out:#?}");
     assert!(out.stdout.starts_with("UNHEALTHY"), "{out:#?}");
     assert!(out.stderr.is_empty(), "the report is the output: {out:#?}");
-    let out = run(&url, &["health", "--json"]);
+    let out = run(&url, &["health", "--json", "--strict"]);
     assert_eq!(out.code, UNHEALTHY);
     let v: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["healthy"], false);
+    assert_eq!(v["strict"], true);
     assert_eq!(v["dead_owners"], 1);
 
     let out = expect(&url, &["sweep"], 0);
@@ -600,12 +635,42 @@ fn dead_owner_makes_health_exit_17_until_sweep_reclaims_it() {
         out.stdout.contains(&format!("h/worker (pid {victim})")),
         "{out:#?}"
     );
-    expect(&url, &["health"], 0);
+    expect(&url, &["health", "--strict"], 0);
     let out = expect(&url, &["sweep"], 0);
     assert!(out.stdout.contains("reclaimed 0 "), "{out:#?}");
     let left = json_lines(&expect(&url, &["ls", "--json"], 0).stdout);
     assert_eq!(left.len(), 1);
     assert_eq!(left[0]["name"], "me");
+}
+
+#[test]
+fn health_is_unhealthy_when_the_registry_is_nearly_full() {
+    let url = shm_url("cli-health-full");
+    let _g = SegGuard::new(&url);
+    // 16 slots: the 15th entry passes 90% load.
+    for i in 0..15 {
+        expect(&url, &["put", "f", &format!("k{i}"), "--capacity", "16"], 0);
+    }
+    let out = run(&url, &["health"]);
+    assert_eq!(out.code, UNHEALTHY, "{out:#?}");
+    assert!(out.stdout.contains("problem     load factor"), "{out:#?}");
+    expect(&url, &["rm", "f", "k0"], 0);
+    expect(&url, &["rm", "f", "k1"], 0);
+    expect(&url, &["health"], 0);
+}
+
+#[test]
+fn sweep_quiet_prints_nothing_and_still_reclaims() {
+    let url = shm_url("cli-sweep-quiet");
+    let _g = SegGuard::new(&url);
+    let mut s = Sleeper::start();
+    expect(&url, &["put", "q", "gone", "--pid", &s.pid()], 0);
+    s.kill();
+    let out = expect(&url, &["sweep", "--quiet"], 0);
+    assert_eq!((out.stdout.as_str(), out.stderr.as_str()), ("", ""));
+    assert!(json_lines(&expect(&url, &["ls", "--json"], 0).stdout).is_empty());
+    let out = expect(&url, &["sweep", "-q"], 0);
+    assert!(out.stdout.is_empty(), "{out:#?}");
 }
 
 #[test]
@@ -853,6 +918,519 @@ fn demo_runs_end_to_end_and_summarises() {
 
 // ---- etcd:// -------------------------------------------------------------------
 
+// ---- ls layout -------------------------------------------------------------------
+
+/// `ls` with `COLUMNS` set (as a shell does for a terminal).
+fn ls_in_columns(url: &str, columns: usize, extra: &[&str]) -> Vec<String> {
+    let mut args = vec!["ls"];
+    args.extend_from_slice(extra);
+    let mut c = command(url, &args);
+    c.env("COLUMNS", columns.to_string());
+    let out = run_cmd(c);
+    assert_eq!(out.code, 0, "{out:#?}");
+    out.stdout.lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn ls_sorts_names_naturally() {
+    let url = shm_url("cli-ls-natural");
+    let _g = SegGuard::new(&url);
+    for n in ["w140", "w15", "w2", "w14", "a"] {
+        expect(&url, &["put", "n", n], 0);
+    }
+    let names: Vec<String> = expect(&url, &["ls"], 0)
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().nth(1).unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["a", "w2", "w14", "w15", "w140"]);
+    let json: Vec<String> = json_lines(&expect(&url, &["ls", "--json"], 0).stdout)
+        .iter()
+        .map(|v| v["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(json, names, "--json lists in the same order");
+}
+
+#[test]
+fn ls_fits_the_width_without_making_two_keys_look_alike() {
+    let url = shm_url("cli-ls-fit");
+    let _g = SegGuard::new(&url);
+    // Three keys of 50+ characters that differ only after the 32nd (the old
+    // fixed cut made them print identically).
+    let stem = "service-with-a-rather-long-common-prefix-";
+    let mut keys = vec![
+        format!("{stem}alpha-1"),
+        format!("{stem}alpha-2"),
+        format!("{stem}beta-10"),
+    ];
+    for k in &keys {
+        expect(&url, &["put", "fit", k, "--meta", &"m".repeat(80)], 0);
+    }
+    let names_of = |lines: &[String]| -> std::collections::HashSet<String> {
+        lines[1..]
+            .iter()
+            .map(|l| l.split_whitespace().nth(1).unwrap().to_owned())
+            .collect()
+    };
+    for columns in [60, 80, 100] {
+        let lines = ls_in_columns(&url, columns, &[]);
+        assert_eq!(lines.len(), keys.len() + 1, "{lines:#?}");
+        assert_eq!(
+            names_of(&lines).len(),
+            keys.len(),
+            "distinct at {columns}: {lines:#?}"
+        );
+        for l in &lines[1..] {
+            assert!(l.contains('…'), "cut at {columns}: {l}");
+            assert!(l.ends_with('…'), "metadata cut at its end: {l}");
+        }
+        let widest = lines.iter().map(|l| l.chars().count()).max().unwrap();
+        assert!(widest <= columns, "{widest} > {columns}: {lines:#?}");
+    }
+    // Keys that differ only in their middle stay distinct: their column
+    // widens past the terminal rather than show two equal keys.
+    for m in ["A", "B"] {
+        let k = format!("pre-{}-mid-{m}-{}", "x".repeat(30), "y".repeat(20));
+        expect(&url, &["put", "fit", &k], 0);
+        keys.push(k);
+    }
+    let lines = ls_in_columns(&url, 60, &[]);
+    assert_eq!(names_of(&lines).len(), keys.len(), "{lines:#?}");
+    // --wide, and a pipe without COLUMNS: every byte.
+    for out in [
+        ls_in_columns(&url, 60, &["--wide"]).join("\n"),
+        expect(&url, &["ls"], 0).stdout,
+    ] {
+        assert!(!out.contains('…'), "{out}");
+        for k in &keys {
+            assert!(out.contains(k.as_str()), "{k} in {out}");
+        }
+    }
+}
+
+#[test]
+fn ls_on_a_terminal_takes_the_terminals_width() {
+    let url = shm_url("cli-ls-tty");
+    let _g = SegGuard::new(&url);
+    let name = format!("a-long-name-{}", "x".repeat(80));
+    expect(&url, &["put", "n", &name, "--meta", &"m".repeat(80)], 0);
+    // `script` runs the command on a pseudo-terminal of 70 columns.
+    let out = Command::new("script")
+        .env_remove("COLUMNS")
+        .env_remove("PROCREG_URL")
+        .args(["-qec"])
+        .arg(format!("stty rows 24 cols 70; {BIN} --registry {url} ls"))
+        .arg("/dev/null")
+        .stdin(Stdio::null())
+        .output()
+        .expect("script (util-linux) runs a command on a pseudo-terminal");
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap().replace('\r', "");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[1].contains("a-long-n") && lines[1].contains('…'),
+        "{text}"
+    );
+    for l in &lines {
+        assert!(l.chars().count() <= 70, "{l}");
+    }
+}
+
+// ---- leases ------------------------------------------------------------------------
+
+#[test]
+fn ls_and_get_show_the_lease_of_an_entry_that_has_one() {
+    let url = shm_url("cli-lease-show");
+    let _g = SegGuard::new(&url);
+    expect(&url, &["put", "l", "leased", "--ttl", "60s"], 0);
+    expect(&url, &["put", "l", "plain"], 0);
+    let table = expect(&url, &["ls"], 0).stdout;
+    let header = table.lines().next().unwrap();
+    assert!(header.contains("LEASE"), "{table}");
+    let leased = table.lines().find(|l| l.contains("leased")).unwrap();
+    assert!(leased.contains("/1m00s"), "time left of the ttl: {leased}");
+    let plain = table.lines().find(|l| l.contains("plain")).unwrap();
+    assert_eq!(plain.split_whitespace().nth(5), Some("-"), "{plain}");
+
+    let v = json_lines(&expect(&url, &["ls", "--json"], 0).stdout);
+    assert_eq!(v[0]["name"], "leased");
+    assert_eq!(v[0]["lease"]["ttl_ms"], 60_000);
+    let left = v[0]["lease"]["remaining_ms"].as_u64().unwrap();
+    assert!(left > 0 && left <= 60_000, "{}", v[0]);
+    assert_eq!(v[0]["lease"]["expired"], false);
+    assert!(v[1]["lease"].is_null(), "{}", v[1]);
+
+    let text = expect(&url, &["get", "l", "leased"], 0).stdout;
+    assert!(
+        text.contains("\nlease       ") && text.contains("/1m00s"),
+        "{text}"
+    );
+    let text = expect(&url, &["get", "l", "plain"], 0).stdout;
+    assert!(!text.contains("lease"), "{text}");
+    let v: Value =
+        serde_json::from_str(&expect(&url, &["get", "l", "leased", "--json"], 0).stdout).unwrap();
+    assert_eq!(v["lease"]["ttl_ms"], 60_000);
+
+    // Without leased entries there is no LEASE column.
+    expect(&url, &["rm", "l", "leased"], 0);
+    assert!(!expect(&url, &["ls"], 0).stdout.contains("LEASE"));
+}
+
+// ---- watch --json ---------------------------------------------------------------------
+
+#[test]
+fn watch_json_removals_carry_the_removed_entrys_registration_time_and_expiry_is_expired() {
+    let url = shm_url("cli-watch-removal");
+    let _g = SegGuard::new(&url);
+    // Registered before the watcher starts: known from its first snapshot.
+    expect(&url, &["put", "wr", "early", "--meta", "e"], 0);
+    let early = Registry::builder()
+        .open(&url)
+        .unwrap()
+        .lookup("wr", "early")
+        .unwrap()
+        .unwrap();
+    let early_ms = early
+        .registered_at
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let watcher = Running::start(command(&url, &["watch", "wr", "--json"]));
+    Running::next_line(&watcher.stderr, "watch banner");
+    std::thread::sleep(Duration::from_millis(30));
+    expect(&url, &["rm", "wr", "early"], 0);
+    let v: Value = serde_json::from_str(&watcher.stdout_line_with("\"early\"")).unwrap();
+    assert_eq!(v["event"], "unregistered");
+    assert_eq!(v["registered_at_ms"], early_ms, "the entry's own time: {v}");
+    assert!(v["at_ms"].as_u64().unwrap() >= early_ms + 30, "{v}");
+    assert_eq!(v["metadata"], "e");
+
+    // Registered and removed while watching, through a lease that runs out.
+    expect(&url, &["put", "wr", "leased", "--ttl", "100ms"], 0);
+    let reg: Value = serde_json::from_str(&watcher.stdout_line_with("\"leased\"")).unwrap();
+    assert_eq!(reg["event"], "registered");
+    std::thread::sleep(Duration::from_millis(200));
+    expect(&url, &["sweep"], 0);
+    let v: Value = serde_json::from_str(&watcher.stdout_line_with("\"leased\"")).unwrap();
+    assert_eq!(v["event"], "expired", "{v}");
+    assert!(
+        v.get("kind").is_none_or(|k| k == &v["event"]),
+        "one word for the event: {v}"
+    );
+    assert_eq!(v["registered_at_ms"], reg["registered_at_ms"], "{v}");
+    assert!(v["at_ms"].as_u64() > reg["at_ms"].as_u64(), "{v}");
+}
+
+#[test]
+fn watch_help_uses_the_librarys_event_words() {
+    let out = run_cmd({
+        let mut c = Command::new(BIN);
+        c.args(["watch", "--help"]);
+        c
+    });
+    for word in [
+        "registered",
+        "updated",
+        "unregistered",
+        "reclaimed",
+        "expired",
+        "lost",
+    ] {
+        assert!(out.stdout.contains(word), "{word}: {}", out.stdout);
+    }
+    assert!(!out.stdout.contains("gone"), "{}", out.stdout);
+}
+
+// ---- group-shared registries ----------------------------------------------------------
+
+#[test]
+fn a_registry_owned_by_another_user_needs_allow_foreign_owner() {
+    let url = shm_url("cli-foreign");
+    let _g = SegGuard::new(&url);
+    expect(&url, &["put", "g", "svc", "--mode", "660"], 0);
+    let path = format!("/dev/shm/procreg.{}", url.strip_prefix("shm:").unwrap());
+    // Hand the file to another user, as a group member would find it.
+    if let Err(e) = std::os::unix::fs::chown(&path, Some(65534), None) {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "CI runs as root; chown failed: {e}"
+        );
+        eprintln!("skipped: chown needs root ({e})");
+        return;
+    }
+    let out = expect(&url, &["ls"], 13);
+    assert!(
+        out.stderr.contains("--allow-foreign-owner"),
+        "the refusal names the CLI option: {out:#?}"
+    );
+    let out = expect(&url, &["--allow-foreign-owner", "ls", "--json"], 0);
+    assert_eq!(json_lines(&out.stdout)[0]["name"], "svc");
+    expect(&url, &["put", "g", "other", "--allow-foreign-owner"], 0);
+    expect(&url, &["get", "g", "other", "--allow-foreign-owner"], 0);
+    std::os::unix::fs::chown(&path, Some(0), None).unwrap();
+}
+
+// ---- segment size bound -------------------------------------------------------------
+
+#[test]
+fn put_refuses_a_segment_over_the_size_bound_and_the_bound_can_be_raised() {
+    let url = shm_url("cli-bound");
+    let mut g = SegGuard::new(&url);
+    g.must_destroy = false;
+    // 1 MiB of metadata per slot: an 8 GiB segment.
+    let out = expect(
+        &url,
+        &["put", "b", "svc", "--max-metadata-len", "1048576"],
+        INVALID_ARGUMENT,
+    );
+    assert!(
+        out.stderr.contains("8.0 GiB") && out.stderr.contains("--max-segment-size"),
+        "{out:#?}"
+    );
+    assert!(!exists(&url), "nothing reserved");
+    // The default segment (4.1 MiB) under a 1 MiB bound, then a 5 MiB one.
+    let out = expect(
+        &url,
+        &["put", "b", "svc", "--max-segment-size", "1MiB"],
+        INVALID_ARGUMENT,
+    );
+    assert!(out.stderr.contains("4.1 MiB"), "{out:#?}");
+    assert!(!exists(&url));
+    expect(&url, &["put", "b", "svc", "--max-segment-size", "5MiB"], 0);
+    assert!(exists(&url));
+    g.must_destroy = true;
+    let out = run(&url, &["put", "b", "x", "--max-segment-size", "lots"]);
+    assert_eq!(out.code, USAGE, "{out:#?}");
+}
+
+// ---- registries ------------------------------------------------------------------------
+
+#[test]
+fn registries_lists_segments_with_size_entries_and_creator() {
+    let url = shm_url("cli-registries");
+    let _g = SegGuard::new(&url);
+    expect(&url, &["put", "r", "one"], 0);
+    expect(&url, &["put", "r", "two"], 0);
+    let v = json_lines(&expect(&url, &["registries", "--json"], 0).stdout);
+    let mine = v
+        .iter()
+        .find(|s| s["url"] == url.as_str())
+        .unwrap_or_else(|| panic!("{url} in {v:#?}"));
+    assert_eq!(mine["state"], "ready");
+    assert_eq!(mine["live"], 2);
+    assert_eq!(mine["capacity"], 4096);
+    assert_eq!(mine["bytes"], 4_268_160);
+    assert!(mine["creator_pid"].as_u64().unwrap() > 0);
+    assert!(mine["creator_uid"].is_u64());
+    let text = expect(&url, &["registries"], 0).stdout;
+    assert!(text.starts_with("URL"), "{text}");
+    let line = text.lines().find(|l| l.starts_with(&url)).unwrap();
+    assert!(
+        line.contains("4.1 MiB") && line.contains("2/4,096") && line.contains("ready"),
+        "{line}"
+    );
+}
+
+/// A pid that ran and is gone.
+fn dead_pid() -> u32 {
+    let mut c = Command::new("true").spawn().unwrap();
+    let pid = c.id();
+    c.wait().unwrap();
+    pid
+}
+
+#[test]
+fn registries_gc_removes_files_of_dead_creators_only() {
+    let tag = format!("t-cli-gc-{}", std::process::id());
+    let stale = format!("/dev/shm/procreg.{tag}.creating.{}.1", dead_pid());
+    let young = format!("/dev/shm/procreg.{tag}-young.creating.{}.1", dead_pid());
+    let live = format!(
+        "/dev/shm/procreg.{tag}-live.creating.{}.1",
+        std::process::id()
+    );
+    let old = std::time::SystemTime::now() - Duration::from_secs(3600);
+    for p in [&stale, &young, &live] {
+        let f = std::fs::File::create(p).unwrap();
+        if p != &young {
+            f.set_modified(old).unwrap();
+        }
+    }
+    let listed = json_lines(&expect("shm:unused", &["registries", "--json"], 0).stdout);
+    let state = |path: &str| {
+        listed
+            .iter()
+            .find(|v| v["path"] == path)
+            .map(|v| v["state"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(state(&stale).as_deref(), Some("stale"));
+    assert_eq!(state(&live).as_deref(), Some("creating"));
+
+    let out = expect("shm:unused", &["registries", "--gc"], 0);
+    let exists = |p: &str| std::path::Path::new(p).exists();
+    let (s, y, l) = (exists(&stale), exists(&young), exists(&live));
+    for p in [&stale, &young, &live] {
+        let _ = std::fs::remove_file(p);
+    }
+    assert!(out.stdout.contains(&format!("removed {stale}")), "{out:#?}");
+    assert!(!s, "a dead creator's old file is removed");
+    assert!(y, "a file younger than --min-age is kept");
+    assert!(l, "a running creator's file is never removed");
+}
+
+// ---- completions, man page, prometheus ---------------------------------------------
+
+#[test]
+fn completions_are_valid_shell_and_know_every_subcommand() {
+    let out = expect("shm:unused", &["completions", "bash"], 0);
+    for sub in [
+        "registries",
+        "completions",
+        "health",
+        "--allow-foreign-owner",
+    ] {
+        assert!(out.stdout.contains(sub), "{sub}");
+    }
+    let script = std::env::temp_dir().join(format!("procreg-compl-{}.bash", std::process::id()));
+    std::fs::write(&script, &out.stdout).unwrap();
+    let check = Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&script);
+    assert!(check.status.success(), "bash -n: {check:?}");
+    let zsh = expect("shm:unused", &["completions", "zsh"], 0).stdout;
+    assert!(zsh.starts_with("#compdef procreg"), "{zsh}");
+    assert_eq!(run("shm:unused", &["completions", "tcsh"]).code, USAGE);
+}
+
+#[test]
+fn man_prints_a_roff_page_with_the_commands() {
+    let page = expect("shm:unused", &["man"], 0).stdout;
+    assert!(page.contains(".TH procreg 1"), "{page}");
+    for needle in [
+        "registries",
+        "health",
+        "allow\\-foreign\\-owner",
+        "Exit codes",
+    ] {
+        assert!(page.contains(needle), "{needle} in the page");
+    }
+    // Each subcommand the page refers to (procreg-ls(1)) has its own.
+    let ls = expect("shm:unused", &["man", "ls"], 0).stdout;
+    assert!(ls.contains(".TH procreg-ls 1"), "{ls}");
+    assert!(ls.contains("\\-\\-wide"), "{ls}");
+    expect("shm:unused", &["man", "frobnicate"], USAGE);
+}
+
+/// One sample of the Prometheus text format: name, labels, value.
+type Sample = (String, Vec<(String, String)>, f64);
+
+/// A strict reader of the Prometheus text exposition format (0.0.4): every
+/// sample's metric has `# HELP` and `# TYPE` before it, names and label
+/// names are valid, label values are quoted and escaped, values are numbers.
+fn parse_prometheus(text: &str) -> (Vec<Sample>, Vec<(String, String)>) {
+    let valid_name = |n: &str| {
+        !n.is_empty()
+            && n.chars().enumerate().all(|(i, c)| {
+                c.is_ascii_alphabetic() || c == '_' || c == ':' || (i > 0 && c.is_ascii_digit())
+            })
+    };
+    let (mut helped, mut types, mut samples) = (Vec::new(), Vec::new(), Vec::new());
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').expect("HELP name text");
+            assert!(valid_name(name) && !help.is_empty(), "{line}");
+            helped.push(name.to_owned());
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("TYPE name kind");
+            assert!(["counter", "gauge"].contains(&kind), "{line}");
+            assert_eq!(
+                helped.last().map(String::as_str),
+                Some(name),
+                "HELP first: {line}"
+            );
+            types.push((name.to_owned(), kind.to_owned()));
+        } else {
+            let open = line.find('{').expect("labels");
+            let close = line.rfind('}').expect("labels end");
+            let name = &line[..open];
+            assert!(valid_name(name), "{line}");
+            assert_eq!(
+                types.last().map(|(n, _)| n.as_str()),
+                Some(name),
+                "TYPE before the sample: {line}"
+            );
+            let mut labels = Vec::new();
+            let mut rest = &line[open + 1..close];
+            while !rest.is_empty() {
+                let (lname, after) = rest.split_once("=\"").expect("label=\"value\"");
+                assert!(valid_name(lname), "{line}");
+                let mut value = String::new();
+                let mut chars = after.char_indices();
+                let end = loop {
+                    match chars.next().expect("closing quote") {
+                        (_, '\\') => match chars.next().expect("escape").1 {
+                            'n' => value.push('\n'),
+                            c @ ('\\' | '"') => value.push(c),
+                            c => panic!("bad escape \\{c} in {line}"),
+                        },
+                        (i, '"') => break i,
+                        (_, c) => value.push(c),
+                    }
+                };
+                labels.push((lname.to_owned(), value));
+                rest = after[end + 1..]
+                    .strip_prefix(',')
+                    .unwrap_or(&after[end + 1..]);
+            }
+            let value: f64 = line[close + 1..].trim().parse().expect("numeric value");
+            samples.push((name.to_owned(), labels, value));
+        }
+    }
+    (samples, types)
+}
+
+#[test]
+fn stats_prometheus_is_the_text_exposition_format_with_the_registrys_figures() {
+    let url = shm_url("cli-prom");
+    let _g = SegGuard::new(&url);
+    expect(&url, &["put", "p", "a"], 0);
+    expect(&url, &["put", "p", "b"], 0);
+    expect(&url, &["rm", "p", "b"], 0);
+    let out = expect(&url, &["stats", "--prometheus"], 0);
+    let (samples, types) = parse_prometheus(&out.stdout);
+    let value = |name: &str| {
+        samples
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .unwrap_or_else(|| panic!("{name} in {}", out.stdout))
+            .2
+    };
+    assert_eq!(value("procreg_entries"), 1.0);
+    assert_eq!(value("procreg_capacity"), 4096.0);
+    assert_eq!(value("procreg_registers_total"), 2.0);
+    assert_eq!(value("procreg_unregisters_total"), 1.0);
+    assert_eq!(value("procreg_changes_total"), 3.0);
+    assert_eq!(value("procreg_segment_bytes"), 4_268_160.0);
+    assert!((value("procreg_load_factor") - 1.0 / 4096.0).abs() < 1e-12);
+    for (name, labels, _) in &samples {
+        assert!(name.starts_with("procreg_"), "{name}");
+        assert!(
+            labels.contains(&("registry".to_owned(), url.clone()))
+                && labels.contains(&("backend".to_owned(), "shm".to_owned())),
+            "{name} {labels:?}"
+        );
+    }
+    for (name, kind) in &types {
+        assert_eq!(name.ends_with("_total"), kind == "counter", "{name} {kind}");
+    }
+    assert_eq!(run(&url, &["stats", "--prometheus", "--json"]).code, USAGE);
+}
+
 #[cfg(not(feature = "etcd"))]
 #[test]
 fn etcd_url_without_the_feature_is_refused_saying_how_to_enable_it() {
@@ -933,6 +1511,9 @@ fn etcd_put_get_ls_rm_stats_health_and_sweep_through_the_cli() {
         "{out:#?}"
     );
     expect(url, &["get", "svc", "a"], NOT_FOUND);
+    // etcd has no segment file another user could own.
+    let out = expect(url, &["--allow-foreign-owner", "ls"], USAGE);
+    assert!(out.stderr.contains("no file"), "{out:#?}");
     let out = expect(
         url,
         &["put", "svc", "a", "--ttl", "30s", "--capacity", "64"],
@@ -962,6 +1543,14 @@ fn etcd_put_get_ls_rm_stats_health_and_sweep_through_the_cli() {
     assert_eq!(v["pid"].to_string(), pid);
     assert_eq!(v["metadata"], "port=7");
     assert_eq!(v["status"], "alive");
+    // Its own lease, by id (etcd keeps the ttl with the lease, not the entry).
+    let id = v["lease"]["id"].as_str().expect("an etcd lease id");
+    assert!(i64::from_str_radix(id, 16).unwrap() > 0, "{v}");
+    let table = expect(url, &["ls"], 0).stdout;
+    assert!(
+        table.contains("LEASE") && table.contains(&format!("etcd {id}")),
+        "{table}"
+    );
     let listed = json_lines(&expect(url, &["ls", "--json"], 0).stdout);
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(
@@ -1031,7 +1620,8 @@ fn etcd_put_get_ls_rm_stats_health_and_sweep_through_the_cli() {
         );
     }
 
-    // A dead owner on this host: health says so (exit 17), sweep reclaims it.
+    // A dead owner on this host: health reports it (exit 17 with --strict),
+    // sweep reclaims it.
     let mut doomed = Sleeper::start();
     expect(
         url,
@@ -1047,13 +1637,12 @@ fn etcd_put_get_ls_rm_stats_health_and_sweep_through_the_cli() {
         0,
     );
     doomed.kill();
-    let out = run(url, &["health"]);
+    let out = expect(url, &["health"], 0);
+    assert!(out.stdout.contains("1 dead"), "{out:#?}");
+    let out = run(url, &["health", "--strict"]);
     assert_eq!(out.code, UNHEALTHY, "{out:#?}");
     assert!(out.stdout.contains("1 dead"), "{out:#?}");
-    assert!(
-        out.stdout.contains("hint        `procreg sweep`"),
-        "{out:#?}"
-    );
+    assert!(out.stdout.contains("`procreg sweep`"), "{out:#?}");
     let out = expect(url, &["sweep"], 0);
     assert!(
         out.stdout.contains("reclaimed 1") && out.stdout.contains("svc/doomed"),

@@ -21,9 +21,9 @@ pub(crate) mod table_backend;
 
 pub use open::{
     DEFAULT_CAPACITY, DEFAULT_LOCK_TIMEOUT, DEFAULT_MAX_METADATA_LEN, DEFAULT_MAX_NAME_LEN,
-    DEFAULT_MAX_NAMESPACE_LEN, DEFAULT_MAX_WRITERS, DEFAULT_MODE,
+    DEFAULT_MAX_NAMESPACE_LEN, DEFAULT_MAX_SEGMENT_BYTES, DEFAULT_MAX_WRITERS, DEFAULT_MODE,
 };
-pub(crate) use open::{OpenMode, Options, Secret, destroy, open, redact_url};
+pub(crate) use open::{OpenMode, Options, Secret, destroy, open, redact_url, shm_dir};
 
 use crate::error::{Liveness, Result};
 use crate::types::{Entry, EntryInfo, EntryRef, Event, Health, Limits, Stats};

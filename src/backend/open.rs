@@ -25,6 +25,10 @@ pub const DEFAULT_MAX_WRITERS: usize = 1024;
 pub const DEFAULT_MODE: u32 = 0o600;
 /// Default bound on waiting for another writer of the same neighbourhood.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_millis(500);
+/// Default bound on the size of a segment file `create` may reserve (1 GiB):
+/// larger limits are refused unless the bound is raised, so a typo in
+/// `max_metadata_len` or `capacity` cannot fill a tmpfs silently.
+pub const DEFAULT_MAX_SEGMENT_BYTES: u64 = 1 << 30;
 
 /// Options of the hash-table backends (`shm:`, `file:`, `mem:`). Limits left
 /// `None` take the defaults when creating and accept the existing values
@@ -43,6 +47,8 @@ pub(crate) struct TableOptions {
     pub(crate) trust: Trust,
     /// Bound on waiting for another writer of the same neighbourhood.
     pub(crate) lock_timeout: Duration,
+    /// Largest segment file `create` may reserve, in bytes.
+    pub(crate) max_segment_bytes: u64,
 }
 
 impl Default for TableOptions {
@@ -56,6 +62,7 @@ impl Default for TableOptions {
             mode: DEFAULT_MODE,
             trust: Trust::default(),
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            max_segment_bytes: DEFAULT_MAX_SEGMENT_BYTES,
         }
     }
 }
@@ -124,6 +131,10 @@ impl TableOptions {
             "allow_world_writable",
         );
         note(self.lock_timeout != d.lock_timeout, "lock_timeout");
+        note(
+            self.max_segment_bytes != d.max_segment_bytes,
+            "max_segment_bytes",
+        );
         v
     }
 }
@@ -258,7 +269,7 @@ pub(crate) enum Location {
 }
 
 /// Directory for `shm:` segments: `/dev/shm`, else `$XDG_RUNTIME_DIR`.
-fn shm_dir() -> Result<PathBuf> {
+pub(crate) fn shm_dir() -> Result<PathBuf> {
     let dev = PathBuf::from("/dev/shm");
     if dev.is_dir() {
         return Ok(dev);
@@ -307,6 +318,13 @@ impl Location {
         {
             return Err(bad("a shm name is 1..=200 bytes without '/' or NUL"));
         }
+        if super::shm::files::creating_parts(name).is_some() {
+            // The private name of a creator at work (see Segment::create):
+            // `procreg registries --gc` removes such files of dead creators.
+            return Err(bad(
+                "NAME.creating.PID.N is reserved for the private files of creators",
+            ));
+        }
         Ok(Location::File(shm_dir()?.join(format!("procreg.{name}"))))
     }
 }
@@ -319,6 +337,16 @@ pub(crate) fn open(url: &str, mode: OpenMode, options: &Options) -> Result<AnyBa
     let config = t.config()?;
     Ok(match location {
         Location::File(path) => {
+            let mut mode = mode;
+            let bytes = config.total_bytes() as u64;
+            if mode != OpenMode::Open && bytes > t.max_segment_bytes {
+                // Attaching to an existing segment reserves nothing: only a
+                // creation is refused.
+                if mode == OpenMode::Create || !path.exists() {
+                    return Err(too_large(&path, bytes, t.max_segment_bytes));
+                }
+                mode = OpenMode::Open;
+            }
             let seg = Segment::open(&path, mode, config, &t.requested(), t.mode, t.trust)?;
             AnyBackend::Shm(shm::from_segment(seg, t.lock_timeout))
         }
@@ -331,6 +359,34 @@ pub(crate) fn open(url: &str, mode: OpenMode, options: &Options) -> Result<AnyBa
         )?),
         Location::Etcd(url) => open_etcd(&url, &options.etcd)?,
     })
+}
+
+/// The refusal of a segment larger than the bound: the size, the bound, and
+/// the options that change either.
+fn too_large(path: &std::path::Path, bytes: u64, bound: u64) -> Error {
+    Error::InvalidArgument(format!(
+        "creating {} would reserve {bytes} bytes ({}), more than the bound of {bound} bytes \
+         ({}); lower capacity or max_metadata_len, or raise the bound with \
+         Builder::max_segment_bytes (procreg put --max-segment-size SIZE)",
+        path.display(),
+        human_bytes(bytes),
+        human_bytes(bound)
+    ))
+}
+
+/// `1.5 GiB`, `64.0 MiB`, `512 B`.
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
 }
 
 /// An etcd cluster has no file to create: every mode connects, and a
@@ -459,7 +515,14 @@ mod tests {
         assert!(p.ends_with("procreg.abc"));
         assert_eq!(parse("abc").unwrap(), parse("shm:abc").unwrap());
         for bad in [
-            "", "shm:", "shm:a/b", "http://x", "file:", "shm:..", "mem:a\0",
+            "",
+            "shm:",
+            "shm:a/b",
+            "http://x",
+            "file:",
+            "shm:..",
+            "mem:a\0",
+            "shm:a.creating.1.2",
         ] {
             assert!(
                 matches!(parse(bad), Err(Error::InvalidArgument(_))),
@@ -507,6 +570,54 @@ mod tests {
                 .check_fit("mem:", &Location::Mem(String::new()))
                 .is_ok()
         );
+    }
+
+    fn temp_url(tag: &str) -> (String, PathBuf) {
+        let path = std::env::temp_dir().join(format!(
+            "procreg-open-{tag}-{}-{}",
+            std::process::id(),
+            crate::now_ns()
+        ));
+        (format!("file:{}", path.display()), path)
+    }
+
+    #[test]
+    fn a_segment_over_the_size_bound_is_refused_with_its_size_and_the_option() {
+        let (url, path) = temp_url("bound");
+        let mut o = Options::default();
+        // 4096 slots x 2 metadata buffers of 1 MiB: about 8 GiB.
+        o.table.max_meta_len = Some(1 << 20);
+        for mode in [OpenMode::Create, OpenMode::OpenOrCreate] {
+            let Err(Error::InvalidArgument(m)) = open(&url, mode, &o) else {
+                panic!("an 8 GiB segment was not refused ({mode:?})");
+            };
+            assert!(m.contains("GiB") && m.contains("1.0 GiB"), "{m}");
+            assert!(
+                m.contains("max_segment_bytes") && m.contains("--max-segment-size"),
+                "{m}"
+            );
+            assert!(!path.exists(), "nothing is created");
+        }
+    }
+
+    #[test]
+    fn the_size_bound_can_be_raised_and_never_applies_to_opening() {
+        let (url, path) = temp_url("raise");
+        let bytes = TableOptions::default().config().unwrap().total_bytes() as u64;
+        let mut o = Options::default();
+        o.table.max_segment_bytes = bytes - 1;
+        assert!(matches!(
+            open(&url, OpenMode::Create, &o),
+            Err(Error::InvalidArgument(_))
+        ));
+        o.table.max_segment_bytes = bytes;
+        let created = open(&url, OpenMode::Create, &o).expect("exactly the bound is allowed");
+        // An existing segment opens whatever the bound, in both modes that open.
+        o.table.max_segment_bytes = 1;
+        assert!(open(&url, OpenMode::Open, &o).is_ok());
+        assert!(open(&url, OpenMode::OpenOrCreate, &o).is_ok());
+        drop(created);
+        segment::destroy(&path).unwrap();
     }
 
     #[test]

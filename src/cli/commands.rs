@@ -3,14 +3,16 @@
 use super::error::{CliError, CliResult};
 use super::fmt::Row;
 use super::fmt::{
-    ENTRY_HEADER, entry_json, entry_row, escape, human_duration, redact, table, unix_ms, utc,
+    entry_header, entry_json, entry_row, escape, human_duration, lease_text, redact, table,
+    unix_ms, utc,
 };
+use super::layout::{fit, natural_cmp, terminal_width};
 use crate::outln;
-use procreg::{Error, EventKind, Liveness, Registry};
+use procreg::{Builder, Error, EventKind, Liveness, Registry};
 use serde_json::json;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 pub use super::put::{PutMode, PutRequest, keepalive, put, read_meta};
 pub use super::report::{health, stats};
@@ -25,9 +27,40 @@ pub fn is_etcd(url: &str) -> bool {
     url.starts_with("etcd://")
 }
 
-/// Opens an existing registry; a missing one is `NoSuchRegistry`, never created.
-pub fn open_existing(url: &str) -> CliResult<Registry> {
-    Ok(Registry::builder().open(url)?)
+/// The registry a command works on, and the global options of opening it.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Registry url.
+    pub url: String,
+    /// `--allow-foreign-owner`: accept a segment another user created.
+    pub allow_foreign_owner: bool,
+}
+
+impl Target {
+    /// A builder with the global options (an option left at its default is
+    /// not set, so an etcd url never sees a table option it would refuse).
+    ///
+    /// # Errors
+    /// `Usage` for `--allow-foreign-owner` with an etcd url.
+    pub fn builder(&self) -> CliResult<Builder> {
+        let b = Registry::builder();
+        if !self.allow_foreign_owner {
+            return Ok(b);
+        }
+        if is_etcd(&self.url) {
+            return Err(CliError::Usage(
+                "--allow-foreign-owner applies to shm: and file: registries (a segment file \
+                 another user created); an etcd:// registry has no file: drop the option"
+                    .into(),
+            ));
+        }
+        Ok(b.allow_foreign_owner(true))
+    }
+
+    /// Opens the existing registry; a missing one is `NoSuchRegistry`, never created.
+    pub fn open(&self) -> CliResult<Registry> {
+        Ok(self.builder()?.open(&self.url)?)
+    }
 }
 
 /// Options used only when `put` creates the registry.
@@ -39,16 +72,22 @@ pub struct CreateOptions {
     pub max_metadata_len: Option<usize>,
     /// File mode (octal).
     pub mode: Option<u32>,
+    /// Bound on the size of the segment file, in bytes.
+    pub max_segment_bytes: Option<u64>,
 }
 
 /// Opens the registry, creating it with `opts` when absent (opts are ignored
 /// for an existing registry).
-pub fn open_or_create(url: &str, opts: &CreateOptions) -> CliResult<Registry> {
-    match Registry::builder().open(url) {
+pub fn open_or_create(target: &Target, opts: &CreateOptions) -> CliResult<Registry> {
+    let url = target.url.as_str();
+    match target.builder()?.open(url) {
         Err(Error::NoSuchRegistry(_)) => {}
         other => return Ok(other?),
     }
-    let mut b = Registry::builder();
+    let mut b = target.builder()?;
+    if let Some(n) = opts.max_segment_bytes {
+        b = b.max_segment_bytes(n);
+    }
     if let Some(n) = opts.capacity {
         b = b.capacity(n);
     }
@@ -60,7 +99,7 @@ pub fn open_or_create(url: &str, opts: &CreateOptions) -> CliResult<Registry> {
     }
     match b.create(url) {
         // Another process created it in between: use theirs.
-        Err(Error::RegistryExists(_)) => Ok(Registry::builder().open(url)?),
+        Err(Error::RegistryExists(_)) => Ok(target.builder()?.open(url)?),
         other => Ok(other?),
     }
 }
@@ -84,37 +123,55 @@ impl Judge {
     }
 }
 
-/// Entries of `ns`, or of every namespace.
+/// Entries of `ns`, or of every namespace, in natural order of their keys
+/// (`w2 < w14 < w140`).
 fn snapshot(reg: &Registry, ns: Option<&str>) -> procreg::Result<Vec<Row>> {
-    match ns {
+    let mut rows: Vec<Row> = match ns {
         Some(ns) => reg.list(ns),
         None => reg.list_all(),
-    }
-    .map(|v| v.into_iter().map(Row::from).collect())
+    }?
+    .into_iter()
+    .map(Row::from)
+    .collect();
+    rows.sort_by(|a, b| {
+        natural_cmp(&a.namespace, &b.namespace).then_with(|| natural_cmp(&a.name, &b.name))
+    });
+    Ok(rows)
 }
 
-/// `procreg ls`.
-pub fn ls(reg: &Registry, ns: Option<&str>, json: bool, out: &mut impl Write) -> CliResult {
+/// `procreg ls`: a table fitted to the terminal (see [`super::layout`]),
+/// whole with `wide`, or JSON lines.
+pub fn ls(
+    reg: &Registry,
+    ns: Option<&str>,
+    json: bool,
+    wide: bool,
+    out: &mut impl Write,
+) -> CliResult {
     let entries = snapshot(reg, ns)?;
     let judge = Judge::new(reg)?;
+    let with_lease = entries.iter().any(|e| e.lease.is_some());
     let mut rows = Vec::new();
     for e in &entries {
         let status = judge.status(reg, e)?;
         if json {
             outln!(out, "{}", entry_json(e, Some(status)))?;
         } else {
-            rows.push(entry_row(e, &status.to_string()));
+            rows.push(entry_row(e, &status.to_string(), with_lease));
         }
     }
-    if !json {
-        if rows.is_empty() {
-            let scope = ns.map_or(String::new(), |n| format!(" in namespace {:?}", n));
-            eprintln!("procreg: no entries{scope} in {}", shown_url(reg));
-        } else {
-            for line in table(&ENTRY_HEADER, &rows, "") {
-                outln!(out, "{line}")?;
-            }
-        }
+    if json {
+        return Ok(());
+    }
+    if rows.is_empty() {
+        let scope = ns.map_or(String::new(), |n| format!(" in namespace {:?}", n));
+        eprintln!("procreg: no entries{scope} in {}", shown_url(reg));
+        return Ok(());
+    }
+    let header = entry_header(with_lease);
+    fit(&header, &mut rows, terminal_width(wide));
+    for line in table(&header, &rows, "") {
+        outln!(out, "{line}")?;
     }
     Ok(())
 }
@@ -130,6 +187,9 @@ pub fn print_entry(e: &Row, status: Liveness, json: bool, out: &mut impl Write) 
     outln!(out, "pid         {} ({status})", e.pid)?;
     outln!(out, "registered  {} ({age} ago)", utc(e.registered_at))?;
     outln!(out, "version     {}", e.version)?;
+    if let Some(l) = &e.lease {
+        outln!(out, "lease       {}", lease_text(l))?;
+    }
     outln!(out, "metadata    {}", escape(&e.metadata))
 }
 
@@ -185,7 +245,7 @@ pub fn rm(
 /// process wakes it at once. The registry may not exist yet: its file is
 /// checked for every 5 ms until it appears.
 pub fn wait(
-    url: &str,
+    target: &Target,
     ns: &str,
     name: &str,
     timeout: Option<Duration>,
@@ -202,13 +262,13 @@ pub fn wait(
         ))
     };
     let reg = loop {
-        match open_existing(url) {
+        match target.open() {
             Ok(r) => break r,
             Err(CliError::Lib(Error::NoSuchRegistry(_))) => {}
             Err(e) => return Err(e),
         }
         if left().is_some_and(|l| l.is_zero()) {
-            return Err(timed_out(format!("no registry appeared at {url}")));
+            return Err(timed_out(format!("no registry appeared at {}", target.url)));
         }
         std::thread::sleep(APPEAR_POLL);
     };
@@ -242,12 +302,24 @@ pub fn take_snapshot(reg: &Registry, ns: Option<&str>) -> procreg::Result<Snapsh
         .collect())
 }
 
-/// One event as a line (human or JSON).
-pub fn event_line(kind: EventKind, e: &Row, json: bool) -> String {
+/// One event as a line (human or JSON). `e` is the entry it concerns, and
+/// `registered` whether `e.registered_at` is that entry's registration time
+/// (it is unknown for a removal of an entry this watcher never saw).
+pub fn event_line(ev: &procreg::Event, e: &Row, registered: bool, json: bool) -> String {
+    let kind = ev.kind;
     if json {
         let mut v = entry_json(e, None);
         v["event"] = json!(kind.to_string());
-        v["at_ms"] = json!(unix_ms(SystemTime::now()));
+        v["revision"] = json!(ev.revision);
+        // The commit time of the change (unknown for a lost one).
+        v["at_ms"] = match kind {
+            EventKind::Lost => serde_json::Value::Null,
+            _ => json!(unix_ms(ev.at)),
+        };
+        if !registered {
+            v["registered_at_ms"] = serde_json::Value::Null;
+            v["age_ms"] = serde_json::Value::Null;
+        }
         return v.to_string();
     }
     let mut s = format!(
@@ -266,31 +338,78 @@ pub fn event_line(kind: EventKind, e: &Row, json: bool) -> String {
     s
 }
 
-/// An event of the library's watcher as the entry it concerns. For a
-/// registration or update the metadata is looked up (shown only if the entry
-/// still has that version).
-pub fn event_entry(reg: &Registry, e: &procreg::Event) -> (EventKind, Row) {
-    let kind = e.kind;
-    let metadata = match kind {
-        EventKind::Registered | EventKind::Updated => reg
-            .lookup(&e.namespace, &e.name)
-            .ok()
-            .flatten()
-            .filter(|now| now.version == e.version)
-            .map(|now| now.metadata)
-            .unwrap_or_default(),
-        _ => Vec::new(),
-    };
-    let entry = Row {
-        namespace: e.namespace.clone(),
-        name: e.name.clone(),
-        pid: e.pid,
-        host: e.host.clone(),
-        metadata,
-        registered_at: e.at,
-        version: e.version,
-    };
-    (kind, entry)
+/// The entries a watcher has seen, by key: a removal event is read after its
+/// entry is gone, so what it removed (its registration time, metadata and
+/// lease) comes from here.
+pub struct Seen(HashMap<(String, String), Row>);
+
+impl Seen {
+    /// Starts from the entries of `ns` (or all) now.
+    pub fn new(reg: &Registry, ns: Option<&str>) -> procreg::Result<Seen> {
+        let map = snapshot(reg, ns)?
+            .into_iter()
+            .map(|e| ((e.namespace.clone(), e.name.clone()), e))
+            .collect();
+        Ok(Seen(map))
+    }
+
+    /// How many entries are known.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The entry event `ev` concerns, and whether its registration time is
+    /// known. A registration or update is looked up (and remembered) when
+    /// the entry still has the event's version; a removal takes the
+    /// remembered entry of the same version.
+    pub fn entry(&mut self, reg: &Registry, ev: &procreg::Event) -> (Row, bool) {
+        let key = (ev.namespace.clone(), ev.name.clone());
+        let bare = Row {
+            namespace: ev.namespace.clone(),
+            name: ev.name.clone(),
+            pid: ev.pid,
+            host: ev.host.clone(),
+            metadata: Vec::new(),
+            registered_at: ev.at,
+            version: ev.version,
+            lease: None,
+        };
+        match ev.kind {
+            EventKind::Registered | EventKind::Updated => {
+                let now = reg
+                    .lookup(&ev.namespace, &ev.name)
+                    .ok()
+                    .flatten()
+                    .filter(|now| now.version == ev.version)
+                    .map(Row::from);
+                let known = self.0.get(&key).filter(|r| r.pid == ev.pid);
+                let (row, registered) = match (now, ev.kind) {
+                    (Some(row), _) => (row, true),
+                    // Replaced since: the change's own time is the registration.
+                    (None, EventKind::Registered) => (bare, true),
+                    (None, _) => match known {
+                        Some(k) => (
+                            Row {
+                                registered_at: k.registered_at,
+                                ..bare
+                            },
+                            true,
+                        ),
+                        None => (bare, false),
+                    },
+                };
+                self.0.insert(key, row.clone());
+                (row, registered)
+            }
+            EventKind::Unregistered | EventKind::Reclaimed | EventKind::Expired => {
+                match self.0.remove(&key) {
+                    Some(r) if r.version == ev.version && r.pid == ev.pid => (r, true),
+                    _ => (bare, false),
+                }
+            }
+            _ => (bare, false),
+        }
+    }
 }
 
 /// `procreg watch`: streams the registry's changes as they are committed
@@ -298,11 +417,12 @@ pub fn event_entry(reg: &Registry, e: &procreg::Event) -> (EventKind, Row) {
 /// falls behind the registry's history says so on stderr and goes on.
 pub fn watch(reg: &Registry, ns: Option<&str>, json: bool, out: &mut impl Write) -> CliResult {
     let mut watcher = reg.watch(ns, reg.revision()?)?;
-    let count = snapshot(reg, ns)?.len();
+    let mut seen = Seen::new(reg, ns)?;
     let scope = ns.map_or("all namespaces".to_owned(), |n| format!("namespace {n:?}"));
     eprintln!(
-        "procreg: watching {scope} of {} ({count} entries now); Ctrl-C stops",
-        shown_url(reg)
+        "procreg: watching {scope} of {} ({} entries now); Ctrl-C stops",
+        shown_url(reg),
+        seen.len()
     );
     loop {
         let e = match watcher.next(Duration::from_secs(3600)) {
@@ -310,17 +430,15 @@ pub fn watch(reg: &Registry, ns: Option<&str>, json: bool, out: &mut impl Write)
             Err(Error::Timeout { .. }) => continue,
             Err(e @ Error::Lagged { .. }) => {
                 eprintln!("procreg: {e}");
+                seen = Seen::new(reg, ns)?;
                 continue;
             }
             Err(e) => return Err(e.into()),
         };
-        let (kind, entry) = event_entry(reg, &e);
-        let line = event_line(kind, &entry, json);
+        let (entry, registered) = seen.entry(reg, &e);
+        let line = event_line(&e, &entry, registered, json);
         if json {
-            let mut v: serde_json::Value =
-                serde_json::from_str(&line).map_err(|e| CliError::Failed(e.to_string()))?;
-            v["revision"] = json!(e.revision);
-            outln!(out, "{v}")?;
+            outln!(out, "{line}")?;
         } else {
             let t = utc(e.at);
             outln!(out, "{}  {line}", &t[11..19])?;
@@ -371,8 +489,12 @@ fn print_reclaimed(n: usize, vanished: &[Row], out: &mut impl Write) -> CliResul
     Ok(())
 }
 
-/// `procreg sweep`.
-pub fn sweep(reg: &Registry, out: &mut impl Write) -> CliResult {
+/// `procreg sweep`; `quiet` prints nothing (errors still go to stderr).
+pub fn sweep(reg: &Registry, quiet: bool, out: &mut impl Write) -> CliResult {
+    if quiet {
+        reg.sweep()?;
+        return Ok(());
+    }
     let (n, vanished) = sweep_once(reg)?;
     print_reclaimed(n, &vanished, out)
 }
@@ -382,6 +504,7 @@ pub fn sweep(reg: &Registry, out: &mut impl Write) -> CliResult {
 /// committed, until killed.
 pub fn reap(reg: &Registry, interval: Duration, out: &mut impl Write) -> CliResult {
     let mut watcher = reg.watch(None, reg.revision()?)?;
+    let mut seen = Seen::new(reg, None)?;
     // Runs until this process ends (or an error returns and drops it).
     let _reaper = reg.spawn_reaper(interval)?;
     eprintln!(
@@ -392,16 +515,20 @@ pub fn reap(reg: &Registry, interval: Duration, out: &mut impl Write) -> CliResu
     loop {
         let e = match watcher.next(Duration::from_secs(1)) {
             Ok(e) => e,
-            Err(Error::Timeout { .. } | Error::Lagged { .. }) => continue,
+            Err(Error::Timeout { .. }) => continue,
+            Err(Error::Lagged { .. }) => {
+                seen = Seen::new(reg, None)?;
+                continue;
+            }
             Err(e) => return Err(e.into()),
         };
+        let (entry, _) = seen.entry(reg, &e);
         if !matches!(
             e.kind,
             procreg::EventKind::Reclaimed | procreg::EventKind::Expired
         ) {
             continue;
         }
-        let (_, entry) = event_entry(reg, &e);
         let t = utc(e.at);
         write!(out, "{}  ", &t[11..19]).map_err(CliError::Stdout)?;
         print_reclaimed(1, &[entry], out)?;
@@ -410,12 +537,13 @@ pub fn reap(reg: &Registry, interval: Duration, out: &mut impl Write) -> CliResu
 }
 
 /// `procreg destroy`.
-pub fn destroy(url: &str, yes: bool, out: &mut impl Write) -> CliResult {
+pub fn destroy(target: &Target, yes: bool, out: &mut impl Write) -> CliResult {
+    let url = target.url.as_str();
     if !yes {
         return Err(CliError::Usage(format!(
             "refusing to destroy {url} without --yes (every process using it loses its entries)"
         )));
     }
-    Registry::destroy(url)?;
+    target.builder()?.destroy(url)?;
     outln!(out, "destroyed {url}")
 }

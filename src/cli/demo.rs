@@ -8,10 +8,11 @@
 //! left in /dev/shm even after Ctrl-C or SIGKILL. On a normal end, an error
 //! or a panic the demo destroys the segment itself.
 
-use super::commands::{Judge, event_entry, event_line};
+use super::commands::{Judge, Seen, event_line};
 use super::error::{CliError, CliResult};
 use super::fmt::Row;
-use super::fmt::{ENTRY_HEADER, entry_row, escape, table, thousands};
+use super::fmt::{entry_header, entry_row, escape, table, thousands};
+use super::layout::{fit, terminal_width};
 use crate::outln;
 use procreg::{Error, EventKind, Registry};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -164,9 +165,16 @@ fn show_registry(reg: &Registry, out: &mut impl Write) -> CliResult {
     let mut rows = Vec::new();
     for e in reg.list_all()? {
         let e = Row::from(e);
-        rows.push(entry_row(&e, &judge.status(reg, &e)?.to_string()));
+        rows.push(entry_row(&e, &judge.status(reg, &e)?.to_string(), false));
     }
-    for line in table(&ENTRY_HEADER, &rows, "   ") {
+    let header = entry_header(false);
+    // The table is indented by 3 columns.
+    fit(
+        &header,
+        &mut rows,
+        terminal_width(false).map(|w| w.saturating_sub(3)),
+    );
+    for line in table(&header, &rows, "   ") {
         outln!(out, "{line}")?;
     }
     Ok(())
@@ -184,13 +192,18 @@ fn show_events(
 ) -> CliResult<Vec<(EventKind, Row)>> {
     let mut events = Vec::new();
     let mut timeout = wait;
+    let mut seen = Seen::new(reg, None)?;
     loop {
         match watcher.next(timeout) {
             Ok(e) => {
                 let at = t0.elapsed().as_secs_f64() * 1e3;
-                let (kind, entry) = event_entry(reg, &e);
-                outln!(out, "   +{at:7.1} ms  {}", event_line(kind, &entry, false))?;
-                events.push((kind, entry));
+                let (entry, registered) = seen.entry(reg, &e);
+                outln!(
+                    out,
+                    "   +{at:7.1} ms  {}",
+                    event_line(&e, &entry, registered, false)
+                )?;
+                events.push((e.kind, entry));
             }
             Err(procreg::Error::Timeout { .. }) => break,
             Err(procreg::Error::Lagged { .. }) => {}

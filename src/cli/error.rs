@@ -92,7 +92,9 @@ impl Code {
             Code::InvalidArgument => "bad url or option value",
             Code::Io => "an operating-system call failed (also reading --meta @FILE)",
             Code::Timeout => "wait: the key did not appear in time",
-            Code::Unhealthy => "health: the registry needs attention (dead owners, stuck slots)",
+            Code::Unhealthy => {
+                "health: a broken segment, stuck writers or nearly full (--strict: also dead owners)"
+            }
             Code::Unavailable => {
                 "etcd did not answer in time, or a held entry's lease was lost (put --hold)"
             }
@@ -202,9 +204,15 @@ impl CliError {
     /// The one-line message for stderr (`None`: print nothing).
     pub fn message(&self) -> Option<String> {
         let msg = match self {
-            CliError::Lib(e @ procreg::Error::NoSuchRegistry(_)) => format!(
-                "{e}; hint: `procreg put NS NAME` creates a registry; choose one with \
-                 --registry URL or PROCREG_URL"
+            CliError::Lib(procreg::Error::NoSuchRegistry(at)) => format!(
+                "no registry at {at}; `procreg put NS NAME` creates it, --registry URL (or \
+                 $PROCREG_URL) picks another, `procreg registries` lists them"
+            ),
+            // The library names its Builder method; the command has a flag.
+            CliError::Lib(e @ procreg::Error::PermissionDenied(_)) => e.to_string().replace(
+                "Use Builder::allow_foreign_owner(true) if this is intended",
+                "if it is a registry shared with your group, pass --allow-foreign-owner \
+                 (see docs/group-shared.md)",
             ),
             CliError::Lib(e) => e.to_string(),
             CliError::Timeout(m) | CliError::Usage(m) | CliError::Failed(m) => m.clone(),

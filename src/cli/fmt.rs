@@ -1,7 +1,8 @@
 //! Formatting for humans and for JSON: escaping, previews, ages, dates,
 //! durations, tables.
 
-use procreg::{Entry, Liveness};
+use super::layout::{cut_end, width};
+use procreg::{Entry, Lease, Liveness};
 use serde_json::{Value, json};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -36,14 +37,9 @@ pub fn escape(bytes: &[u8]) -> String {
     s
 }
 
-/// At most `max` characters of `s`; a cut is marked with `…`.
+/// At most `max` columns of `s`; a cut is marked with `…`.
 pub fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_owned();
-    }
-    let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
-    t.push('…');
-    t
+    cut_end(s, max)
 }
 
 /// A short human duration: `850ms`, `12.3s`, `4m05s`, `2h05m`, `3d04h`.
@@ -153,19 +149,19 @@ pub fn thousands(n: u64) -> String {
 
 /// Rows as columns, each as wide as its widest cell; the last column is not padded.
 pub fn table(header: &[&str], rows: &[Vec<String>], indent: &str) -> Vec<String> {
-    let mut width: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| width(h)).collect();
     for r in rows {
-        for (w, cell) in width.iter_mut().zip(r) {
-            *w = (*w).max(cell.chars().count());
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(width(cell));
         }
     }
     let line = |cells: &[String]| {
         let mut s = String::from(indent);
-        for (i, (cell, w)) in cells.iter().zip(&width).enumerate() {
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
             if i + 1 == cells.len() {
                 s.push_str(cell);
             } else {
-                let pad = w - cell.chars().count();
+                let pad = w - width(cell);
                 s.push_str(cell);
                 s.push_str(&" ".repeat(pad + 2));
             }
@@ -197,6 +193,8 @@ pub struct Row {
     pub registered_at: SystemTime,
     /// Entry version.
     pub version: u64,
+    /// The entry's lease, if it has one.
+    pub lease: Option<Lease>,
 }
 
 impl From<Entry> for Row {
@@ -209,28 +207,64 @@ impl From<Entry> for Row {
             metadata: e.metadata,
             registered_at: e.registered_at,
             version: e.version,
+            lease: e.lease,
         }
     }
 }
 
-/// Widest key part shown in a table before it is cut with `…`.
-pub const KEY_PREVIEW: usize = 32;
-/// Widest metadata shown in a table before it is cut with `…`.
-pub const META_PREVIEW: usize = 40;
+/// The table header of [`entry_row`]; the LEASE column only when asked.
+pub fn entry_header(with_lease: bool) -> Vec<&'static str> {
+    let mut h = vec!["NAMESPACE", "NAME", "PID", "STATUS", "AGE"];
+    if with_lease {
+        h.push("LEASE");
+    }
+    h.push("METADATA");
+    h
+}
 
-/// The table header of [`entry_row`].
-pub const ENTRY_HEADER: [&str; 6] = ["NAMESPACE", "NAME", "PID", "STATUS", "AGE", "METADATA"];
-
-/// One table row for an entry: escaped, long cells cut with `…`.
-pub fn entry_row(e: &Row, status: &str) -> Vec<String> {
-    vec![
-        truncate(&escape(e.namespace.as_bytes()), KEY_PREVIEW),
-        truncate(&escape(e.name.as_bytes()), KEY_PREVIEW),
+/// One table row for an entry, escaped and whole (`ls` cuts it to fit).
+pub fn entry_row(e: &Row, status: &str, with_lease: bool) -> Vec<String> {
+    let mut r = vec![
+        escape(e.namespace.as_bytes()),
+        escape(e.name.as_bytes()),
         e.pid.to_string(),
         status.to_owned(),
         human_duration(age(e.registered_at)),
-        truncate(&escape(&e.metadata), META_PREVIEW),
-    ]
+    ];
+    if with_lease {
+        r.push(e.lease.as_ref().map_or("-".to_owned(), lease_text));
+    }
+    r.push(escape(&e.metadata));
+    r
+}
+
+/// A lease for people: `12.3s/30.0s` (left of ttl), `expired/30.0s`, or
+/// `etcd 694d7f3a2c1b` (an etcd lease id).
+pub fn lease_text(l: &Lease) -> String {
+    match (l.remaining, l.ttl, l.id) {
+        (Some(left), Some(ttl), _) if left.is_zero() => {
+            format!("expired/{}", human_duration(ttl))
+        }
+        (Some(left), Some(ttl), _) => {
+            format!("{}/{}", human_duration(left), human_duration(ttl))
+        }
+        (_, _, Some(id)) => format!("etcd {id:x}"),
+        _ => "yes".to_owned(),
+    }
+}
+
+/// A lease as JSON: `ttl_ms`, `remaining_ms`, `expired`, `id` (hex), each
+/// `null` where the backend does not tell.
+pub fn lease_json(l: Option<&Lease>) -> Value {
+    let Some(l) = l else {
+        return Value::Null;
+    };
+    json!({
+        "ttl_ms": l.ttl.map(|d| d.as_millis() as u64),
+        "remaining_ms": l.remaining.map(|d| d.as_millis() as u64),
+        "expired": l.remaining.map(|d| d.is_zero()),
+        "id": l.id.map(|id| format!("{id:x}")),
+    })
 }
 
 /// An entry as a JSON object. `metadata` is the text (invalid UTF-8 replaced);
@@ -245,6 +279,7 @@ pub fn entry_json(e: &Row, status: Option<Liveness>) -> Value {
         "age_ms": age(e.registered_at).as_millis() as u64,
         "metadata": String::from_utf8_lossy(&e.metadata),
         "metadata_len": e.metadata.len(),
+        "lease": lease_json(e.lease.as_ref()),
     });
     if let Some(s) = status {
         v["status"] = json!(s.to_string());

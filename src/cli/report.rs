@@ -192,9 +192,69 @@ fn etcd_health_part(_: &Health) -> Option<(serde_json::Value, Vec<String>)> {
     None
 }
 
-/// `procreg health`: prints the check; `Unhealthy` (exit 17) when not healthy.
-pub fn health(reg: &Registry, json: bool, out: &mut impl Write) -> CliResult {
+/// What `health` makes of a check: the problems an operator must act on
+/// (they make it unhealthy), and the notes that do not (dead owners and
+/// expired leases, unless `strict`: a crashed neighbour should not fail
+/// every container's probe; `sweep` or a reaper reclaims them).
+pub struct Verdict {
+    /// Problems that make the registry unhealthy.
+    pub problems: Vec<String>,
+    /// Reported, but healthy all the same.
+    pub notes: Vec<String>,
+}
+
+/// Judges `h`: unhealthy means a broken segment, stuck writers, nearly full,
+/// or (etcd) a lost session or silent members; with `strict` also dead
+/// owners and expired leases.
+pub fn verdict(h: &Health, strict: bool) -> Verdict {
+    let mut owners = Vec::new();
+    if h.dead_owners > 0 {
+        owners.push(format!(
+            "{} entries have dead owners; `procreg sweep` (or `reap`) reclaims them",
+            h.dead_owners
+        ));
+    }
+    if h.expired_leases > 0 {
+        owners.push(format!(
+            "{} entries have expired leases; `procreg sweep` (or `reap`) reclaims them",
+            h.expired_leases
+        ));
+    }
+    // The library words each owner count above as one problem of its own
+    // ("... dead owners ...", "... expired leases ..."); the others are what
+    // needs an operator.
+    let problems: Vec<String> = h
+        .problems
+        .iter()
+        .filter(|p| !(p.contains("dead owners") || p.contains("expired leases")))
+        .cloned()
+        .collect();
+    let mut problems = problems;
+    if let Some(t) = h.table() {
+        if !t.header_valid && problems.is_empty() {
+            problems.push("the segment header is not valid".to_owned());
+        }
+    }
+    if strict {
+        problems.extend(owners);
+        Verdict {
+            problems,
+            notes: Vec::new(),
+        }
+    } else {
+        Verdict {
+            problems,
+            notes: owners,
+        }
+    }
+}
+
+/// `procreg health`: prints the check; `Unhealthy` (exit 17) when it finds
+/// a problem (see [`verdict`]).
+pub fn health(reg: &Registry, json: bool, strict: bool, out: &mut impl Write) -> CliResult {
     let h = reg.health_check()?;
+    let v = verdict(&h, strict);
+    let healthy = v.problems.is_empty();
     let mode = match h.liveness_mode {
         LivenessMode::ProcStartTime => "proc-start-time",
         LivenessMode::ForeignPidNamespace => "foreign-pid-namespace",
@@ -204,9 +264,10 @@ pub fn health(reg: &Registry, json: bool, out: &mut impl Write) -> CliResult {
     };
     let t = h.table();
     if json {
-        let mut v = json!({
+        let mut j = json!({
             "url": shown_url(reg),
-            "healthy": h.healthy,
+            "healthy": healthy,
+            "strict": strict,
             "header_valid": t.map(|t| t.header_valid),
             "load_factor": t.map(|t| t.load_factor),
             "live": h.live,
@@ -216,17 +277,18 @@ pub fn health(reg: &Registry, json: bool, out: &mut impl Write) -> CliResult {
             "expired_leases": h.expired_leases,
             "stuck_slots": t.map(|t| t.stuck_slots),
             "liveness_mode": mode,
-            "problems": h.problems,
+            "problems": v.problems,
+            "notes": v.notes,
         });
         if let Some((part, _)) = etcd_health_part(&h) {
-            v["etcd"] = part;
+            j["etcd"] = part;
         }
-        outln!(out, "{v}")?;
+        outln!(out, "{j}")?;
     } else {
         outln!(
             out,
             "{:<11} {}",
-            if h.healthy { "healthy" } else { "UNHEALTHY" },
+            if healthy { "healthy" } else { "UNHEALTHY" },
             shown_url(reg)
         )?;
         outln!(
@@ -252,24 +314,148 @@ pub fn health(reg: &Registry, json: bool, out: &mut impl Write) -> CliResult {
             }
         }
         outln!(out, "liveness    {mode}")?;
-        for p in &h.problems {
+        for p in &v.problems {
             outln!(out, "problem     {p}")?;
         }
-        if !h.healthy && t.is_some() {
+        for n in &v.notes {
+            outln!(out, "note        {n} (not a failure without --strict)")?;
+        }
+        if !healthy && t.is_some() {
             outln!(
                 out,
                 "hint        `procreg sweep` reclaims dead owners and stuck slots"
             )?;
-        } else if h.dead_owners > 0 {
-            outln!(
-                out,
-                "hint        `procreg sweep` reclaims the entries of dead owners on this host"
-            )?;
         }
     }
-    if h.healthy {
+    if healthy {
         Ok(())
     } else {
         Err(CliError::Unhealthy)
     }
+}
+
+/// A label value in the Prometheus text format: `\`, `"` and newlines escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// `procreg stats --prometheus`: the figures of `stats` in the Prometheus
+/// text exposition format (version 0.0.4): `# HELP` and `# TYPE` before each
+/// metric, every sample labelled with the registry's url and backend.
+pub fn prometheus(reg: &Registry, out: &mut impl Write) -> CliResult {
+    let s = reg.stats()?;
+    let labels = format!(
+        "registry=\"{}\",backend=\"{}\"",
+        label(&shown_url(reg)),
+        label(s.backend)
+    );
+    let mut metrics: Vec<(&str, &str, &str, f64)> = vec![
+        ("procreg_entries", "gauge", "Live entries.", s.live as f64),
+        (
+            "procreg_changes_total",
+            "counter",
+            "Committed changes (the registry's revision).",
+            s.revision as f64,
+        ),
+        (
+            "procreg_max_metadata_bytes",
+            "gauge",
+            "Longest metadata the registry accepts, in bytes.",
+            s.limits.max_metadata_len as f64,
+        ),
+    ];
+    if let Some(c) = s.limits.capacity {
+        metrics.push(("procreg_capacity", "gauge", "Slot capacity.", c as f64));
+        metrics.push((
+            "procreg_load_factor",
+            "gauge",
+            "Live entries divided by the capacity.",
+            s.load_factor(),
+        ));
+    }
+    if let Some(t) = s.table() {
+        let table: [(&str, &str, &str, f64); 12] = [
+            (
+                "procreg_tombstones",
+                "gauge",
+                "Deleted slots awaiting reuse.",
+                t.tombstones as f64,
+            ),
+            (
+                "procreg_claimed_slots",
+                "gauge",
+                "Slots claimed by a writer that has not published (or died).",
+                t.claimed as f64,
+            ),
+            (
+                "procreg_max_probe_distance_groups",
+                "gauge",
+                "Largest probe distance of a live key, in groups of 8 slots.",
+                t.max_probe_distance as f64,
+            ),
+            (
+                "procreg_mean_miss_groups",
+                "gauge",
+                "Groups of 8 slots a lookup miss reads on average.",
+                t.mean_miss_groups,
+            ),
+            (
+                "procreg_segment_bytes",
+                "gauge",
+                "Size of the segment (or heap table) in bytes.",
+                t.segment_bytes as f64,
+            ),
+            (
+                "procreg_created_timestamp_seconds",
+                "gauge",
+                "When the segment was created, in seconds since the Unix epoch.",
+                unix_ms(t.created_at) as f64 / 1000.0,
+            ),
+            (
+                "procreg_registers_total",
+                "counter",
+                "Registrations committed since creation (all processes).",
+                t.registers as f64,
+            ),
+            (
+                "procreg_unregisters_total",
+                "counter",
+                "Unregistrations committed since creation (all processes).",
+                t.unregisters as f64,
+            ),
+            (
+                "procreg_updates_total",
+                "counter",
+                "Metadata updates committed since creation (all processes).",
+                t.updates as f64,
+            ),
+            (
+                "procreg_reclaimed_total",
+                "counter",
+                "Entries reclaimed because their owner died or their lease ran out.",
+                t.reclaimed as f64,
+            ),
+            (
+                "procreg_stuck_recovered_total",
+                "counter",
+                "Slots left claimed by dead writers and freed again.",
+                t.stuck_recovered as f64,
+            ),
+            (
+                "procreg_locks_stolen_total",
+                "counter",
+                "Neighbourhood locks taken over from dead writers.",
+                t.locks_stolen as f64,
+            ),
+        ];
+        metrics.extend(table);
+    }
+    for (name, kind, help, value) in metrics {
+        outln!(out, "# HELP {name} {help}")?;
+        outln!(out, "# TYPE {name} {kind}")?;
+        outln!(out, "{name}{{{labels}}} {value}")?;
+    }
+    Ok(())
 }

@@ -67,7 +67,8 @@ impl Config {
     fn table_offset(&self) -> usize {
         (HEADER_BYTES + self.max_writers * SLOT_WORDS * 8).next_multiple_of(4096)
     }
-    fn total_bytes(&self) -> usize {
+    /// Bytes of a segment with these limits (what creating it reserves).
+    pub(crate) fn total_bytes(&self) -> usize {
         self.table_offset() + self.geometry.total_words() * 8
     }
 }

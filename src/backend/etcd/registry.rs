@@ -13,7 +13,7 @@ use crate::error::{Error, Liveness, Result};
 use crate::telemetry;
 use crate::types::{
     BackendHealth, BackendStats, Entry, EntryInfo, EntryRef, EtcdHealth, EtcdStats, Event,
-    EventKind, Health, Limits, LivenessMode, OwnerCounts, Stats, time_from_ns,
+    EventKind, Health, Lease, Limits, LivenessMode, OwnerCounts, Stats, time_from_ns,
 };
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
@@ -64,6 +64,11 @@ fn entry_of(r: EtcdRecord) -> Entry {
         metadata: r.metadata,
         registered_at: time_from_ns(r.registered_at_ns),
         version: r.version,
+        lease: (r.lease != 0).then_some(Lease {
+            ttl: None,
+            remaining: None,
+            id: Some(r.lease),
+        }),
     }
 }
 

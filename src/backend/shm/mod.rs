@@ -1,6 +1,8 @@
 //! `shm:NAME` and `file:PATH` — the table in a mapped segment file, shared by
 //! every process on the host that opens it.
 
+pub(crate) mod files;
+
 use super::table_backend::{TableBackend, Writers};
 use crate::error::{Liveness, Result};
 use crate::segment::Segment;

@@ -671,6 +671,11 @@ enum procreg_status procreg_list_all(const struct procreg *reg, procreg_visit_fn
    between, so loop). A buffer of procreg_stats' max_metadata_len bytes
    always suffices.
  * any other status: nothing is written. PROCREG_E_NOT_FOUND if absent.
+
+ On shm: and mem: registries a hit or a miss allocates nothing (from the
+ second entry read through the handle on: the first learns the host
+ name); procreg_lookup_metadata and the misses of every lookup never
+ allocate there. procreg_lookup_checked and procreg_wait_for allocate.
  */
 enum procreg_status procreg_lookup(const struct procreg *reg,
                                    const char *ns,
@@ -706,8 +711,9 @@ enum procreg_status procreg_lookup_metadata(const struct procreg *reg,
                                             size_t *meta_len);
 
 /*
- The owner pid of (ns, name) into `*pid`; loads only, allocates nothing.
- PROCREG_E_NOT_FOUND if absent.
+ The owner pid of (ns, name) into `*pid`; loads only, allocates nothing
+ on shm: and mem: registries, for a hit or a miss. PROCREG_E_NOT_FOUND if
+ absent.
  */
 enum procreg_status procreg_lookup_pid(const struct procreg *reg,
                                        const char *ns,

@@ -379,12 +379,7 @@ fn c_hello_registers_waits_for_ctrl_c_and_unregisters() {
 /// with a message when absent.
 #[test]
 fn c_programs_are_clean_under_valgrind() {
-    if Command::new("valgrind").arg("--version").output().is_err() {
-        assert!(
-            std::env::var_os("PROCREG_REQUIRE_VALGRIND").is_none(),
-            "valgrind is required (PROCREG_REQUIRE_VALGRIND) but not installed"
-        );
-        eprintln!("valgrind not installed: skipping (install it to run this test)");
+    if !have_valgrind() {
         return;
     }
     let vg = [
@@ -411,6 +406,62 @@ fn c_programs_are_clean_under_valgrind() {
         "valgrind multiprocess",
     );
     assert!(stdout_of(&out).contains("sweep reclaimed 1"));
+}
+
+/// Whether valgrind can run here; panics where it is required
+/// (`PROCREG_REQUIRE_VALGRIND=1`, CI) but absent.
+fn have_valgrind() -> bool {
+    if Command::new("valgrind").arg("--version").output().is_ok() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("PROCREG_REQUIRE_VALGRIND").is_none(),
+        "valgrind is required (PROCREG_REQUIRE_VALGRIND) but not installed"
+    );
+    eprintln!("valgrind not installed: skipping (install it to run this test)");
+    false
+}
+
+/// Heap allocations of one run of `tests/c/no_alloc.c` doing `rounds` rounds
+/// of misses and hits, as valgrind's summary counts them.
+fn allocations_of_no_alloc_rounds(rounds: u32) -> u64 {
+    let g = SegGuard::new(&common::shm_url(&format!("c-noalloc-{rounds}"))).destroyed_by_test();
+    let out = run_checked(
+        Command::new("valgrind")
+            .args(["--error-exitcode=97"])
+            .arg(build("tests/c/no_alloc.c", Link::Shared))
+            .arg(&g.url)
+            .arg(rounds.to_string()),
+        "valgrind no_alloc",
+    );
+    assert_eq!(stdout_of(&out), format!("{rounds} rounds\n"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let n = err
+        .split("total heap usage: ")
+        .nth(1)
+        .and_then(|r| r.split(" allocs").next())
+        .unwrap_or_else(|| panic!("no heap summary from valgrind:\n{err}"));
+    n.replace(',', "").parse().unwrap()
+}
+
+/// A miss (procreg_lookup_pid, procreg_lookup, procreg_lookup_metadata,
+/// procreg_unregister) and a hit (the three lookups) on `shm:` allocate
+/// nothing: 1000 rounds make as many heap allocations as 10. (A miss used to
+/// build and format a library error: seven allocations each.)
+#[test]
+fn c_misses_and_hits_allocate_nothing() {
+    if !have_valgrind() {
+        return;
+    }
+    let few = allocations_of_no_alloc_rounds(10);
+    let many = allocations_of_no_alloc_rounds(1000);
+    assert_eq!(
+        many,
+        few,
+        "990 more rounds made {} more heap allocations ({:.2} per round of 5 misses and 3 hits)",
+        many as i64 - few as i64,
+        (many as f64 - few as f64) / 990.0
+    );
 }
 
 /// The C benchmark of BENCHMARKS.md (run by `scripts/bench-c`) keeps compiling.

@@ -250,6 +250,33 @@ int main(int argc, char **argv) {
         CHECK(big.e.pid == (uint32_t)getpid() && big.newer_field == 0 && big.e.struct_size == sizeof big);
     }
     NULL_ARG(procreg_lookup_checked(NULL, "ns", "a", &e, mbuf, sizeof mbuf, &mlen));
+    /* The same protocol once the handle knows its host (procreg_lookup then
+     * reads into its own buffer and copies out: nothing allocated) and for
+     * procreg_lookup_metadata: a failure writes nothing else. */
+    memset(mbuf, 'z', sizeof mbuf);
+    e.pid = 4242;
+    mlen = 999;
+    CHECK(procreg_lookup(reg, "ns", "missing", &e, mbuf, sizeof mbuf, &mlen) == PROCREG_E_NOT_FOUND);
+    CHECK(e.pid == 4242 && mlen == 999 && mbuf[0] == 'z');
+    CHECK(procreg_last_error_message(msg, sizeof msg) ==
+          strlen("key \"missing\" in namespace \"ns\" is not registered"));
+    {
+        char full[128];
+        procreg_last_error_message(full, sizeof full);
+        CHECK(strcmp(full, "key \"missing\" in namespace \"ns\" is not registered") == 0);
+    }
+    CHECK(procreg_lookup(reg, "ns", "a", &e, mbuf, 2, &mlen) == PROCREG_E_BUFFER_TOO_SMALL);
+    CHECK(mlen == 3 && e.pid == 4242 && mbuf[0] == 'z');
+    mlen = 999;
+    CHECK(procreg_lookup_metadata(reg, "ns", "missing", mbuf, sizeof mbuf, &mlen) == PROCREG_E_NOT_FOUND);
+    CHECK(mlen == 999 && mbuf[0] == 'z');
+    CHECK(procreg_lookup_metadata(reg, "ns", "a", mbuf, 2, &mlen) == PROCREG_E_BUFFER_TOO_SMALL);
+    CHECK(mlen == 3 && mbuf[0] == 'z');
+    CHECK(procreg_lookup_metadata(reg, "ns", "a", mbuf, 3, &mlen) == PROCREG_OK);
+    CHECK(mlen == 3 && memcmp(mbuf, "abc", 3) == 0 && mbuf[3] == 'z');
+    CHECK(procreg_lookup(reg, "ns", "a", &e, mbuf, 3, &mlen) == PROCREG_OK && mlen == 3);
+    CHECK(e.pid == (uint32_t)getpid() && e.host != NULL && strcmp(e.host, this_host) == 0);
+    CHECK(e.registered_at_ns > 0 && e.version > 0);
     NULL_ARG(procreg_lookup_checked(reg, NULL, "a", &e, mbuf, sizeof mbuf, &mlen));
     NULL_ARG(procreg_lookup_checked(reg, "ns", NULL, &e, mbuf, sizeof mbuf, &mlen));
     NULL_ARG(procreg_lookup_checked(reg, "ns", "a", NULL, mbuf, sizeof mbuf, &mlen));

@@ -274,6 +274,34 @@ typedef struct procreg_health_t {
    Slots or locks held by writers that died (a sweep frees them).
    */
   size_t stuck_slots;
+  /*
+   True for an etcd registry (etcd://): the fields below are its.
+   False: they are 0. (Added in version 2.)
+   */
+  bool has_etcd;
+  /*
+   True when this handle's session lease is lost: every entry
+   registered through it is gone; the reason is among the problems.
+   Open a new handle to register again.
+   */
+  bool etcd_session_lost;
+  /*
+   This handle's session lease id.
+   */
+  int64_t etcd_lease;
+  /*
+   Milliseconds left before the handle's local lease deadline (0 once
+   lost).
+   */
+  uint64_t etcd_lease_left_ms;
+  /*
+   Members of the cluster named by the url.
+   */
+  size_t etcd_endpoints;
+  /*
+   Members that answered a status request.
+   */
+  size_t etcd_endpoints_up;
 } procreg_health_t;
 
 /*
@@ -540,6 +568,27 @@ typedef struct procreg_stats_t {
    Locks of dead writers taken over.
    */
   uint64_t locks_stolen;
+  /*
+   True for an etcd registry (etcd://): the fields below are its.
+   False: they are 0. (Added in version 2.)
+   */
+  bool has_etcd;
+  /*
+   This handle's session lease id.
+   */
+  int64_t etcd_lease;
+  /*
+   The session lease's ttl, in milliseconds.
+   */
+  uint64_t etcd_lease_ttl_ms;
+  /*
+   Entries registered through this handle's session.
+   */
+  size_t etcd_own_entries;
+  /*
+   Members of the cluster named by the url.
+   */
+  size_t etcd_endpoints;
 } procreg_stats_t;
 
 /*
@@ -821,7 +870,14 @@ enum procreg_status procreg_options_default(struct procreg_options *out);
 
 /*
  Opens (or creates, per `opts->create`) the registry at `url`: "shm:NAME"
- (or a bare NAME), "file:/path", or "mem:[NAME]" (in this process only).
+ (or a bare NAME), "file:/path", "mem:[NAME]" (in this process only), or
+ "etcd://HOST:PORT[,HOST:PORT...]/PREFIX[?ttl=10s&timeout=5s&...]" (keys
+ under /PREFIX/ of an etcd v3 cluster, shared across hosts; the url's
+ options are listed in the README). etcd:// needs a library built with
+ the cargo feature `etcd` (otherwise PROCREG_E_INVALID_ARGUMENT says so);
+ its limits are fixed, so leave the sizes, limits and mode of `opts` at
+ their defaults for it; a cluster that does not answer within the url's
+ timeout gives PROCREG_E_UNAVAILABLE.
  `opts` may be NULL for the defaults; otherwise its struct_size must be
  set (PROCREG_E_INVALID_ARGUMENT if it is too small). On success `*out`
  holds a handle to release with procreg_close.

@@ -472,8 +472,9 @@ fn c_benchmark_compiles_with_strict_flags() {
 
 /// A C program on `etcd://` (libprocreg built with `--features etcd`, the
 /// cluster named by PROCREG_ETCD_ENDPOINTS): `procreg_open` connects,
-/// registers, looks up (pid and metadata), lists, reads stats without a table
-/// part, unregisters; a dead endpoint gives PROCREG_E_UNAVAILABLE within its
+/// registers, looks up (pid and metadata), lists, reads stats and health with
+/// their etcd part and without a table part, unregisters; a dead endpoint
+/// gives PROCREG_E_UNAVAILABLE within its
 /// `timeout`, naming the endpoint.
 #[cfg(feature = "etcd")]
 #[test]
@@ -482,6 +483,7 @@ fn c_program_uses_an_etcd_registry_and_gets_unavailable_for_a_dead_endpoint() {
         "the etcd feature runs the C ABI on etcd too: set PROCREG_ETCD_ENDPOINTS \
          (scripts/etcd-cluster start prints it)",
     );
+    let members = endpoints.split(',').count();
     let url = format!(
         "etcd://{endpoints}/c-abi-{}?ttl=3s&timeout=5s",
         std::process::id()
@@ -515,6 +517,13 @@ fn c_program_uses_an_etcd_registry_and_gets_unavailable_for_a_dead_endpoint() {
         "metadata=port=9090".to_owned(),
         "listed 1 entries".to_owned(),
         "stats: backend=etcd live=1 has_table=0".to_owned(),
+        format!(
+            "stats etcd part: has_etcd=1 lease_set=1 ttl_ms=3000 own_entries=1 endpoints={members}"
+        ),
+        format!(
+            "health etcd part: has_etcd=1 has_table=0 session_lost=0 same_lease=1 left_ms_set=1 \
+             endpoints_up={members}/{members}"
+        ),
         "after unregister: key not registered".to_owned(),
         "dead endpoint: registry unavailable after".to_owned(),
         "127.0.0.1:1".to_owned(),

@@ -180,7 +180,14 @@ fn builder_of(o: &procreg_options) -> Builder {
 }
 
 /// Opens (or creates, per `opts->create`) the registry at `url`: "shm:NAME"
-/// (or a bare NAME), "file:/path", or "mem:[NAME]" (in this process only).
+/// (or a bare NAME), "file:/path", "mem:[NAME]" (in this process only), or
+/// "etcd://HOST:PORT[,HOST:PORT...]/PREFIX[?ttl=10s&timeout=5s&...]" (keys
+/// under /PREFIX/ of an etcd v3 cluster, shared across hosts; the url's
+/// options are listed in the README). etcd:// needs a library built with
+/// the cargo feature `etcd` (otherwise PROCREG_E_INVALID_ARGUMENT says so);
+/// its limits are fixed, so leave the sizes, limits and mode of `opts` at
+/// their defaults for it; a cluster that does not answer within the url's
+/// timeout gives PROCREG_E_UNAVAILABLE.
 /// `opts` may be NULL for the defaults; otherwise its struct_size must be
 /// set (PROCREG_E_INVALID_ARGUMENT if it is too small). On success `*out`
 /// holds a handle to release with procreg_close.

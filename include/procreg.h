@@ -834,6 +834,18 @@ enum procreg_status procreg_register_self(const struct procreg *reg,
 enum procreg_status procreg_unregister(const struct procreg *reg, const char *ns, const char *name);
 
 /*
+ Removes (ns, name) only if process `pid` owns it: `*removed` is true if
+ it did, false if the key is not registered or another process owns it
+ (both PROCREG_OK). For a service that stops: it never removes a
+ successor that registered the key after this owner died.
+ */
+enum procreg_status procreg_unregister_if_owner(const struct procreg *reg,
+                                                const char *ns,
+                                                const char *name,
+                                                uint32_t pid,
+                                                bool *removed);
+
+/*
  Replaces the metadata of (ns, name); readers never wait for it.
  */
 enum procreg_status procreg_update_metadata(const struct procreg *reg,

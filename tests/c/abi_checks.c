@@ -480,6 +480,28 @@ int main(int argc, char **argv) {
     NULL_ARG(procreg_unregister(reg, "ns", NULL));
     CHECK(procreg_unregister(reg, "ns", "a") == PROCREG_OK);
     CHECK(procreg_unregister(reg, "ns", "a") == PROCREG_E_NOT_FOUND);
+    /* unregister_if_owner: only the owner's pid removes; absent is not an error */
+    {
+        bool removed = true;
+        CHECK(procreg_register_self(reg, "ns", "owned", NULL, 0) == PROCREG_OK);
+        NULL_ARG(procreg_unregister_if_owner(NULL, "ns", "owned", (uint32_t)getpid(), &removed));
+        NULL_ARG(procreg_unregister_if_owner(reg, NULL, "owned", (uint32_t)getpid(), &removed));
+        NULL_ARG(procreg_unregister_if_owner(reg, "ns", NULL, (uint32_t)getpid(), &removed));
+        NULL_ARG(procreg_unregister_if_owner(reg, "ns", "owned", (uint32_t)getpid(), NULL));
+        CHECK(procreg_unregister_if_owner(reg, "ns", long_name, (uint32_t)getpid(), &removed) ==
+              PROCREG_E_INVALID_KEY && removed);
+        CHECK(procreg_unregister_if_owner(reg, "ns", bad_utf8, (uint32_t)getpid(), &removed) ==
+              PROCREG_E_INVALID_UTF8 && removed);
+        CHECK(procreg_unregister_if_owner(reg, "ns", "owned", (uint32_t)child, &removed) == PROCREG_OK);
+        CHECK(!removed); /* another pid: kept */
+        CHECK(procreg_lookup_pid(reg, "ns", "owned", &pid) == PROCREG_OK && pid == (uint32_t)getpid());
+        CHECK(procreg_unregister_if_owner(reg, "ns", "owned", (uint32_t)getpid(), &removed) == PROCREG_OK);
+        CHECK(removed);
+        CHECK(procreg_lookup_pid(reg, "ns", "owned", &pid) == PROCREG_E_NOT_FOUND);
+        removed = true;
+        CHECK(procreg_unregister_if_owner(reg, "ns", "owned", (uint32_t)getpid(), &removed) == PROCREG_OK);
+        CHECK(!removed); /* not registered */
+    }
     NULL_ARG(procreg_sweep(NULL, &n));
     NULL_ARG(procreg_sweep(reg, NULL));
     CHECK(procreg_sweep(reg, &n) == PROCREG_OK && n == 0);

@@ -110,6 +110,15 @@ fn build(source: &str, link: Link) -> PathBuf {
     exe
 }
 
+/// The program run on `url` removed its registry: nothing is left in
+/// /dev/shm (or wherever the url points).
+fn assert_removed(url: &str) {
+    match procreg::Registry::builder().open(url) {
+        Err(procreg::Error::NoSuchRegistry(_)) => {}
+        other => panic!("the program left its registry {url} behind: {other:?}"),
+    }
+}
+
 fn stdout_of(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).unwrap()
 }
@@ -272,6 +281,7 @@ fn abi_checks(link: Link) {
         .parse()
         .unwrap();
     assert!(n >= 180, "only {n} checks ran");
+    assert_removed(&g.url);
 }
 
 #[test]
@@ -285,7 +295,7 @@ fn abi_checks_pass_with_the_static_library() {
 }
 
 fn multiprocess(link: Link) {
-    let g = SegGuard::new(&common::shm_url(&format!("c-mp-{link:?}")));
+    let g = SegGuard::new(&common::shm_url(&format!("c-mp-{link:?}"))).destroyed_by_test();
     let out = run_checked(
         Command::new(build("examples/c/multiprocess.c", link)).arg(&g.url),
         "multiprocess",
@@ -304,9 +314,30 @@ fn multiprocess(link: Link) {
         "sweep reclaimed 1",
         "worker-0 after sweep: key not registered",
         "after stopping the rest: sweep reclaimed 3, 0 left",
+        "removed the registry",
     ] {
         assert!(s.contains(line), "missing {line:?} in:\n{s}");
     }
+    assert_removed(&g.url);
+}
+
+/// An example that finds its registry already there joins it and leaves it
+/// to its creator.
+#[test]
+fn c_multiprocess_example_leaves_a_registry_it_did_not_create() {
+    let g = SegGuard::new(&common::shm_url("c-mp-joined"));
+    let reg = procreg::Registry::builder().create(&g.url).unwrap();
+    reg.register_self("mine", "keep", b"").unwrap();
+    let out = run_checked(
+        Command::new(build("examples/c/multiprocess.c", Link::Shared)).arg(&g.url),
+        "multiprocess",
+    );
+    assert!(!stdout_of(&out).contains("removed the registry"));
+    let again = procreg::Registry::builder().open(&g.url).unwrap();
+    assert_eq!(
+        again.lookup_pid("mine", "keep").unwrap(),
+        Some(std::process::id())
+    );
 }
 
 #[test]
@@ -320,8 +351,8 @@ fn c_multiprocess_example_with_the_static_library() {
 }
 
 #[test]
-fn c_hello_registers_waits_for_ctrl_c_and_unregisters() {
-    let g = SegGuard::new(&common::shm_url("c-hello"));
+fn c_hello_registers_waits_for_ctrl_c_unregisters_and_removes_its_registry() {
+    let g = SegGuard::new(&common::shm_url("c-hello")).destroyed_by_test();
     let mut child = Command::new(build("examples/c/hello.c", Link::Shared))
         .arg(&g.url)
         .stdout(Stdio::piped())
@@ -370,8 +401,15 @@ fn c_hello_registers_waits_for_ctrl_c_and_unregisters() {
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}: {rest:?}");
-    assert_eq!(rest, ["unregistered; lookup now says: key not registered"]);
+    assert_eq!(
+        rest,
+        [
+            "unregistered; lookup now says: key not registered",
+            "removed the registry"
+        ]
+    );
     assert_eq!(reg.lookup_pid("examples", "hello-c").unwrap(), None);
+    assert_removed(&g.url);
 }
 
 /// valgrind finds no invalid access and no leak in the C programs. It must be
@@ -397,7 +435,7 @@ fn c_programs_are_clean_under_valgrind() {
         "valgrind abi_checks",
     );
     assert!(stdout_of(&out).starts_with("abi checks passed: "));
-    let g = SegGuard::new(&common::shm_url("c-vg-mp"));
+    let g = SegGuard::new(&common::shm_url("c-vg-mp")).destroyed_by_test();
     let out = run_checked(
         Command::new("valgrind")
             .args(vg)
@@ -406,6 +444,7 @@ fn c_programs_are_clean_under_valgrind() {
         "valgrind multiprocess",
     );
     assert!(stdout_of(&out).contains("sweep reclaimed 1"));
+    assert_removed(&g.url);
 }
 
 /// Whether valgrind can run here; panics where it is required
@@ -435,6 +474,7 @@ fn allocations_of_no_alloc_rounds(rounds: u32) -> u64 {
         "valgrind no_alloc",
     );
     assert_eq!(stdout_of(&out), format!("{rounds} rounds\n"));
+    assert_removed(&g.url);
     let err = String::from_utf8_lossy(&out.stderr);
     let n = err
         .split("total heap usage: ")

@@ -129,6 +129,9 @@ fn committed_header() -> String {
     std::fs::read_to_string(Path::new(ROOT).join("include/procreg.h")).unwrap()
 }
 
+/// Without the `c-header` feature build.rs generates no header (and does not
+/// compile cbindgen): nothing to compare.
+#[cfg(feature = "c-header")]
 #[test]
 fn committed_header_is_what_build_rs_generates() {
     let fresh = std::fs::read_to_string(concat!(env!("OUT_DIR"), "/procreg.h")).unwrap();

@@ -1,5 +1,9 @@
 //! Build script.
 //!
+//! * Gives the shared library its SONAME, `libprocreg.so.<M>` with `<M>` the
+//!   ABI version: the major version, or `0.<minor>` while the major is 0 (a
+//!   0.x minor release may break the ABI; cargo-c names it the same way).
+//!   `scripts/install-c` installs the file under that name.
 //! * With the `c-header` feature (on by default): generates the C header
 //!   from `src/ffi/` with cbindgen into `$OUT_DIR/procreg.h`. The committed
 //!   copy, `include/procreg.h`, is compared with it by `tests/c_abi.rs`;
@@ -13,6 +17,12 @@
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rustc-check-cfg=cfg(procreg_loom)");
+    let v = |k: &str| std::env::var(k).expect("set by cargo");
+    let abi = match v("CARGO_PKG_VERSION_MAJOR").as_str() {
+        "0" => format!("0.{}", v("CARGO_PKG_VERSION_MINOR")),
+        major => major.to_owned(),
+    };
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libprocreg.so.{abi}");
     #[cfg(feature = "c-header")]
     header::generate();
 }

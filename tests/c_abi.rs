@@ -56,6 +56,34 @@ fn lib_dir() -> PathBuf {
         .unwrap_or_else(|| panic!("libprocreg.so/.a not found next to {}", exe.display()))
 }
 
+/// The SONAME build.rs gives the shared library (`libprocreg.so.0.<minor>`
+/// while the major version is 0).
+fn soname() -> String {
+    match env!("CARGO_PKG_VERSION_MAJOR") {
+        "0" => format!("libprocreg.so.0.{}", env!("CARGO_PKG_VERSION_MINOR")),
+        major => format!("libprocreg.so.{major}"),
+    }
+}
+
+/// A directory where this build's `libprocreg.so` is also found under its
+/// SONAME, the name a program linked with it asks the loader for (the links
+/// an install makes; cargo leaves only `libprocreg.so`).
+fn shared_lib_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = out_dir().join("lib");
+        std::fs::create_dir_all(&dir).unwrap();
+        let so = lib_dir().join("libprocreg.so");
+        for name in ["libprocreg.so".to_owned(), soname()] {
+            let link = dir.join(name);
+            let _ = std::fs::remove_file(&link);
+            std::os::unix::fs::symlink(&so, &link).unwrap();
+        }
+        dir
+    })
+    .clone()
+}
+
 fn out_dir() -> PathBuf {
     let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("c-abi-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
@@ -85,7 +113,6 @@ fn build(source: &str, link: Link) -> PathBuf {
     if exe.exists() {
         return exe;
     }
-    let lib = lib_dir();
     let mut cmd = Command::new("cc");
     cmd.args(C_FLAGS)
         .arg(format!("-I{ROOT}/include"))
@@ -94,6 +121,7 @@ fn build(source: &str, link: Link) -> PathBuf {
         .arg(&exe);
     match link {
         Link::Shared => {
+            let lib = shared_lib_dir();
             cmd.arg(format!("-L{}", lib.display()))
                 .arg("-lprocreg")
                 .arg(format!("-Wl,-rpath,{}", lib.display()))
@@ -103,7 +131,7 @@ fn build(source: &str, link: Link) -> PathBuf {
                 .arg("-lpthread");
         }
         Link::Static => {
-            cmd.arg(lib.join("libprocreg.a")).args(STATIC_LIBS);
+            cmd.arg(lib_dir().join("libprocreg.a")).args(STATIC_LIBS);
         }
     }
     run_checked(&mut cmd, &format!("cc {source} ({link:?})"));
@@ -250,7 +278,7 @@ fn header_compiles_and_links_as_cpp17() {
     )
     .unwrap();
     let exe = dir.join("check-cpp");
-    let lib = lib_dir();
+    let lib = shared_lib_dir();
     run_checked(
         Command::new("c++")
             .args(["-std=c++17", "-Wall", "-Wextra", "-Werror"])
@@ -505,6 +533,137 @@ fn c_misses_and_hits_allocate_nothing() {
         many as i64 - few as i64,
         (many as f64 - few as f64) / 990.0
     );
+}
+
+/// `pkg-config` of `args` for the prefix `p`.
+fn pkg_config(p: &Path, args: &[&str]) -> Vec<String> {
+    let out = run_checked(
+        Command::new("pkg-config")
+            .env("PKG_CONFIG_PATH", p.join("lib/pkgconfig"))
+            .args(args)
+            .arg("procreg"),
+        "pkg-config (install it: apt-get install pkg-config)",
+    );
+    stdout_of(&out)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `readelf -d` of `file`.
+fn dynamic_section(file: &Path) -> String {
+    stdout_of(&run_checked(
+        Command::new("readelf").arg("-d").arg(file),
+        "readelf -d (binutils)",
+    ))
+}
+
+/// `scripts/install-c --prefix P` (given this build's libraries, so nothing
+/// is compiled) installs the header, the shared library under its SONAME
+/// with its links, the static library and `procreg.pc`; a C program then
+/// builds with `pkg-config --cflags --libs procreg` alone (shared) or with
+/// `--static` (static), and runs.
+#[test]
+fn installed_library_has_a_soname_and_programs_build_with_pkg_config() {
+    let prefix = out_dir().join("prefix");
+    let _ = std::fs::remove_dir_all(&prefix);
+    let out = run_checked(
+        Command::new("bash")
+            .arg(Path::new(ROOT).join("scripts/install-c"))
+            .arg("--prefix")
+            .arg(&prefix)
+            .arg("--from")
+            .arg(lib_dir()),
+        "scripts/install-c",
+    );
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(stdout_of(&out).contains(&format!("installed procreg {version} ({})", soname())));
+    let lib = prefix.join("lib");
+    let real = format!("libprocreg.so.{version}");
+    assert_eq!(
+        std::fs::read_to_string(prefix.join("include/procreg.h")).unwrap(),
+        committed_header()
+    );
+    assert!(lib.join("libprocreg.a").is_file());
+    assert_eq!(
+        std::fs::read_link(lib.join(soname())).unwrap(),
+        Path::new(&real)
+    );
+    assert_eq!(
+        std::fs::read_link(lib.join("libprocreg.so")).unwrap(),
+        Path::new(&soname())
+    );
+    let dynamic = dynamic_section(&lib.join(&real));
+    assert!(
+        dynamic.contains(&format!("Library soname: [{}]", soname())),
+        "{dynamic}"
+    );
+
+    // Shared: the flags pkg-config gives, nothing else; the loader finds
+    // the library by its SONAME through LD_LIBRARY_PATH (a system prefix
+    // needs nothing: ldconfig).
+    let flags = pkg_config(&prefix, &["--cflags", "--libs"]);
+    assert!(flags.contains(&"-lprocreg".to_owned()), "{flags:?}");
+    let inside = |f: &String| f.starts_with("-l") || Path::new(&f[2..]).starts_with(&prefix);
+    assert!(
+        flags.iter().all(inside),
+        "paths outside the prefix: {flags:?}"
+    );
+    let exe = out_dir().join("no_alloc-installed");
+    run_checked(
+        Command::new("cc")
+            .args(C_FLAGS)
+            .arg(Path::new(ROOT).join("tests/c/no_alloc.c"))
+            .args(&flags)
+            .arg("-o")
+            .arg(&exe),
+        "cc with pkg-config flags",
+    );
+    let dynamic = dynamic_section(&exe);
+    assert!(
+        dynamic.contains(&format!("Shared library: [{}]", soname())),
+        "{dynamic}"
+    );
+    assert!(
+        !dynamic.contains("RPATH") && !dynamic.contains("RUNPATH"),
+        "{dynamic}"
+    );
+    let g = SegGuard::new(&common::shm_url("c-installed")).destroyed_by_test();
+    let out = run_checked(
+        Command::new(&exe)
+            .env("LD_LIBRARY_PATH", &lib)
+            .args([&g.url, "3"]),
+        "the program built against the installed library",
+    );
+    assert_eq!(stdout_of(&out), "3 rounds\n");
+    assert_removed(&g.url);
+
+    // Static: the archive, and the system libraries of `--static`.
+    let cflags = pkg_config(&prefix, &["--cflags"]);
+    let libs: Vec<String> = pkg_config(&prefix, &["--static", "--libs-only-l"])
+        .into_iter()
+        .filter(|l| l != "-lprocreg")
+        .collect();
+    assert!(libs.contains(&"-lpthread".to_owned()), "{libs:?}");
+    let exe = out_dir().join("no_alloc-installed-static");
+    run_checked(
+        Command::new("cc")
+            .args(C_FLAGS)
+            .args(&cflags)
+            .arg(Path::new(ROOT).join("tests/c/no_alloc.c"))
+            .arg(lib.join("libprocreg.a"))
+            .args(&libs)
+            .arg("-o")
+            .arg(&exe),
+        "cc with the installed static library",
+    );
+    assert!(!dynamic_section(&exe).contains("libprocreg"));
+    let out = run_checked(
+        Command::new(&exe).args([&g.url, "3"]),
+        "the program linked statically",
+    );
+    assert_eq!(stdout_of(&out), "3 rounds\n");
+    assert_removed(&g.url);
 }
 
 /// The C benchmark of BENCHMARKS.md (run by `scripts/bench-c`) keeps compiling.

@@ -9,7 +9,7 @@ use super::registry::{handle, procreg, reg_key};
 use super::sized::{Extensible, caller_size, write_out};
 use super::status::procreg_status;
 use super::util::{interned_cstr, nanos, out_buf, out_ptr, put, text};
-use crate::Entry;
+use crate::{Entry, Registry};
 use std::cell::RefCell;
 use std::ffi::{CStr, c_char};
 use std::mem::offset_of;
@@ -149,6 +149,49 @@ thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
+/// The allocation-free read of [`read_entry`]: the entry through
+/// `Registry::lookup_into` into [`SCRATCH`], then copied out with `host`.
+/// False when the metadata is longer than the registry's limit (only a
+/// hostile segment holds such): the caller then reads it the general way.
+///
+/// # Safety
+/// The pointers of `o` are valid for writes (see [`EntryOut::put_parts`]).
+unsafe fn read_into(
+    r: &Registry,
+    ns: &str,
+    name: &str,
+    o: &EntryOut,
+    host: &'static CStr,
+) -> Result<bool, Fail> {
+    let want = o.cap.min(r.limits().max_metadata_len);
+    SCRATCH.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() < want {
+            s.resize(want, 0);
+        }
+        let Some(i) = r.lookup_into(ns, name, &mut s[..want])? else {
+            return Err(not_found(ns, name));
+        };
+        let n = i.metadata_len;
+        if n > o.cap {
+            // SAFETY: checked non-NULL, writable by contract.
+            unsafe { put(o.len, n) };
+            return Err(o.too_small(n));
+        }
+        if n > want {
+            return Ok(false);
+        }
+        let head = Head {
+            pid: i.pid,
+            registered_at_ns: i.registered_at_ns,
+            version: i.version,
+            host,
+        };
+        // SAFETY: forwarded from this function's contract.
+        unsafe { o.put_parts(&head, &s[..n]) }.map(|()| true)
+    })
+}
+
 /// The body of procreg_lookup, procreg_lookup_checked and
 /// procreg_lookup_metadata: checks the arguments, reads the entry, and
 /// copies it out (the entry only when `out` is given).
@@ -183,37 +226,8 @@ unsafe fn read_entry(
             h.local_host()
         };
         if let Some(host) = host {
-            let max = r.limits().max_metadata_len;
-            let fast = SCRATCH.with(|s| {
-                let mut s = s.borrow_mut();
-                let want = meta_cap.min(max);
-                if s.len() < want {
-                    s.resize(want, 0);
-                }
-                let Some(i) = r.lookup_into(ns, name, &mut s[..want])? else {
-                    return Err(not_found(ns, name));
-                };
-                let head = Head {
-                    pid: i.pid,
-                    registered_at_ns: i.registered_at_ns,
-                    version: i.version,
-                    host,
-                };
-                match s.get(..i.metadata_len) {
-                    // SAFETY: checked by EntryOut::new, valid by contract.
-                    Some(m) if i.metadata_len <= want => unsafe { o.put_parts(&head, m) }.map(Some),
-                    // Longer than the caller's buffer: only its length.
-                    _ if i.metadata_len > meta_cap => {
-                        // SAFETY: checked non-NULL, writable by contract.
-                        unsafe { put(o.len, i.metadata_len) };
-                        Err(o.too_small(i.metadata_len))
-                    }
-                    // Longer than the registry's limit (a hostile segment):
-                    // read it the general way.
-                    _ => Ok(None),
-                }
-            })?;
-            if fast.is_some() {
+            // SAFETY: checked by EntryOut::new, valid by contract.
+            if unsafe { read_into(r, ns, name, &o, host) }? {
                 return Ok(());
             }
         }

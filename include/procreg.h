@@ -274,6 +274,34 @@ typedef struct procreg_health_t {
    Slots or locks held by writers that died (a sweep frees them).
    */
   size_t stuck_slots;
+  /*
+   True for an etcd registry (etcd://): the fields below are its.
+   False: they are 0. (Added in version 2.)
+   */
+  bool has_etcd;
+  /*
+   True when this handle's session lease is lost: every entry
+   registered through it is gone; the reason is among the problems.
+   Open a new handle to register again.
+   */
+  bool etcd_session_lost;
+  /*
+   This handle's session lease id.
+   */
+  int64_t etcd_lease;
+  /*
+   Milliseconds left before the handle's local lease deadline (0 once
+   lost).
+   */
+  uint64_t etcd_lease_left_ms;
+  /*
+   Members of the cluster named by the url.
+   */
+  size_t etcd_endpoints;
+  /*
+   Members that answered a status request.
+   */
+  size_t etcd_endpoints_up;
 } procreg_health_t;
 
 /*
@@ -540,6 +568,27 @@ typedef struct procreg_stats_t {
    Locks of dead writers taken over.
    */
   uint64_t locks_stolen;
+  /*
+   True for an etcd registry (etcd://): the fields below are its.
+   False: they are 0. (Added in version 2.)
+   */
+  bool has_etcd;
+  /*
+   This handle's session lease id.
+   */
+  int64_t etcd_lease;
+  /*
+   The session lease's ttl, in milliseconds.
+   */
+  uint64_t etcd_lease_ttl_ms;
+  /*
+   Entries registered through this handle's session.
+   */
+  size_t etcd_own_entries;
+  /*
+   Members of the cluster named by the url.
+   */
+  size_t etcd_endpoints;
 } procreg_stats_t;
 
 /*
@@ -671,6 +720,11 @@ enum procreg_status procreg_list_all(const struct procreg *reg, procreg_visit_fn
    between, so loop). A buffer of procreg_stats' max_metadata_len bytes
    always suffices.
  * any other status: nothing is written. PROCREG_E_NOT_FOUND if absent.
+
+ On shm: and mem: registries a hit or a miss allocates nothing (from the
+ second entry read through the handle on: the first learns the host
+ name); procreg_lookup_metadata and the misses of every lookup never
+ allocate there. procreg_lookup_checked and procreg_wait_for allocate.
  */
 enum procreg_status procreg_lookup(const struct procreg *reg,
                                    const char *ns,
@@ -706,8 +760,9 @@ enum procreg_status procreg_lookup_metadata(const struct procreg *reg,
                                             size_t *meta_len);
 
 /*
- The owner pid of (ns, name) into `*pid`; loads only, allocates nothing.
- PROCREG_E_NOT_FOUND if absent.
+ The owner pid of (ns, name) into `*pid`; loads only, allocates nothing
+ on shm: and mem: registries, for a hit or a miss. PROCREG_E_NOT_FOUND if
+ absent.
  */
 enum procreg_status procreg_lookup_pid(const struct procreg *reg,
                                        const char *ns,
@@ -779,6 +834,18 @@ enum procreg_status procreg_register_self(const struct procreg *reg,
 enum procreg_status procreg_unregister(const struct procreg *reg, const char *ns, const char *name);
 
 /*
+ Removes (ns, name) only if process `pid` owns it: `*removed` is true if
+ it did, false if the key is not registered or another process owns it
+ (both PROCREG_OK). For a service that stops: it never removes a
+ successor that registered the key after this owner died.
+ */
+enum procreg_status procreg_unregister_if_owner(const struct procreg *reg,
+                                                const char *ns,
+                                                const char *name,
+                                                uint32_t pid,
+                                                bool *removed);
+
+/*
  Replaces the metadata of (ns, name); readers never wait for it.
  */
 enum procreg_status procreg_update_metadata(const struct procreg *reg,
@@ -815,7 +882,14 @@ enum procreg_status procreg_options_default(struct procreg_options *out);
 
 /*
  Opens (or creates, per `opts->create`) the registry at `url`: "shm:NAME"
- (or a bare NAME), "file:/path", or "mem:[NAME]" (in this process only).
+ (or a bare NAME), "file:/path", "mem:[NAME]" (in this process only), or
+ "etcd://HOST:PORT[,HOST:PORT...]/PREFIX[?ttl=10s&timeout=5s&...]" (keys
+ under /PREFIX/ of an etcd v3 cluster, shared across hosts; the url's
+ options are listed in the README). etcd:// needs a library built with
+ the cargo feature `etcd` (otherwise PROCREG_E_INVALID_ARGUMENT says so);
+ its limits are fixed, so leave the sizes, limits and mode of `opts` at
+ their defaults for it; a cluster that does not answer within the url's
+ timeout gives PROCREG_E_UNAVAILABLE.
  `opts` may be NULL for the defaults; otherwise its struct_size must be
  set (PROCREG_E_INVALID_ARGUMENT if it is too small). On success `*out`
  holds a handle to release with procreg_close.

@@ -56,6 +56,34 @@ fn lib_dir() -> PathBuf {
         .unwrap_or_else(|| panic!("libprocreg.so/.a not found next to {}", exe.display()))
 }
 
+/// The SONAME build.rs gives the shared library (`libprocreg.so.0.<minor>`
+/// while the major version is 0).
+fn soname() -> String {
+    match env!("CARGO_PKG_VERSION_MAJOR") {
+        "0" => format!("libprocreg.so.0.{}", env!("CARGO_PKG_VERSION_MINOR")),
+        major => format!("libprocreg.so.{major}"),
+    }
+}
+
+/// A directory where this build's `libprocreg.so` is also found under its
+/// SONAME, the name a program linked with it asks the loader for (the links
+/// an install makes; cargo leaves only `libprocreg.so`).
+fn shared_lib_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = out_dir().join("lib");
+        std::fs::create_dir_all(&dir).unwrap();
+        let so = lib_dir().join("libprocreg.so");
+        for name in ["libprocreg.so".to_owned(), soname()] {
+            let link = dir.join(name);
+            let _ = std::fs::remove_file(&link);
+            std::os::unix::fs::symlink(&so, &link).unwrap();
+        }
+        dir
+    })
+    .clone()
+}
+
 fn out_dir() -> PathBuf {
     let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("c-abi-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
@@ -85,7 +113,6 @@ fn build(source: &str, link: Link) -> PathBuf {
     if exe.exists() {
         return exe;
     }
-    let lib = lib_dir();
     let mut cmd = Command::new("cc");
     cmd.args(C_FLAGS)
         .arg(format!("-I{ROOT}/include"))
@@ -94,6 +121,7 @@ fn build(source: &str, link: Link) -> PathBuf {
         .arg(&exe);
     match link {
         Link::Shared => {
+            let lib = shared_lib_dir();
             cmd.arg(format!("-L{}", lib.display()))
                 .arg("-lprocreg")
                 .arg(format!("-Wl,-rpath,{}", lib.display()))
@@ -103,11 +131,20 @@ fn build(source: &str, link: Link) -> PathBuf {
                 .arg("-lpthread");
         }
         Link::Static => {
-            cmd.arg(lib.join("libprocreg.a")).args(STATIC_LIBS);
+            cmd.arg(lib_dir().join("libprocreg.a")).args(STATIC_LIBS);
         }
     }
     run_checked(&mut cmd, &format!("cc {source} ({link:?})"));
     exe
+}
+
+/// The program run on `url` removed its registry: nothing is left in
+/// /dev/shm (or wherever the url points).
+fn assert_removed(url: &str) {
+    match procreg::Registry::builder().open(url) {
+        Err(procreg::Error::NoSuchRegistry(_)) => {}
+        other => panic!("the program left its registry {url} behind: {other:?}"),
+    }
 }
 
 fn stdout_of(out: &Output) -> String {
@@ -120,6 +157,9 @@ fn committed_header() -> String {
     std::fs::read_to_string(Path::new(ROOT).join("include/procreg.h")).unwrap()
 }
 
+/// Without the `c-header` feature build.rs generates no header (and does not
+/// compile cbindgen): nothing to compare.
+#[cfg(feature = "c-header")]
 #[test]
 fn committed_header_is_what_build_rs_generates() {
     let fresh = std::fs::read_to_string(concat!(env!("OUT_DIR"), "/procreg.h")).unwrap();
@@ -238,7 +278,7 @@ fn header_compiles_and_links_as_cpp17() {
     )
     .unwrap();
     let exe = dir.join("check-cpp");
-    let lib = lib_dir();
+    let lib = shared_lib_dir();
     run_checked(
         Command::new("c++")
             .args(["-std=c++17", "-Wall", "-Wextra", "-Werror"])
@@ -272,6 +312,7 @@ fn abi_checks(link: Link) {
         .parse()
         .unwrap();
     assert!(n >= 180, "only {n} checks ran");
+    assert_removed(&g.url);
 }
 
 #[test]
@@ -285,7 +326,7 @@ fn abi_checks_pass_with_the_static_library() {
 }
 
 fn multiprocess(link: Link) {
-    let g = SegGuard::new(&common::shm_url(&format!("c-mp-{link:?}")));
+    let g = SegGuard::new(&common::shm_url(&format!("c-mp-{link:?}"))).destroyed_by_test();
     let out = run_checked(
         Command::new(build("examples/c/multiprocess.c", link)).arg(&g.url),
         "multiprocess",
@@ -304,9 +345,30 @@ fn multiprocess(link: Link) {
         "sweep reclaimed 1",
         "worker-0 after sweep: key not registered",
         "after stopping the rest: sweep reclaimed 3, 0 left",
+        "removed the registry",
     ] {
         assert!(s.contains(line), "missing {line:?} in:\n{s}");
     }
+    assert_removed(&g.url);
+}
+
+/// An example that finds its registry already there joins it and leaves it
+/// to its creator.
+#[test]
+fn c_multiprocess_example_leaves_a_registry_it_did_not_create() {
+    let g = SegGuard::new(&common::shm_url("c-mp-joined"));
+    let reg = procreg::Registry::builder().create(&g.url).unwrap();
+    reg.register_self("mine", "keep", b"").unwrap();
+    let out = run_checked(
+        Command::new(build("examples/c/multiprocess.c", Link::Shared)).arg(&g.url),
+        "multiprocess",
+    );
+    assert!(!stdout_of(&out).contains("removed the registry"));
+    let again = procreg::Registry::builder().open(&g.url).unwrap();
+    assert_eq!(
+        again.lookup_pid("mine", "keep").unwrap(),
+        Some(std::process::id())
+    );
 }
 
 #[test]
@@ -320,8 +382,8 @@ fn c_multiprocess_example_with_the_static_library() {
 }
 
 #[test]
-fn c_hello_registers_waits_for_ctrl_c_and_unregisters() {
-    let g = SegGuard::new(&common::shm_url("c-hello"));
+fn c_hello_registers_waits_for_ctrl_c_unregisters_and_removes_its_registry() {
+    let g = SegGuard::new(&common::shm_url("c-hello")).destroyed_by_test();
     let mut child = Command::new(build("examples/c/hello.c", Link::Shared))
         .arg(&g.url)
         .stdout(Stdio::piped())
@@ -370,8 +432,15 @@ fn c_hello_registers_waits_for_ctrl_c_and_unregisters() {
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}: {rest:?}");
-    assert_eq!(rest, ["unregistered; lookup now says: key not registered"]);
+    assert_eq!(
+        rest,
+        [
+            "unregistered; lookup now says: key not registered",
+            "removed the registry"
+        ]
+    );
     assert_eq!(reg.lookup_pid("examples", "hello-c").unwrap(), None);
+    assert_removed(&g.url);
 }
 
 /// valgrind finds no invalid access and no leak in the C programs. It must be
@@ -379,12 +448,7 @@ fn c_hello_registers_waits_for_ctrl_c_and_unregisters() {
 /// with a message when absent.
 #[test]
 fn c_programs_are_clean_under_valgrind() {
-    if Command::new("valgrind").arg("--version").output().is_err() {
-        assert!(
-            std::env::var_os("PROCREG_REQUIRE_VALGRIND").is_none(),
-            "valgrind is required (PROCREG_REQUIRE_VALGRIND) but not installed"
-        );
-        eprintln!("valgrind not installed: skipping (install it to run this test)");
+    if !have_valgrind() {
         return;
     }
     let vg = [
@@ -402,7 +466,7 @@ fn c_programs_are_clean_under_valgrind() {
         "valgrind abi_checks",
     );
     assert!(stdout_of(&out).starts_with("abi checks passed: "));
-    let g = SegGuard::new(&common::shm_url("c-vg-mp"));
+    let g = SegGuard::new(&common::shm_url("c-vg-mp")).destroyed_by_test();
     let out = run_checked(
         Command::new("valgrind")
             .args(vg)
@@ -411,6 +475,195 @@ fn c_programs_are_clean_under_valgrind() {
         "valgrind multiprocess",
     );
     assert!(stdout_of(&out).contains("sweep reclaimed 1"));
+    assert_removed(&g.url);
+}
+
+/// Whether valgrind can run here; panics where it is required
+/// (`PROCREG_REQUIRE_VALGRIND=1`, CI) but absent.
+fn have_valgrind() -> bool {
+    if Command::new("valgrind").arg("--version").output().is_ok() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("PROCREG_REQUIRE_VALGRIND").is_none(),
+        "valgrind is required (PROCREG_REQUIRE_VALGRIND) but not installed"
+    );
+    eprintln!("valgrind not installed: skipping (install it to run this test)");
+    false
+}
+
+/// Heap allocations of one run of `tests/c/no_alloc.c` doing `rounds` rounds
+/// of misses and hits, as valgrind's summary counts them.
+fn allocations_of_no_alloc_rounds(rounds: u32) -> u64 {
+    let g = SegGuard::new(&common::shm_url(&format!("c-noalloc-{rounds}"))).destroyed_by_test();
+    let out = run_checked(
+        Command::new("valgrind")
+            .args(["--error-exitcode=97"])
+            .arg(build("tests/c/no_alloc.c", Link::Shared))
+            .arg(&g.url)
+            .arg(rounds.to_string()),
+        "valgrind no_alloc",
+    );
+    assert_eq!(stdout_of(&out), format!("{rounds} rounds\n"));
+    assert_removed(&g.url);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let n = err
+        .split("total heap usage: ")
+        .nth(1)
+        .and_then(|r| r.split(" allocs").next())
+        .unwrap_or_else(|| panic!("no heap summary from valgrind:\n{err}"));
+    n.replace(',', "").parse().unwrap()
+}
+
+/// A miss (procreg_lookup_pid, procreg_lookup, procreg_lookup_metadata,
+/// procreg_unregister) and a hit (the three lookups) on `shm:` allocate
+/// nothing: 1000 rounds make as many heap allocations as 10. (A miss used to
+/// build and format a library error: seven allocations each.)
+#[test]
+fn c_misses_and_hits_allocate_nothing() {
+    if !have_valgrind() {
+        return;
+    }
+    let few = allocations_of_no_alloc_rounds(10);
+    let many = allocations_of_no_alloc_rounds(1000);
+    assert_eq!(
+        many,
+        few,
+        "990 more rounds made {} more heap allocations ({:.2} per round of 5 misses and 3 hits)",
+        many as i64 - few as i64,
+        (many as f64 - few as f64) / 990.0
+    );
+}
+
+/// `pkg-config` of `args` for the prefix `p`.
+fn pkg_config(p: &Path, args: &[&str]) -> Vec<String> {
+    let out = run_checked(
+        Command::new("pkg-config")
+            .env("PKG_CONFIG_PATH", p.join("lib/pkgconfig"))
+            .args(args)
+            .arg("procreg"),
+        "pkg-config (install it: apt-get install pkg-config)",
+    );
+    stdout_of(&out)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `readelf -d` of `file`.
+fn dynamic_section(file: &Path) -> String {
+    stdout_of(&run_checked(
+        Command::new("readelf").arg("-d").arg(file),
+        "readelf -d (binutils)",
+    ))
+}
+
+/// `scripts/install-c --prefix P` (given this build's libraries, so nothing
+/// is compiled) installs the header, the shared library under its SONAME
+/// with its links, the static library and `procreg.pc`; a C program then
+/// builds with `pkg-config --cflags --libs procreg` alone (shared) or with
+/// `--static` (static), and runs.
+#[test]
+fn installed_library_has_a_soname_and_programs_build_with_pkg_config() {
+    let prefix = out_dir().join("prefix");
+    let _ = std::fs::remove_dir_all(&prefix);
+    let out = run_checked(
+        Command::new("bash")
+            .arg(Path::new(ROOT).join("scripts/install-c"))
+            .arg("--prefix")
+            .arg(&prefix)
+            .arg("--from")
+            .arg(lib_dir()),
+        "scripts/install-c",
+    );
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(stdout_of(&out).contains(&format!("installed procreg {version} ({})", soname())));
+    let lib = prefix.join("lib");
+    let real = format!("libprocreg.so.{version}");
+    assert_eq!(
+        std::fs::read_to_string(prefix.join("include/procreg.h")).unwrap(),
+        committed_header()
+    );
+    assert!(lib.join("libprocreg.a").is_file());
+    assert_eq!(
+        std::fs::read_link(lib.join(soname())).unwrap(),
+        Path::new(&real)
+    );
+    assert_eq!(
+        std::fs::read_link(lib.join("libprocreg.so")).unwrap(),
+        Path::new(&soname())
+    );
+    let dynamic = dynamic_section(&lib.join(&real));
+    assert!(
+        dynamic.contains(&format!("Library soname: [{}]", soname())),
+        "{dynamic}"
+    );
+
+    // Shared: the flags pkg-config gives, nothing else; the loader finds
+    // the library by its SONAME through LD_LIBRARY_PATH (a system prefix
+    // needs nothing: ldconfig).
+    let flags = pkg_config(&prefix, &["--cflags", "--libs"]);
+    assert!(flags.contains(&"-lprocreg".to_owned()), "{flags:?}");
+    let inside = |f: &String| f.starts_with("-l") || Path::new(&f[2..]).starts_with(&prefix);
+    assert!(
+        flags.iter().all(inside),
+        "paths outside the prefix: {flags:?}"
+    );
+    let exe = out_dir().join("no_alloc-installed");
+    run_checked(
+        Command::new("cc")
+            .args(C_FLAGS)
+            .arg(Path::new(ROOT).join("tests/c/no_alloc.c"))
+            .args(&flags)
+            .arg("-o")
+            .arg(&exe),
+        "cc with pkg-config flags",
+    );
+    let dynamic = dynamic_section(&exe);
+    assert!(
+        dynamic.contains(&format!("Shared library: [{}]", soname())),
+        "{dynamic}"
+    );
+    assert!(
+        !dynamic.contains("RPATH") && !dynamic.contains("RUNPATH"),
+        "{dynamic}"
+    );
+    let g = SegGuard::new(&common::shm_url("c-installed")).destroyed_by_test();
+    let out = run_checked(
+        Command::new(&exe)
+            .env("LD_LIBRARY_PATH", &lib)
+            .args([&g.url, "3"]),
+        "the program built against the installed library",
+    );
+    assert_eq!(stdout_of(&out), "3 rounds\n");
+    assert_removed(&g.url);
+
+    // Static: the archive, and the system libraries of `--static`.
+    let cflags = pkg_config(&prefix, &["--cflags"]);
+    let libs: Vec<String> = pkg_config(&prefix, &["--static", "--libs-only-l"])
+        .into_iter()
+        .filter(|l| l != "-lprocreg")
+        .collect();
+    assert!(libs.contains(&"-lpthread".to_owned()), "{libs:?}");
+    let exe = out_dir().join("no_alloc-installed-static");
+    run_checked(
+        Command::new("cc")
+            .args(C_FLAGS)
+            .args(&cflags)
+            .arg(Path::new(ROOT).join("tests/c/no_alloc.c"))
+            .arg(lib.join("libprocreg.a"))
+            .args(&libs)
+            .arg("-o")
+            .arg(&exe),
+        "cc with the installed static library",
+    );
+    assert!(!dynamic_section(&exe).contains("libprocreg"));
+    let out = run_checked(
+        Command::new(&exe).args([&g.url, "3"]),
+        "the program linked statically",
+    );
+    assert_eq!(stdout_of(&out), "3 rounds\n");
+    assert_removed(&g.url);
 }
 
 /// The C benchmark of BENCHMARKS.md (run by `scripts/bench-c`) keeps compiling.
@@ -421,8 +674,9 @@ fn c_benchmark_compiles_with_strict_flags() {
 
 /// A C program on `etcd://` (libprocreg built with `--features etcd`, the
 /// cluster named by PROCREG_ETCD_ENDPOINTS): `procreg_open` connects,
-/// registers, looks up (pid and metadata), lists, reads stats without a table
-/// part, unregisters; a dead endpoint gives PROCREG_E_UNAVAILABLE within its
+/// registers, looks up (pid and metadata), lists, reads stats and health with
+/// their etcd part and without a table part, unregisters; a dead endpoint
+/// gives PROCREG_E_UNAVAILABLE within its
 /// `timeout`, naming the endpoint.
 #[cfg(feature = "etcd")]
 #[test]
@@ -431,6 +685,7 @@ fn c_program_uses_an_etcd_registry_and_gets_unavailable_for_a_dead_endpoint() {
         "the etcd feature runs the C ABI on etcd too: set PROCREG_ETCD_ENDPOINTS \
          (scripts/etcd-cluster start prints it)",
     );
+    let members = endpoints.split(',').count();
     let url = format!(
         "etcd://{endpoints}/c-abi-{}?ttl=3s&timeout=5s",
         std::process::id()
@@ -464,6 +719,13 @@ fn c_program_uses_an_etcd_registry_and_gets_unavailable_for_a_dead_endpoint() {
         "metadata=port=9090".to_owned(),
         "listed 1 entries".to_owned(),
         "stats: backend=etcd live=1 has_table=0".to_owned(),
+        format!(
+            "stats etcd part: has_etcd=1 lease_set=1 ttl_ms=3000 own_entries=1 endpoints={members}"
+        ),
+        format!(
+            "health etcd part: has_etcd=1 has_table=0 session_lost=0 same_lease=1 left_ms_set=1 \
+             endpoints_up={members}/{members}"
+        ),
         "after unregister: key not registered".to_owned(),
         "dead endpoint: registry unavailable after".to_owned(),
         "127.0.0.1:1".to_owned(),

@@ -5,8 +5,12 @@
  * A fresh shm segment of capacity 4096 is filled to 75% with 24-byte keys
  * ("bench-ns" + 16-byte names); the probe keys sit in one contiguous array in
  * a pseudo-random order and are walked cyclically. 21 batches of 100 passes
- * over the 3072 keys; prints the median and best ns per lookup.
- * Usage: ./bench_lookup URL
+ * over the 3072 keys; prints the median and best ns per lookup, for hits,
+ * for misses (keys of the same length, absent) and for procreg_lookup hits
+ * (entry and metadata copied out). KIND measures one of them only; PASSES
+ * (default 100) sets the batch size, e.g. 1 and 2 under callgrind, whose
+ * difference divided by 21 * 3072 is the instructions of one call.
+ * Usage: ./bench_lookup URL [hit|miss|lookup [PASSES]]
  */
 #define _POSIX_C_SOURCE 200809L
 #include "procreg.h"
@@ -19,7 +23,7 @@
 #define CAPACITY 4096
 #define KEYS (CAPACITY * 3 / 4)
 #define NAME_LEN 16
-#define PASSES 100
+#define PASSES 100 /* per batch, unless given */
 #define BATCHES 21
 
 static uint64_t splitmix(uint64_t *s) {
@@ -43,17 +47,33 @@ static double now_ns(void) {
 int main(int argc, char **argv) {
     static char names[KEYS][NAME_LEN + 1];
     static char probes[KEYS][NAME_LEN + 1];
+    static char absent[KEYS][NAME_LEN + 1];
+    procreg_entry e;
+    uint8_t meta[256];
+    size_t meta_len = 0;
+    int kind, only = -1, passes = PASSES;
     double per_op[BATCHES];
     procreg_options o;
     procreg *reg = NULL;
     uint64_t seed = 42, sink = 0;
     int i, b, p;
 
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s URL\n", argv[0]);
+    if (argc < 2 || argc > 4) {
+        fprintf(stderr, "usage: %s URL [hit|miss|lookup [PASSES]]\n", argv[0]);
         return 2;
     }
+    if (argc > 2) {
+        only = strcmp(argv[2], "hit") == 0 ? 0 : strcmp(argv[2], "miss") == 0 ? 1
+             : strcmp(argv[2], "lookup") == 0 ? 2 : -2;
+        if (only == -2) {
+            fprintf(stderr, "%s: measure hit, miss or lookup, not %s\n", argv[0], argv[2]);
+            return 2;
+        }
+    }
+    if (argc > 3) passes = atoi(argv[3]);
+    if (passes < 1) return 2;
     o.struct_size = sizeof o; /* extensible struct: set its size first */
+    e.struct_size = sizeof e;
     procreg_options_default(&o);
     o.capacity = CAPACITY;
     o.create = PROCREG_CREATE;
@@ -79,20 +99,40 @@ int main(int argc, char **argv) {
         }
         for (i = 0; i < KEYS; i++) memcpy(probes[i], names[order[i]], NAME_LEN + 1);
     }
-    for (b = 0; b < BATCHES; b++) {
-        double t0 = now_ns();
-        for (p = 0; p < PASSES; p++) {
-            for (i = 0; i < KEYS; i++) {
-                uint32_t pid = 0;
-                if (procreg_lookup_pid(reg, "bench-ns", probes[i], &pid) != PROCREG_OK) return 1;
-                sink += pid;
-            }
-        }
-        per_op[b] = (now_ns() - t0) / ((double)PASSES * KEYS);
+    /* Absent keys of the same length: the probe names with another first letter. */
+    for (i = 0; i < KEYS; i++) {
+        memcpy(absent[i], probes[i], NAME_LEN + 1);
+        absent[i][0] = 'm';
     }
-    qsort(per_op, BATCHES, sizeof per_op[0], cmp_double);
-    printf("c procreg_lookup_pid: median %.1f ns/op, best %.1f ns/op (%d batches of %d lookups; sink %llu)\n",
-           per_op[BATCHES / 2], per_op[0], BATCHES, PASSES * KEYS, (unsigned long long)(sink & 1));
+    for (kind = 0; kind < 3; kind++) {
+        if (only >= 0 && kind != only) continue;
+        static const char *what[] = {"procreg_lookup_pid", "procreg_lookup_pid miss",
+                                     "procreg_lookup (entry + metadata)"};
+        for (b = 0; b < BATCHES; b++) {
+            double t0 = now_ns();
+            for (p = 0; p < passes; p++) {
+                for (i = 0; i < KEYS; i++) {
+                    uint32_t pid = 0;
+                    if (kind == 0) {
+                        if (procreg_lookup_pid(reg, "bench-ns", probes[i], &pid) != PROCREG_OK) return 1;
+                    } else if (kind == 1) {
+                        if (procreg_lookup_pid(reg, "bench-ns", absent[i], &pid) != PROCREG_E_NOT_FOUND)
+                            return 1;
+                    } else {
+                        if (procreg_lookup(reg, "bench-ns", probes[i], &e, meta, sizeof meta, &meta_len) !=
+                            PROCREG_OK)
+                            return 1;
+                        pid = e.pid + (uint32_t)meta_len;
+                    }
+                    sink += pid;
+                }
+            }
+            per_op[b] = (now_ns() - t0) / ((double)passes * KEYS);
+        }
+        qsort(per_op, BATCHES, sizeof per_op[0], cmp_double);
+        printf("c %s: median %.1f ns/op, best %.1f ns/op (%d batches of %d lookups; sink %llu)\n", what[kind],
+               per_op[BATCHES / 2], per_op[0], BATCHES, passes * KEYS, (unsigned long long)(sink & 1));
+    }
     procreg_close(reg);
     procreg_destroy(argv[1]);
     return 0;

@@ -1,10 +1,13 @@
 /* hello.c: register this process under ("examples", "hello-c"), look it up,
- * list the namespace, wait for Ctrl-C (or SIGTERM), unregister, exit.
+ * list the namespace, wait for Ctrl-C (or SIGTERM), unregister, and remove
+ * the registry if this program created it (one that already existed is
+ * left to its creator).
  *
- * Build (after `cargo build --release`):
- *   cc -std=c99 -Wall -Wextra -pedantic -Iinclude examples/c/hello.c \
- *      -Ltarget/release -lprocreg -Wl,-rpath,$PWD/target/release -o hello
- * Run: ./hello [URL]      (default URL: shm:hello-c)
+ * Build (after `scripts/install-c --prefix ~/.local`, see the README):
+ *   export PKG_CONFIG_PATH=~/.local/lib/pkgconfig
+ *   cc -std=c99 -Wall -Wextra -pedantic examples/c/hello.c \
+ *      $(pkg-config --cflags --libs procreg) -o hello
+ * Run: LD_LIBRARY_PATH=~/.local/lib ./hello [URL]   (default URL: shm:hello-c)
  */
 #define _POSIX_C_SOURCE 200809L
 #include "procreg.h"
@@ -37,10 +40,47 @@ static int print_entry(const procreg_entry_view *e, void *ctx) {
     return 0; /* go on */
 }
 
+/* Creates the registry at `url`, or opens it if another program already
+ * did; `*created` tells which, so that only the creator removes it. */
+static procreg_status create_or_join(const char *url, procreg **reg, int *created) {
+    procreg_options o;
+    procreg_status st;
+    o.struct_size = sizeof o; /* extensible struct: set its size first */
+    procreg_options_default(&o);
+    o.create = PROCREG_CREATE;
+    st = procreg_open(url, &o, reg);
+    *created = st == PROCREG_OK;
+    if (st == PROCREG_E_REGISTRY_EXISTS) {
+        o.create = PROCREG_OPEN;
+        st = procreg_open(url, &o, reg);
+    }
+    return st;
+}
+
+static int run(procreg *reg);
+
 int main(int argc, char **argv) {
     const char *url = argc > 1 ? argv[1] : "shm:hello-c";
-    const char *meta = "port=8080";
     procreg *reg = NULL;
+    int created = 0, rc;
+    procreg_status st;
+
+    printf("procreg %s (header %d.%d.%d)\n", procreg_version(), PROCREG_VERSION_MAJOR,
+           PROCREG_VERSION_MINOR, PROCREG_VERSION_PATCH);
+    st = create_or_join(url, &reg, &created);
+    if (st != PROCREG_OK) return failed("procreg_open", st);
+    rc = run(reg);
+    procreg_close(reg);
+    if (created) { /* also after a failure: leave nothing in /dev/shm */
+        st = procreg_destroy(url);
+        if (st != PROCREG_OK) return failed("procreg_destroy", st);
+        printf("removed the registry\n");
+    }
+    return rc;
+}
+
+static int run(procreg *reg) {
+    const char *meta = "port=8080";
     procreg_entry entry;
     uint8_t small[4], *meta_buf = small;
     size_t meta_cap = sizeof small, meta_len = 0;
@@ -49,11 +89,6 @@ int main(int argc, char **argv) {
     procreg_status st;
     sigset_t block, old;
     struct sigaction sa;
-
-    printf("procreg %s (header %d.%d.%d)\n", procreg_version(), PROCREG_VERSION_MAJOR,
-           PROCREG_VERSION_MINOR, PROCREG_VERSION_PATCH);
-    st = procreg_open(url, NULL, &reg);
-    if (st != PROCREG_OK) return failed("procreg_open", st);
 
     /* Block the signals before registering, so none is lost before we wait. */
     memset(&sa, 0, sizeof sa);
@@ -102,6 +137,5 @@ int main(int argc, char **argv) {
     if (st != PROCREG_OK) return failed("procreg_unregister", st);
     st = procreg_lookup_pid(reg, "examples", "hello-c", &pid);
     printf("unregistered; lookup now says: %s\n", procreg_strerror(st));
-    procreg_close(reg);
     return st == PROCREG_E_NOT_FOUND ? 0 : 1;
 }

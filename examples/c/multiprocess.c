@@ -1,6 +1,8 @@
 /* multiprocess.c: fork 4 children that register themselves; the parent looks
  * them up, kills one with SIGKILL, sweeps, and checks its entry is reclaimed.
- * Exits 0 when everything held. Usage: ./multiprocess URL
+ * Exits 0 when everything held. The parent creates the registry and removes
+ * it at the end, also after a failure (a registry that already exists is
+ * joined and left in place). Usage: ./multiprocess URL
  */
 #define _POSIX_C_SOURCE 200809L
 #include "procreg.h"
@@ -42,31 +44,43 @@ static void worker(const char *url, int i, int ready_fd) {
     for (;;) pause();
 }
 
-int main(int argc, char **argv) {
-    pid_t kids[WORKERS];
+/* Creates the registry at `url`, or opens it if another program already
+ * did; `*created` tells which, so that only the creator removes it. */
+static procreg_status create_or_join(const char *url, procreg **reg, int *created) {
+    procreg_options o;
+    procreg_status st;
+    o.struct_size = sizeof o;
+    procreg_options_default(&o);
+    o.create = PROCREG_CREATE;
+    st = procreg_open(url, &o, reg);
+    *created = st == PROCREG_OK;
+    if (st == PROCREG_E_REGISTRY_EXISTS) {
+        o.create = PROCREG_OPEN;
+        st = procreg_open(url, &o, reg);
+    }
+    return st;
+}
+
+/* Workers still running (0: none or reaped). */
+static pid_t kids[WORKERS];
+
+static int run(const char *url, procreg *reg) {
     int fds[2], i, count = 0;
     char buf[WORKERS];
     size_t reclaimed = 0, got = 0;
-    procreg *reg = NULL;
     procreg_entry e;
     uint8_t meta[64];
     size_t meta_len = 0;
     uint32_t pid;
     procreg_status st;
 
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s URL\n", argv[0]);
-        return 2;
-    }
-    st = procreg_open(argv[1], NULL, &reg);
-    if (st != PROCREG_OK) return failed("procreg_open", st);
     if (pipe(fds) != 0) return 1;
     for (i = 0; i < WORKERS; i++) {
         kids[i] = fork();
         if (kids[i] < 0) return 1;
         if (kids[i] == 0) {
             close(fds[0]);
-            worker(argv[1], i, fds[1]);
+            worker(url, i, fds[1]);
         }
     }
     close(fds[1]);
@@ -98,6 +112,7 @@ int main(int argc, char **argv) {
 
     kill(kids[0], SIGKILL);
     waitpid(kids[0], NULL, 0);
+    kids[0] = 0;
     printf("killed worker-0 with SIGKILL\n");
     st = procreg_sweep(reg, &reclaimed);
     if (st != PROCREG_OK) return failed("procreg_sweep", st);
@@ -111,12 +126,39 @@ int main(int argc, char **argv) {
     for (i = 1; i < WORKERS; i++) {
         kill(kids[i], SIGTERM);
         waitpid(kids[i], NULL, 0);
+        kids[i] = 0;
     }
     st = procreg_sweep(reg, &reclaimed);
     if (st != PROCREG_OK) return failed("procreg_sweep", st);
     count = 0;
     procreg_list(reg, "workers", count_entry, &count);
     printf("after stopping the rest: sweep reclaimed %zu, %d left\n", reclaimed, count);
-    procreg_close(reg);
     return count == 0 && reclaimed == WORKERS - 1 ? 0 : 1;
+}
+
+int main(int argc, char **argv) {
+    procreg *reg = NULL;
+    procreg_status st;
+    int created = 0, rc, i;
+
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s URL\n", argv[0]);
+        return 2;
+    }
+    st = create_or_join(argv[1], &reg, &created);
+    if (st != PROCREG_OK) return failed("procreg_open", st);
+    rc = run(argv[1], reg);
+    for (i = 0; i < WORKERS; i++) { /* after a failure: stop the workers left */
+        if (kids[i] > 0) {
+            kill(kids[i], SIGTERM);
+            waitpid(kids[i], NULL, 0);
+        }
+    }
+    procreg_close(reg);
+    if (created) {
+        st = procreg_destroy(argv[1]);
+        if (st != PROCREG_OK) return failed("procreg_destroy", st);
+        printf("removed the registry\n");
+    }
+    return rc;
 }

@@ -1,5 +1,6 @@
 //! `procreg_health_t`: owners and leftovers of dead writers; the generic
-//! part, then the hash-table part, zero when `has_table` is false.
+//! part, then the hash-table part, zero when `has_table` is false, then
+//! (version 2) the etcd part, zero when `has_etcd` is false.
 
 use super::error::Fail;
 use super::registry::{procreg, registry};
@@ -63,7 +64,25 @@ pub struct procreg_health_t {
     pub load_factor: f64,
     /// Slots or locks held by writers that died (a sweep frees them).
     pub stuck_slots: usize,
-    // Version 1 ends here; append past its sizeof.
+    // Version 1 ends here (sizeof 104 on LP64). A caller built against it
+    // gets the fields above only.
+    /// True for an etcd registry (etcd://): the fields below are its.
+    /// False: they are 0. (Added in version 2.)
+    pub has_etcd: bool,
+    /// True when this handle's session lease is lost: every entry
+    /// registered through it is gone; the reason is among the problems.
+    /// Open a new handle to register again.
+    pub etcd_session_lost: bool,
+    /// This handle's session lease id.
+    pub etcd_lease: i64,
+    /// Milliseconds left before the handle's local lease deadline (0 once
+    /// lost).
+    pub etcd_lease_left_ms: u64,
+    /// Members of the cluster named by the url.
+    pub etcd_endpoints: usize,
+    /// Members that answered a status request.
+    pub etcd_endpoints_up: usize,
+    // Version 2 ends here; append past its sizeof.
 }
 
 // SAFETY: repr(C), struct_size first, integers, floats, a pointer, bools,
@@ -125,6 +144,25 @@ pub unsafe extern "C" fn procreg_health(
             header_valid: t.is_some_and(|t| t.header_valid),
             load_factor: t.map_or(0.0, |t| t.load_factor),
             stuck_slots: t.map_or(0, |t| t.stuck_slots),
+            has_etcd: false,
+            etcd_session_lost: false,
+            etcd_lease: 0,
+            etcd_lease_left_ms: 0,
+            etcd_endpoints: 0,
+            etcd_endpoints_up: 0,
+        };
+        #[cfg(feature = "etcd")]
+        let v = match &h.detail {
+            crate::BackendHealth::Etcd(e) => procreg_health_t {
+                has_etcd: true,
+                etcd_session_lost: e.session_lost.is_some(),
+                etcd_lease: e.lease,
+                etcd_lease_left_ms: super::util::millis(e.lease_left),
+                etcd_endpoints: e.endpoints.len(),
+                etcd_endpoints_up: e.endpoints.iter().filter(|(_, up)| *up).count(),
+                ..v
+            },
+            _ => v,
         };
         let text = h.problems.join("\n");
         if problems_cap > 0 {
@@ -147,4 +185,23 @@ pub unsafe extern "C" fn procreg_health(
         unsafe { write_out(out, size, &v) };
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Version 2 begins past version 1's sizeof (see stats.rs).
+    #[test]
+    fn the_etcd_part_is_appended_past_version_1() {
+        let v1_end = <procreg_health_t as Extensible>::MIN_SIZE;
+        assert_eq!(
+            v1_end % align_of::<procreg_health_t>(),
+            0,
+            "no tail padding in v1"
+        );
+        assert!(offset_of!(procreg_health_t, has_etcd) >= v1_end);
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!(v1_end, 104);
+    }
 }

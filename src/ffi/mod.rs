@@ -53,7 +53,7 @@ pub use reaper::{
 };
 pub use register::{
     procreg_clear_namespace, procreg_register, procreg_register_self, procreg_sweep,
-    procreg_unregister, procreg_update_metadata,
+    procreg_unregister, procreg_unregister_if_owner, procreg_update_metadata,
 };
 pub use registry::{
     CreateModeArg, procreg, procreg_close, procreg_create_mode, procreg_destroy, procreg_open,

@@ -60,6 +60,29 @@ pub unsafe extern "C" fn procreg_unregister(
     })
 }
 
+/// Removes (ns, name) only if process `pid` owns it: `*removed` is true if
+/// it did, false if the key is not registered or another process owns it
+/// (both PROCREG_OK). For a service that stops: it never removes a
+/// successor that registered the key after this owner died.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn procreg_unregister_if_owner(
+    reg: *const procreg,
+    ns: *const c_char,
+    name: *const c_char,
+    pid: u32,
+    removed: *mut bool,
+) -> procreg_status {
+    ffi!({
+        // SAFETY: the exported function's contract.
+        let (r, ns, name) = unsafe { reg_key(reg, ns, name) }?;
+        let out = out_ptr(removed, "removed")?;
+        let done = r.unregister_if_owner(ns, name, pid)?;
+        // SAFETY: checked non-NULL, writable by contract.
+        unsafe { put(out, done) };
+        Ok(())
+    })
+}
+
 /// Replaces the metadata of (ns, name); readers never wait for it.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn procreg_update_metadata(

@@ -5,8 +5,9 @@ use super::sized::{Extensible, caller_size, read_in, write_out};
 use super::status::procreg_status;
 use super::util::{non_null, out_ptr, put, text};
 use crate::{Builder, Registry};
-use std::ffi::{c_char, c_int};
+use std::ffi::{CStr, c_char, c_int};
 use std::mem::offset_of;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// How `procreg_open` treats an existing or missing segment.
@@ -33,6 +34,37 @@ pub struct CreateModeArg(pub c_int);
 /// outlive it.
 pub struct procreg {
     reg: Registry,
+    /// The host of every entry, for a registry of one host (shm:, mem:),
+    /// once an entry has been read through this handle: then procreg_lookup
+    /// copies an entry out without allocating (see lookup.rs).
+    local_host: OnceLock<&'static CStr>,
+}
+
+impl procreg {
+    /// Whether every entry of this registry is of this host: true for the
+    /// hash-table backends (shm:, mem:), the only ones with a fixed capacity
+    /// (`Limits::capacity`), whose entries name this host (`Entry::host`).
+    pub(crate) fn is_local(&self) -> bool {
+        self.reg.limits().capacity.is_some()
+    }
+
+    /// The host every entry names, if known yet (see `local_host`).
+    pub(crate) fn local_host(&self) -> Option<&'static CStr> {
+        self.local_host.get().copied()
+    }
+
+    /// Remembers `host`, read from an entry, as the host of every entry of a
+    /// local registry.
+    pub(crate) fn learn_host(&self, host: &'static CStr) {
+        if self.is_local() {
+            let _ = self.local_host.set(host);
+        }
+    }
+
+    /// The registry.
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.reg
+    }
 }
 
 /// Options for `procreg_open`. Set `struct_size` to `sizeof(procreg_options)`,
@@ -148,7 +180,14 @@ fn builder_of(o: &procreg_options) -> Builder {
 }
 
 /// Opens (or creates, per `opts->create`) the registry at `url`: "shm:NAME"
-/// (or a bare NAME), "file:/path", or "mem:[NAME]" (in this process only).
+/// (or a bare NAME), "file:/path", "mem:[NAME]" (in this process only), or
+/// "etcd://HOST:PORT[,HOST:PORT...]/PREFIX[?ttl=10s&timeout=5s&...]" (keys
+/// under /PREFIX/ of an etcd v3 cluster, shared across hosts; the url's
+/// options are listed in the README). etcd:// needs a library built with
+/// the cargo feature `etcd` (otherwise PROCREG_E_INVALID_ARGUMENT says so);
+/// its limits are fixed, so leave the sizes, limits and mode of `opts` at
+/// their defaults for it; a cluster that does not answer within the url's
+/// timeout gives PROCREG_E_UNAVAILABLE.
 /// `opts` may be NULL for the defaults; otherwise its struct_size must be
 /// set (PROCREG_E_INVALID_ARGUMENT if it is too small). On success `*out`
 /// holds a handle to release with procreg_close.
@@ -179,7 +218,10 @@ pub unsafe extern "C" fn procreg_open(
                 )));
             }
         }?;
-        let handle = Box::into_raw(Box::new(procreg { reg }));
+        let handle = Box::into_raw(Box::new(procreg {
+            reg,
+            local_host: OnceLock::new(),
+        }));
         // SAFETY: checked non-NULL; the caller gives a writable pointer place.
         unsafe { put(out, handle) };
         Ok(())
@@ -218,7 +260,17 @@ pub unsafe extern "C" fn procreg_destroy(url: *const c_char) -> procreg_status {
 #[inline(always)]
 pub(crate) unsafe fn registry<'a>(reg: *const procreg) -> Result<&'a Registry, Fail> {
     // SAFETY: forwarded.
-    Ok(&unsafe { non_null(reg, "reg") }?.reg)
+    Ok(&unsafe { handle(reg) }?.reg)
+}
+
+/// The handle itself.
+///
+/// # Safety
+/// As [`registry`].
+#[inline(always)]
+pub(crate) unsafe fn handle<'a>(reg: *const procreg) -> Result<&'a procreg, Fail> {
+    // SAFETY: forwarded.
+    unsafe { non_null(reg, "reg") }
 }
 
 /// A handle and a key, the first arguments of most calls.

@@ -1,5 +1,6 @@
 //! `procreg_stats_t`: the generic counters every backend has, then the
-//! hash-table part (`shm:`, `mem:`), zero when `has_table` is false.
+//! hash-table part (`shm:`, `mem:`), zero when `has_table` is false, then
+//! (version 2) the etcd part, zero when `has_etcd` is false.
 
 use super::registry::{procreg, registry};
 use super::sized::{Extensible, caller_size, write_out};
@@ -74,7 +75,20 @@ pub struct procreg_stats_t {
     pub stuck_recovered: u64,
     /// Locks of dead writers taken over.
     pub locks_stolen: u64,
-    // Version 1 ends here; append past its sizeof.
+    // Version 1 ends here (sizeof 240 on LP64). A caller built against it
+    // gets the fields above only.
+    /// True for an etcd registry (etcd://): the fields below are its.
+    /// False: they are 0. (Added in version 2.)
+    pub has_etcd: bool,
+    /// This handle's session lease id.
+    pub etcd_lease: i64,
+    /// The session lease's ttl, in milliseconds.
+    pub etcd_lease_ttl_ms: u64,
+    /// Entries registered through this handle's session.
+    pub etcd_own_entries: usize,
+    /// Members of the cluster named by the url.
+    pub etcd_endpoints: usize,
+    // Version 2 ends here; append past its sizeof.
 }
 
 // SAFETY: repr(C), struct_size first, integers, floats, a pointer, a bool.
@@ -129,6 +143,23 @@ pub unsafe extern "C" fn procreg_stats(
             reclaimed: t.map_or(0, |t| t.reclaimed),
             stuck_recovered: t.map_or(0, |t| t.stuck_recovered),
             locks_stolen: t.map_or(0, |t| t.locks_stolen),
+            has_etcd: false,
+            etcd_lease: 0,
+            etcd_lease_ttl_ms: 0,
+            etcd_own_entries: 0,
+            etcd_endpoints: 0,
+        };
+        #[cfg(feature = "etcd")]
+        let v = match &s.detail {
+            crate::BackendStats::Etcd(e) => procreg_stats_t {
+                has_etcd: true,
+                etcd_lease: e.lease,
+                etcd_lease_ttl_ms: millis(e.ttl),
+                etcd_own_entries: e.own_entries,
+                etcd_endpoints: e.endpoints.len(),
+                ..v
+            },
+            _ => v,
         };
         // SAFETY: writable for `size` bytes by contract.
         unsafe { write_out(out, size, &v) };
@@ -149,4 +180,24 @@ pub unsafe extern "C" fn procreg_revision(reg: *const procreg, out: *mut u64) ->
         unsafe { put(out, rev) };
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Version 2 begins past version 1's sizeof: an older caller leaves
+    /// nothing of it uninitialised in the struct it passes.
+    #[test]
+    fn the_etcd_part_is_appended_past_version_1() {
+        let v1_end = <procreg_stats_t as Extensible>::MIN_SIZE;
+        assert_eq!(
+            v1_end % align_of::<procreg_stats_t>(),
+            0,
+            "no tail padding in v1"
+        );
+        assert!(offset_of!(procreg_stats_t, has_etcd) >= v1_end);
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!(v1_end, 240);
+    }
 }

@@ -121,12 +121,13 @@ static INTERNED: RwLock<Vec<&'static CStr>> = RwLock::new(Vec::new());
 /// The interned, NUL-terminated copy of `s` (cut at a NUL, which a host
 /// name never holds).
 pub(crate) fn interned(s: &str) -> *const c_char {
+    interned_cstr(s).as_ptr()
+}
+
+/// [`interned`], as a `CStr`.
+pub(crate) fn interned_cstr(s: &str) -> &'static CStr {
     let host = s.split('\0').next().unwrap_or_default();
-    let find = |v: &[&'static CStr]| {
-        v.iter()
-            .find(|h| h.to_bytes() == host.as_bytes())
-            .map(|h| h.as_ptr())
-    };
+    let find = |v: &[&'static CStr]| v.iter().find(|h| h.to_bytes() == host.as_bytes()).copied();
     if let Some(p) = find(&INTERNED.read().unwrap_or_else(PoisonError::into_inner)) {
         return p;
     }
@@ -136,7 +137,7 @@ pub(crate) fn interned(s: &str) -> *const c_char {
     }
     let c: &'static CStr = Box::leak(CString::new(host).unwrap_or_default().into_boxed_c_str());
     w.push(c);
-    c.as_ptr()
+    c
 }
 
 #[cfg(test)]

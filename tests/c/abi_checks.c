@@ -9,6 +9,7 @@
 #include "procreg.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,6 +250,33 @@ int main(int argc, char **argv) {
         CHECK(procreg_lookup(reg, "ns", "a", &big.e, mbuf, sizeof mbuf, &mlen) == PROCREG_OK);
         CHECK(big.e.pid == (uint32_t)getpid() && big.newer_field == 0 && big.e.struct_size == sizeof big);
     }
+    /* The same protocol once the handle knows its host (procreg_lookup then
+     * reads into its own buffer and copies out: nothing allocated) and for
+     * procreg_lookup_metadata: a failure writes nothing else. */
+    memset(mbuf, 'z', sizeof mbuf);
+    e.pid = 4242;
+    mlen = 999;
+    CHECK(procreg_lookup(reg, "ns", "missing", &e, mbuf, sizeof mbuf, &mlen) == PROCREG_E_NOT_FOUND);
+    CHECK(e.pid == 4242 && mlen == 999 && mbuf[0] == 'z');
+    CHECK(procreg_last_error_message(msg, sizeof msg) ==
+          strlen("key \"missing\" in namespace \"ns\" is not registered"));
+    {
+        char full[128];
+        procreg_last_error_message(full, sizeof full);
+        CHECK(strcmp(full, "key \"missing\" in namespace \"ns\" is not registered") == 0);
+    }
+    CHECK(procreg_lookup(reg, "ns", "a", &e, mbuf, 2, &mlen) == PROCREG_E_BUFFER_TOO_SMALL);
+    CHECK(mlen == 3 && e.pid == 4242 && mbuf[0] == 'z');
+    mlen = 999;
+    CHECK(procreg_lookup_metadata(reg, "ns", "missing", mbuf, sizeof mbuf, &mlen) == PROCREG_E_NOT_FOUND);
+    CHECK(mlen == 999 && mbuf[0] == 'z');
+    CHECK(procreg_lookup_metadata(reg, "ns", "a", mbuf, 2, &mlen) == PROCREG_E_BUFFER_TOO_SMALL);
+    CHECK(mlen == 3 && mbuf[0] == 'z');
+    CHECK(procreg_lookup_metadata(reg, "ns", "a", mbuf, 3, &mlen) == PROCREG_OK);
+    CHECK(mlen == 3 && memcmp(mbuf, "abc", 3) == 0 && mbuf[3] == 'z');
+    CHECK(procreg_lookup(reg, "ns", "a", &e, mbuf, 3, &mlen) == PROCREG_OK && mlen == 3);
+    CHECK(e.pid == (uint32_t)getpid() && e.host != NULL && strcmp(e.host, this_host) == 0);
+    CHECK(e.registered_at_ns > 0 && e.version > 0);
     NULL_ARG(procreg_lookup_checked(NULL, "ns", "a", &e, mbuf, sizeof mbuf, &mlen));
     NULL_ARG(procreg_lookup_checked(reg, NULL, "a", &e, mbuf, sizeof mbuf, &mlen));
     NULL_ARG(procreg_lookup_checked(reg, "ns", NULL, &e, mbuf, sizeof mbuf, &mlen));
@@ -304,6 +332,20 @@ int main(int argc, char **argv) {
     CHECK(strcmp(s.backend, "shm") == 0 || strcmp(s.backend, "mem") == 0);
     CHECK(s.has_table && s.segment_bytes > 0 && s.created_at_ns > 0 && s.registers >= 3);
     CHECK(s.revision > 0 && s.min_lease_ttl_ms >= 1 && s.max_lease_ttl_ms > s.min_lease_ttl_ms);
+    CHECK(!s.has_etcd && s.etcd_lease == 0 && s.etcd_endpoints == 0);
+    {
+        /* A caller built against version 1 (which ended at locks_stolen):
+         * the etcd part past it is not written. */
+        union {
+            procreg_stats_t s;
+            unsigned char bytes[sizeof(procreg_stats_t)];
+        } v1;
+        size_t v1_size = offsetof(procreg_stats_t, locks_stolen) + sizeof v1.s.locks_stolen;
+        memset(&v1, 0xab, sizeof v1);
+        v1.s.struct_size = v1_size;
+        CHECK(procreg_stats(reg, &v1.s) == PROCREG_OK && v1.s.live == 3 && v1.s.struct_size == v1_size);
+        CHECK(v1.bytes[v1_size] == 0xab && v1.bytes[sizeof v1 - 1] == 0xab);
+    }
     NULL_ARG(procreg_health(NULL, &h, NULL, 0, NULL));
     NULL_ARG(procreg_health(reg, NULL, NULL, 0, NULL));
     NULL_ARG(procreg_health(reg, &h, NULL, 4, &len));
@@ -316,6 +358,19 @@ int main(int argc, char **argv) {
     CHECK(strcmp(h.backend, s.backend) == 0 && h.liveness_mode == PROCREG_LIVENESS_PROC_START_TIME);
     CHECK(h.problem_count == 0 && problems[0] == 0 && len == 0);
     CHECK(procreg_health(reg, &h, NULL, 0, NULL) == PROCREG_OK && h.healthy);
+    CHECK(!h.has_etcd && !h.etcd_session_lost && h.etcd_endpoints == 0 && h.etcd_endpoints_up == 0);
+    {
+        /* A caller built against version 1 (which ended at stuck_slots). */
+        union {
+            procreg_health_t h;
+            unsigned char bytes[sizeof(procreg_health_t)];
+        } v1;
+        size_t v1_size = offsetof(procreg_health_t, stuck_slots) + sizeof v1.h.stuck_slots;
+        memset(&v1, 0xab, sizeof v1);
+        v1.h.struct_size = v1_size;
+        CHECK(procreg_health(reg, &v1.h, NULL, 0, NULL) == PROCREG_OK && v1.h.healthy && v1.h.live == 3);
+        CHECK(v1.bytes[v1_size] == 0xab && v1.bytes[sizeof v1 - 1] == 0xab);
+    }
 
     /* ---- the handle shared by threads */
     shared_reg = reg;
@@ -425,6 +480,28 @@ int main(int argc, char **argv) {
     NULL_ARG(procreg_unregister(reg, "ns", NULL));
     CHECK(procreg_unregister(reg, "ns", "a") == PROCREG_OK);
     CHECK(procreg_unregister(reg, "ns", "a") == PROCREG_E_NOT_FOUND);
+    /* unregister_if_owner: only the owner's pid removes; absent is not an error */
+    {
+        bool removed = true;
+        CHECK(procreg_register_self(reg, "ns", "owned", NULL, 0) == PROCREG_OK);
+        NULL_ARG(procreg_unregister_if_owner(NULL, "ns", "owned", (uint32_t)getpid(), &removed));
+        NULL_ARG(procreg_unregister_if_owner(reg, NULL, "owned", (uint32_t)getpid(), &removed));
+        NULL_ARG(procreg_unregister_if_owner(reg, "ns", NULL, (uint32_t)getpid(), &removed));
+        NULL_ARG(procreg_unregister_if_owner(reg, "ns", "owned", (uint32_t)getpid(), NULL));
+        CHECK(procreg_unregister_if_owner(reg, "ns", long_name, (uint32_t)getpid(), &removed) ==
+              PROCREG_E_INVALID_KEY && removed);
+        CHECK(procreg_unregister_if_owner(reg, "ns", bad_utf8, (uint32_t)getpid(), &removed) ==
+              PROCREG_E_INVALID_UTF8 && removed);
+        CHECK(procreg_unregister_if_owner(reg, "ns", "owned", (uint32_t)child, &removed) == PROCREG_OK);
+        CHECK(!removed); /* another pid: kept */
+        CHECK(procreg_lookup_pid(reg, "ns", "owned", &pid) == PROCREG_OK && pid == (uint32_t)getpid());
+        CHECK(procreg_unregister_if_owner(reg, "ns", "owned", (uint32_t)getpid(), &removed) == PROCREG_OK);
+        CHECK(removed);
+        CHECK(procreg_lookup_pid(reg, "ns", "owned", &pid) == PROCREG_E_NOT_FOUND);
+        removed = true;
+        CHECK(procreg_unregister_if_owner(reg, "ns", "owned", (uint32_t)getpid(), &removed) == PROCREG_OK);
+        CHECK(!removed); /* not registered */
+    }
     NULL_ARG(procreg_sweep(NULL, &n));
     NULL_ARG(procreg_sweep(reg, NULL));
     CHECK(procreg_sweep(reg, &n) == PROCREG_OK && n == 0);

@@ -1,7 +1,8 @@
 /* etcd.c: the C ABI on an etcd:// registry (libprocreg built with
  * `cargo build --release --features etcd`). Opens URL, registers this
  * process, looks it up (pid and metadata), lists the namespace, reads the
- * stats (backend "etcd", no table part), unregisters, then opens DEAD_URL
+ * stats and health (backend "etcd", their etcd part, no table part),
+ * unregisters, then opens DEAD_URL
  * (an endpoint where nothing listens) and expects PROCREG_E_UNAVAILABLE.
  *
  * Run: ./etcd URL DEAD_URL
@@ -84,6 +85,21 @@ int main(int argc, char **argv) {
     if (st != PROCREG_OK) return fail("procreg_stats", st);
     printf("stats: backend=%s live=%zu has_table=%d\n", stats.backend, stats.live,
            (int)stats.has_table);
+    printf("stats etcd part: has_etcd=%d lease_set=%d ttl_ms=%llu own_entries=%zu endpoints=%zu\n",
+           (int)stats.has_etcd, stats.etcd_lease != 0, (unsigned long long)stats.etcd_lease_ttl_ms,
+           stats.etcd_own_entries, stats.etcd_endpoints);
+    {
+        procreg_health_t health;
+        memset(&health, 0, sizeof health);
+        health.struct_size = sizeof health;
+        st = procreg_health(reg, &health, NULL, 0, NULL);
+        if (st != PROCREG_OK) return fail("procreg_health", st);
+        printf("health etcd part: has_etcd=%d has_table=%d session_lost=%d same_lease=%d left_ms_set=%d "
+               "endpoints_up=%zu/%zu\n",
+               (int)health.has_etcd, (int)health.has_table, (int)health.etcd_session_lost,
+               health.etcd_lease == stats.etcd_lease, health.etcd_lease_left_ms > 0,
+               health.etcd_endpoints_up, health.etcd_endpoints);
+    }
 
     st = procreg_unregister(reg, "c-etcd", "svc");
     if (st != PROCREG_OK) return fail("procreg_unregister", st);

@@ -201,9 +201,27 @@ typedef enum procreg_create_mode {
 typedef struct procreg procreg;
 
 /*
+ A prepared key: validated, packed and hashed once by procreg_key_new,
+ then looked up with procreg_lookup_pid_key in any registry whose limits
+ admit it. Immutable: one key may be used from many threads at once.
+ Free it with procreg_key_free.
+ */
+typedef struct procreg_key procreg_key;
+
+/*
  A reaper thread from procreg_reaper_start.
  */
 typedef struct procreg_reaper procreg_reaper;
+
+/*
+ A cached reference to one service of one registry, from
+ procreg_service_open: procreg_service_pid answers from its cache while
+ the entry is unchanged (one or two loads on shm: and mem:) and looks the
+ key up again when it changed. It holds its own reference to the
+ registry, so it may outlive the handle it came from. A service holds a
+ cache: use each one from one thread at a time (open one per thread).
+ */
+typedef struct procreg_service procreg_service;
 
 /*
  A stream of changes from procreg_watch. Use it from one thread at a time.
@@ -668,6 +686,49 @@ enum procreg_status procreg_health(const struct procreg *reg,
                                    char *problems,
                                    size_t problems_cap,
                                    size_t *problems_len);
+
+/*
+ Validates, packs and hashes (ns, name) into a new key at `*out`.
+ PROCREG_E_INVALID_KEY if a part is empty, longer than 65535 bytes or not
+ UTF-8; a registry with smaller limits refuses the key when it is used.
+ */
+enum procreg_status procreg_key_new(const char *ns, const char *name, struct procreg_key **out);
+
+/*
+ Frees a key from procreg_key_new; NULL is a no-op.
+ */
+void procreg_key_free(struct procreg_key *key);
+
+/*
+ The owner pid of a prepared key into `*pid`: no validation, packing or
+ hashing per call. Loads only, allocates nothing on shm: and mem:.
+ PROCREG_E_NOT_FOUND if absent; PROCREG_E_INVALID_KEY if the key is
+ longer than this registry admits.
+ */
+enum procreg_status procreg_lookup_pid_key(const struct procreg *reg,
+                                           const struct procreg_key *key,
+                                           uint32_t *pid);
+
+/*
+ A cached reference to (ns, name) of `reg` at `*out` (see
+ procreg_service). The key need not be registered yet.
+ */
+enum procreg_status procreg_service_open(const struct procreg *reg,
+                                         const char *ns,
+                                         const char *name,
+                                         struct procreg_service **out);
+
+/*
+ The owner pid of the service into `*pid`, from the cache while the entry
+ is unchanged. Never an entry unregistered, replaced or reclaimed before
+ the call began. PROCREG_E_NOT_FOUND if the key is not registered.
+ */
+enum procreg_status procreg_service_pid(struct procreg_service *svc, uint32_t *pid);
+
+/*
+ Closes a service from procreg_service_open; NULL is a no-op.
+ */
+void procreg_service_close(struct procreg_service *svc);
 
 /*
  Registers (ns, name) for `pid` with a lease of `ttl_ms` milliseconds

@@ -3,7 +3,8 @@
 //! become the header's C comments, so they speak C.
 //!
 //! One file per C object (`registry.rs`: the handle and its options,
-//! `register.rs`, `lookup.rs`: `procreg_entry`, `list.rs`, `stats.rs`,
+//! `register.rs`, `lookup.rs`: `procreg_entry`, `key.rs`: prepared keys and
+//! cached services, `list.rs`, `stats.rs`,
 //! `health.rs`, `watch.rs`, `lease.rs`, `reaper.rs`), beside the plumbing:
 //! `panic.rs` (the `ffi!` boundary), `error.rs` (failures and the
 //! per-thread last error), `status.rs` (statuses, generated from the one
@@ -28,6 +29,7 @@
 mod panic;
 mod error;
 mod health;
+mod key;
 mod lease;
 mod list;
 mod lookup;
@@ -42,6 +44,10 @@ mod watch;
 
 pub use error::{procreg_last_error_message, procreg_last_error_pid};
 pub use health::{procreg_health, procreg_health_t, procreg_liveness_mode};
+pub use key::{
+    procreg_key, procreg_key_free, procreg_key_new, procreg_lookup_pid_key, procreg_service,
+    procreg_service_close, procreg_service_open, procreg_service_pid,
+};
 pub use lease::{procreg_keepalive, procreg_register_with_lease};
 pub use list::{procreg_entry_view, procreg_list, procreg_list_all, procreg_visit_fn};
 pub use lookup::{

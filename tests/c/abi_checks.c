@@ -502,6 +502,56 @@ int main(int argc, char **argv) {
         CHECK(procreg_unregister_if_owner(reg, "ns", "owned", (uint32_t)getpid(), &removed) == PROCREG_OK);
         CHECK(!removed); /* not registered */
     }
+    /* ---- prepared keys and cached services */
+    {
+        procreg_key *key = (procreg_key *)0x1, *miss = NULL, *too_long = NULL;
+        procreg_service *svc = (procreg_service *)0x1;
+        /* another live process: this program's parent */
+        NULL_ARG(procreg_key_new(NULL, "svc", &key));
+        NULL_ARG(procreg_key_new("ns", NULL, &key));
+        NULL_ARG(procreg_key_new("ns", "svc", NULL));
+        CHECK(procreg_key_new("ns", "", &key) == PROCREG_E_INVALID_KEY && key == (procreg_key *)0x1);
+        CHECK(procreg_key_new("ns", bad_utf8, &key) == PROCREG_E_INVALID_UTF8);
+        CHECK(procreg_key_new("ns", "svc", &key) == PROCREG_OK && key != NULL);
+        CHECK(procreg_key_new("ns", "nobody", &miss) == PROCREG_OK);
+        CHECK(procreg_key_new("ns", long_name, &too_long) == PROCREG_OK); /* fits the format */
+        NULL_ARG(procreg_lookup_pid_key(NULL, key, &pid));
+        NULL_ARG(procreg_lookup_pid_key(reg, NULL, &pid));
+        NULL_ARG(procreg_lookup_pid_key(reg, key, NULL));
+        CHECK(procreg_lookup_pid_key(reg, too_long, &pid) == PROCREG_E_INVALID_KEY);
+        CHECK(procreg_lookup_pid_key(reg, key, &pid) == PROCREG_E_NOT_FOUND);
+        CHECK(procreg_lookup_pid_key(reg, miss, &pid) == PROCREG_E_NOT_FOUND);
+        NULL_ARG(procreg_service_open(NULL, "ns", "svc", &svc));
+        NULL_ARG(procreg_service_open(reg, NULL, "svc", &svc));
+        NULL_ARG(procreg_service_open(reg, "ns", NULL, &svc));
+        NULL_ARG(procreg_service_open(reg, "ns", "svc", NULL));
+        CHECK(procreg_service_open(reg, "ns", long_name, &svc) == PROCREG_E_INVALID_KEY);
+        CHECK(svc == (procreg_service *)0x1);
+        CHECK(procreg_service_open(reg, "ns", "svc", &svc) == PROCREG_OK);
+        NULL_ARG(procreg_service_pid(NULL, &pid));
+        NULL_ARG(procreg_service_pid(svc, NULL));
+        CHECK(procreg_service_pid(svc, &pid) == PROCREG_E_NOT_FOUND);
+        CHECK(procreg_register(reg, "ns", "svc", (uint32_t)getppid(), NULL, 0) == PROCREG_OK);
+        pid = 0;
+        CHECK(procreg_lookup_pid_key(reg, key, &pid) == PROCREG_OK && pid == (uint32_t)getppid());
+        pid = 0;
+        CHECK(procreg_service_pid(svc, &pid) == PROCREG_OK && pid == (uint32_t)getppid());
+        pid = 0;
+        CHECK(procreg_service_pid(svc, &pid) == PROCREG_OK && pid == (uint32_t)getppid()); /* cached */
+        /* replaced by another owner: the next call sees it */
+        CHECK(procreg_unregister(reg, "ns", "svc") == PROCREG_OK);
+        CHECK(procreg_service_pid(svc, &pid) == PROCREG_E_NOT_FOUND);
+        CHECK(procreg_register_self(reg, "ns", "svc", NULL, 0) == PROCREG_OK);
+        CHECK(procreg_service_pid(svc, &pid) == PROCREG_OK && pid == (uint32_t)getpid());
+        CHECK(procreg_unregister(reg, "ns", "svc") == PROCREG_OK);
+        CHECK(procreg_lookup_pid_key(reg, key, &pid) == PROCREG_E_NOT_FOUND);
+        procreg_service_close(svc);
+        procreg_service_close(NULL);
+        procreg_key_free(key);
+        procreg_key_free(miss);
+        procreg_key_free(too_long);
+        procreg_key_free(NULL);
+    }
     NULL_ARG(procreg_sweep(NULL, &n));
     NULL_ARG(procreg_sweep(reg, NULL));
     CHECK(procreg_sweep(reg, &n) == PROCREG_OK && n == 0);

@@ -27,6 +27,8 @@ int main(int argc, char **argv) {
     uint8_t meta[64];
     size_t len = 0;
     uint32_t pid = 0;
+    procreg_key *khit = NULL, *kmiss = NULL;
+    procreg_service *shit = NULL, *smiss = NULL;
     long i, n;
     int rc = 0;
     if (argc != 3) {
@@ -37,6 +39,11 @@ int main(int argc, char **argv) {
     CHECK(procreg_open(argv[1], NULL, &reg) == PROCREG_OK);
     CHECK(procreg_register_self(reg, "alloc", "hit", (const uint8_t *)"port=1", 6) == PROCREG_OK);
     e.struct_size = sizeof e;
+    /* Keys and services are made once, outside the counted rounds. */
+    CHECK(procreg_key_new("alloc", "hit", &khit) == PROCREG_OK);
+    CHECK(procreg_key_new("alloc", "missing", &kmiss) == PROCREG_OK);
+    CHECK(procreg_service_open(reg, "alloc", "hit", &shit) == PROCREG_OK);
+    CHECK(procreg_service_open(reg, "alloc", "missing", &smiss) == PROCREG_OK);
     for (i = 0; i < n && rc == 0; i++) {
         /* misses, of two keys of different lengths */
         if (procreg_lookup_pid(reg, "alloc", "missing", &pid) != PROCREG_E_NOT_FOUND ||
@@ -44,14 +51,18 @@ int main(int argc, char **argv) {
             procreg_lookup(reg, "alloc", "missing", &e, meta, sizeof meta, &len) != PROCREG_E_NOT_FOUND ||
             procreg_lookup_metadata(reg, "alloc", "missing", meta, sizeof meta, &len) !=
                 PROCREG_E_NOT_FOUND ||
-            procreg_unregister(reg, "alloc", "missing") != PROCREG_E_NOT_FOUND)
+            procreg_unregister(reg, "alloc", "missing") != PROCREG_E_NOT_FOUND ||
+            procreg_lookup_pid_key(reg, kmiss, &pid) != PROCREG_E_NOT_FOUND ||
+            procreg_service_pid(smiss, &pid) != PROCREG_E_NOT_FOUND)
             rc = 3;
         /* hits */
         else if (procreg_lookup_pid(reg, "alloc", "hit", &pid) != PROCREG_OK ||
                  procreg_lookup(reg, "alloc", "hit", &e, meta, sizeof meta, &len) != PROCREG_OK ||
                  len != 6 || e.pid != pid || e.host == NULL ||
                  procreg_lookup_metadata(reg, "alloc", "hit", meta, sizeof meta, &len) != PROCREG_OK ||
-                 memcmp(meta, "port=1", 6) != 0)
+                 memcmp(meta, "port=1", 6) != 0 ||
+                 procreg_lookup_pid_key(reg, khit, &pid) != PROCREG_OK ||
+                 procreg_service_pid(shit, &pid) != PROCREG_OK)
             rc = 4;
     }
     CHECK(rc == 0);
@@ -63,6 +74,10 @@ int main(int argc, char **argv) {
         CHECK(strcmp(m, "key \"missing\" in namespace \"alloc\" is not registered") == 0);
     }
     CHECK(procreg_unregister(reg, "alloc", "hit") == PROCREG_OK);
+    procreg_service_close(shit);
+    procreg_service_close(smiss);
+    procreg_key_free(khit);
+    procreg_key_free(kmiss);
     procreg_close(reg);
     CHECK(procreg_destroy(argv[1]) == PROCREG_OK);
     printf("%ld rounds\n", n);

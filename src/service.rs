@@ -79,6 +79,11 @@ impl Service {
     #[inline(never)]
     fn resolve_pid(&mut self) -> Result<Option<u32>> {
         self.pid = None;
+        // A miss has nothing to cache: the prepared key's fast lookup says
+        // so; only a hit reads again, with what it rests on.
+        if self.reg.lookup_pid_key(&self.key)?.is_none() {
+            return Ok(None);
+        }
         Ok(match self.reg.lookup_pid_proved(&self.key)? {
             Some((pid, proof)) => {
                 self.pid = proof.map(|p| (pid, p));

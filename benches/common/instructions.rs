@@ -11,7 +11,8 @@
 //   (`lookup_pid_key` with a prepared `Key` per probe), `procreg_service`
 //   (`Service::pid`, one service per probe), `dashmap` (`get`),
 //   `hashbrown_foldhash` (`get`), `std_hashmap` (`get`, SipHash), `lmdb`
-//   (heed: read transaction + get). The peers are keyed by `ns ++ name` as
+//   (heed: read transaction + get), and `walk`, the loop alone (the probe
+//   walk and `black_box`, no lookup). The peers are keyed by `ns ++ name` as
 //   one `String` and looked up with `&str`.
 // * cases: `<hit|miss><load %>_k<key bytes>`, loads 75 and 90 (3,072 and
 //   3,686 keys in 4,096 slots), keys of 16, 26 and 100 bytes: the namespace
@@ -171,6 +172,12 @@ fn main() {
                     i = 0;
                 }
                 black_box(s.pid().unwrap());
+            }
+        }
+        "walk" => {
+            // The walk alone: what every row above includes besides its lookup.
+            for _ in 0..n {
+                black_box(black_box(next()).name.len());
             }
         }
         "dashmap" => {

@@ -256,10 +256,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
             diff |= self.w(hot + row::KEY + i).load(Ordering::Relaxed) ^ kw;
         }
         let n = key.word_count();
-        let same = diff == 0
-            && (n <= HEAD_WORDS
-                || (HEAD_WORDS..n)
-                    .all(|i| self.rw(slot, row::KEY + i).load(Ordering::Relaxed) == key.word(i)));
+        let same = diff == 0 && (n <= HEAD_WORDS || self.cold_key_matches(slot, key));
         let mut m0 = None;
         if same && META {
             // The buffer's sequence, then the control word again: a sequence
@@ -280,6 +277,18 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
             Some(r) => Probe::Hit(r),
             None => Probe::Mismatch,
         }
+    }
+
+    /// Whether the key words of `slot` past the hot line equal `key`'s (the
+    /// row's cold part starts with them), compared word by word.
+    #[inline(never)]
+    fn cold_key_matches<K: Packed>(&self, slot: usize, key: &K) -> bool {
+        let first = self.cold_base + slot * self.cold_words;
+        let mut diff = 0;
+        for i in HEAD_WORDS..key.word_count() {
+            diff |= self.w(first + row::KEY + i - HOT_WORDS).load(Ordering::Relaxed) ^ key.word(i);
+        }
+        diff == 0
     }
 
     /// The `META_LENS` word of `slot`, loaded before a copy of the slot's

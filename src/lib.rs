@@ -27,6 +27,7 @@ compile_error!(
 );
 
 mod error;
+mod groups;
 mod sync;
 mod sys;
 pub(crate) mod table;

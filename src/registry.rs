@@ -411,8 +411,9 @@ impl Registry {
     /// # Errors
     /// `InvalidKey`, `Busy` (a writer kept changing the slot).
     pub fn lookup(&self, ns: &str, name: &str) -> Result<Option<Entry>> {
-        let r = counted(self.backend().lookup(self.key_of(ns, name, true)?));
-        nul_checked(r, ns, name)
+        // The full key check: a name with a NUL byte is a group member's
+        // stored name (see `groups`), never a unique key.
+        counted(self.backend().lookup(self.key(ns, name)?))
     }
 
     /// The owner pid of `(ns, name)`. Allocates nothing; loads only.
@@ -448,8 +449,7 @@ impl Registry {
     /// [`lookup_pid`](Self::lookup_pid) without its fast path.
     #[inline(never)]
     fn lookup_pid_full(&self, ns: &str, name: &str) -> Result<Option<u32>> {
-        let r = counted(self.backend().lookup_pid(self.key_of(ns, name, true)?));
-        nul_checked(r, ns, name)
+        counted(self.backend().lookup_pid(self.key(ns, name)?))
     }
 
     /// [`lookup_pid`](Self::lookup_pid) of a prepared [`Key`]: no
@@ -559,15 +559,9 @@ impl Registry {
     /// # Errors
     /// `InvalidKey`, `Busy`.
     pub fn unregister(&self, ns: &str, name: &str) -> Result<bool> {
-        // A key with a NUL byte can never have been registered: it is looked
-        // for like any other and refused only when nothing was removed.
-        let removed = self
-            .backend()
-            .unregister(self.key_of(ns, name, true)?, None)?;
-        if !removed {
-            nul_checked(Ok(None::<()>), ns, name)?;
-        }
-        Ok(removed)
+        // A name with a NUL byte is a group member's stored name (see
+        // `groups`): refused here, members leave through `leave`.
+        self.backend().unregister(self.key(ns, name)?, None)
     }
 
     /// Removes `(ns, name)` only if `pid` owns it; false otherwise.
@@ -589,13 +583,15 @@ impl Registry {
         self.backend().update_metadata(key, metadata)
     }
 
-    /// Every entry of namespace `ns`, sorted by name.
+    /// Every unique entry of namespace `ns`, sorted by name. Group members
+    /// are not listed: see [`members`](Self::members) and
+    /// [`list_members`](Self::list_members).
     ///
     /// # Errors
     /// `InvalidKey`, `Busy`.
     pub fn list(&self, ns: &str) -> Result<Vec<Entry>> {
         check_part("namespace", ns, self.inner.limits.max_namespace_len)?;
-        self.backend().list(Some(ns))
+        Ok(unique_only(self.backend().list(Some(ns))?))
     }
 
     /// Like [`lookup`](Self::lookup) without allocating: the metadata goes
@@ -609,8 +605,9 @@ impl Registry {
         counted(self.backend().lookup_into(self.key(ns, name)?, meta))
     }
 
-    /// Lends every entry of `ns` (or of all namespaces) to `f`, in no
+    /// Lends every unique entry of `ns` (or of all namespaces) to `f`, in no
     /// particular order, until it returns false; allocates nothing per entry.
+    /// Group members are skipped.
     ///
     /// # Errors
     /// `InvalidKey` for a bad namespace, `Busy`.
@@ -618,18 +615,21 @@ impl Registry {
         if let Some(ns) = ns {
             check_part("namespace", ns, self.inner.limits.max_namespace_len)?;
         }
-        self.backend().visit(ns, &mut f)
+        self.backend().visit(ns, &mut |e: &EntryRef<'_>| {
+            crate::groups::is_member_name(e.name) || f(e)
+        })
     }
 
-    /// Every entry of every namespace, sorted.
+    /// Every unique entry of every namespace, sorted (group members are not
+    /// listed: see [`list_members`](Self::list_members)).
     ///
     /// # Errors
     /// `Busy`.
     pub fn list_all(&self) -> Result<Vec<Entry>> {
-        self.backend().list(None)
+        Ok(unique_only(self.backend().list(None)?))
     }
 
-    /// The namespaces that hold at least one entry, sorted.
+    /// The namespaces that hold at least one entry or group member, sorted.
     ///
     /// # Errors
     /// `Busy`.
@@ -644,7 +644,7 @@ impl Registry {
         Ok(v)
     }
 
-    /// Removes every entry of `ns`; returns how many.
+    /// Removes every entry and group member of `ns`; returns how many.
     ///
     /// # Errors
     /// `InvalidKey`, `Busy`.
@@ -704,9 +704,16 @@ impl Registry {
     /// (register, unregister, update, and reclaims by its sweeps and checked
     /// lookups), after the operation returns and outside any lock: wire
     /// metrics or logs here. Replaces an earlier hook. Lookups are counted
-    /// in [`Stats::process`] instead, which costs them no call.
+    /// in [`Stats::process`] instead, which costs them no call. Joins and
+    /// leaves of group members come as events with `member == true`.
     pub fn on_event(&self, hook: impl Fn(&Event) + Send + Sync + 'static) {
-        self.backend().set_hook(Some(Arc::new(hook)));
+        self.backend().set_hook(Some(Arc::new(move |e: &Event| {
+            if crate::groups::is_member_name(e.name.as_bytes()) {
+                hook(&crate::groups::decode_event(e.clone()))
+            } else {
+                hook(e)
+            }
+        })));
     }
 
     /// The backend, for the watcher and the reaper.
@@ -723,17 +730,10 @@ impl Registry {
     }
 }
 
-/// A lookup's result with the NUL check done after the fact: a key holding a
-/// NUL byte can never have been registered (registration refuses it), so it
-/// cannot hit, and a hit needs no NUL scan. A miss scans, and reports such a
-/// key as `InvalidKey`, as every other operation does.
-#[inline(always)]
-fn nul_checked<T>(r: Result<Option<T>>, ns: &str, name: &str) -> Result<Option<T>> {
-    if matches!(r, Ok(None)) && (has_nul(ns.as_bytes()) || has_nul(name.as_bytes())) {
-        check_part("namespace", ns, usize::MAX)?;
-        check_part("name", name, usize::MAX)?;
-    }
-    r
+/// The unique entries of a backend listing (group members dropped).
+fn unique_only(mut v: Vec<Entry>) -> Vec<Entry> {
+    v.retain(|e| !crate::groups::is_member_name(e.name.as_bytes()));
+    v
 }
 
 /// Counts a lookup's outcome in the per-process counters.

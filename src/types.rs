@@ -25,6 +25,10 @@ pub struct Entry {
     /// [`register_with_lease`](crate::Registry::register_with_lease), or on
     /// `etcd://` where every entry lives under a lease).
     pub lease: Option<Lease>,
+    /// True for a member of a process group (see
+    /// [`Registry::join`](crate::Registry::join)): then `name` is the group
+    /// and `pid` the member. False for a unique entry.
+    pub member: bool,
 }
 
 /// The lease an [`Entry`] lives under: it expires unless renewed in time.
@@ -129,6 +133,10 @@ pub struct Event {
     pub version: u64,
     /// When the change was committed.
     pub at: SystemTime,
+    /// True when the change concerns a member of a process group: then
+    /// `name` is the group and `pid` the member (`Registered` is a join,
+    /// `Unregistered` a leave, `Reclaimed`/`Expired` a dead member removed).
+    pub member: bool,
 }
 
 /// Operations of this process on any registry (all handles, all threads),

@@ -19,7 +19,8 @@ impl Registry {
     /// `shm:`/`mem:` changes are recorded only while a watcher is attached,
     /// and the history holds the segment's capacity in changes (at least
     /// 256, at most 65,536); an older `from_revision` first gives `Lagged`
-    /// (then resynchronise with `list`).
+    /// (then resynchronise with `list`). Joins and leaves of group members
+    /// come as events with `member == true` and `name` = the group.
     ///
     /// # Errors
     /// `InvalidKey` for a bad namespace; the backend's.
@@ -85,7 +86,7 @@ impl Watcher {
     /// were read (or happened before the watcher was attached); the watcher
     /// then continues after the latest revision.
     pub fn next(&mut self, timeout: Duration) -> Result<Event> {
-        self.stream.next(timeout)
+        self.stream.next(timeout).map(crate::groups::decode_event)
     }
 }
 

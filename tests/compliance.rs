@@ -515,3 +515,371 @@ fn a_service_answers_from_the_segment_its_handle_opened() {
     assert_eq!(old_svc.pid().unwrap(), None);
     assert_eq!(new_svc.pid().unwrap(), Some(std::process::id()));
 }
+
+/// `sleep 30` children, killed and reaped on drop: live pids to join.
+struct Sleepers(Vec<std::process::Child>);
+impl Sleepers {
+    fn spawn(n: usize) -> Sleepers {
+        Sleepers(
+            (0..n)
+                .map(|_| {
+                    std::process::Command::new("sleep")
+                        .arg("30")
+                        .spawn()
+                        .unwrap()
+                })
+                .collect(),
+        )
+    }
+    fn pids(&self) -> Vec<u32> {
+        self.0.iter().map(|c| c.id()).collect()
+    }
+}
+impl Drop for Sleepers {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[test]
+fn group_members_join_leave_and_keep_their_own_metadata() {
+    let regs = backends("groups");
+    for (url, reg) in &regs {
+        let me = std::process::id();
+        let kids = Sleepers::spawn(2);
+        let (a, b) = (kids.pids()[0], kids.pids()[1]);
+        // A unique key and a group share the name "api" without clashing.
+        reg.register_self("svc", "api", b"role=front").unwrap();
+        let v_me = reg.join_self("svc", "api", b"role=api n=0").unwrap();
+        reg.join("svc", "api", a, b"role=api n=1").unwrap();
+        reg.join("svc", "api", b, b"role=api n=2").unwrap();
+        reg.join("svc", "other", a, b"").unwrap();
+
+        let m = reg.members("svc", "api").unwrap();
+        let mut want = vec![me, a, b];
+        want.sort();
+        assert_eq!(m.iter().map(|e| e.pid).collect::<Vec<_>>(), want, "{url}");
+        assert!(
+            m.iter()
+                .all(|e| e.member && e.name == "api" && e.namespace == "svc")
+        );
+        let mine = m.iter().find(|e| e.pid == me).unwrap();
+        assert_eq!(
+            (mine.metadata.as_slice(), mine.version),
+            (&b"role=api n=0"[..], v_me)
+        );
+
+        // Joining twice is refused, naming the group.
+        assert!(
+            matches!(
+                reg.join("svc", "api", a, b""),
+                Err(Error::AlreadyExists { ref name, pid, alive: Liveness::Alive, .. })
+                    if name == "api" && pid == a
+            ),
+            "{url}"
+        );
+        // list/list_all/visit show the unique entry only; members elsewhere.
+        let listed = reg.list("svc").unwrap();
+        assert_eq!(listed.len(), 1, "{url}");
+        assert!(!listed[0].member && listed[0].name == "api" && listed[0].pid == me);
+        assert_eq!(reg.list_all().unwrap().len(), 1);
+        let mut visited = 0;
+        reg.visit(Some("svc"), |e| {
+            assert_eq!(e.name, b"api");
+            visited += 1;
+            true
+        })
+        .unwrap();
+        assert_eq!(visited, 1);
+        let all = reg.list_members(None).unwrap();
+        assert_eq!(
+            all.iter()
+                .map(|e| (e.name.as_str(), e.pid))
+                .collect::<Vec<_>>(),
+            want.iter()
+                .map(|&p| ("api", p))
+                .chain([("other", a)])
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(reg.lookup_pid("svc", "api").unwrap(), Some(me));
+        assert_eq!(reg.namespaces().unwrap(), vec!["svc".to_string()]);
+
+        // Each member has its own metadata and version.
+        let v2 = reg
+            .update_member_metadata("svc", "api", a, b"role=api n=1 state=draining")
+            .unwrap();
+        let ma = reg.members("svc", "api").unwrap();
+        let ea = ma.iter().find(|e| e.pid == a).unwrap();
+        assert_eq!(
+            (ea.metadata.as_slice(), ea.version),
+            (&b"role=api n=1 state=draining"[..], v2)
+        );
+        assert_eq!(
+            ma.iter().find(|e| e.pid == b).unwrap().metadata,
+            b"role=api n=2"
+        );
+        assert!(matches!(
+            reg.update_member_metadata("svc", "nogroup", a, b""),
+            Err(Error::NotFound { ref name, .. }) if name == "nogroup"
+        ));
+
+        // Leave: true once, then false; the unique key is untouched.
+        assert!(reg.leave("svc", "api", a).unwrap());
+        assert!(!reg.leave("svc", "api", a).unwrap());
+        assert_eq!(reg.members("svc", "api").unwrap().len(), 2);
+        assert_eq!(reg.lookup_pid("svc", "api").unwrap(), Some(me));
+        assert!(reg.unregister("svc", "api").unwrap());
+        assert_eq!(reg.members("svc", "api").unwrap().len(), 2, "{url}");
+        assert!(
+            reg.members("svc", "ap").unwrap().is_empty(),
+            "a prefix is another group"
+        );
+        assert!(reg.members("other-ns", "api").unwrap().is_empty());
+        assert_eq!(reg.clear_namespace("svc").unwrap(), 3, "{url}");
+        assert!(reg.list_members(None).unwrap().is_empty());
+    }
+    cleanup(regs);
+}
+
+#[test]
+fn bad_group_input_gets_a_typed_error_and_members_are_not_unique_keys() {
+    let regs = backends("groupbad");
+    for (url, reg) in &regs {
+        let me = std::process::id();
+        let max_group = reg.limits().max_name_len - 11;
+        assert!(matches!(
+            reg.join("svc", "g", 0, b""),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            reg.join_self("svc", "", b""),
+            Err(Error::InvalidKey(_))
+        ));
+        assert!(matches!(
+            reg.join_self("", "g", b""),
+            Err(Error::InvalidKey(_))
+        ));
+        assert!(matches!(
+            reg.join_self("svc", "a\0b", b""),
+            Err(Error::InvalidKey(_))
+        ));
+        let long = "g".repeat(max_group + 1);
+        assert!(
+            matches!(reg.join_self("svc", &long, b""), Err(Error::InvalidKey(ref m)) if m.contains("group")),
+            "{url}"
+        );
+        reg.join_self("svc", &"g".repeat(max_group), b"").unwrap();
+        let big = vec![b'x'; reg.limits().max_metadata_len + 1];
+        assert!(matches!(
+            reg.join_self("svc", "g", &big),
+            Err(Error::MetadataTooLarge { .. })
+        ));
+        assert!(matches!(
+            reg.wait_for_members("svc", "a\0b", 1, Duration::ZERO),
+            Err(Error::InvalidKey(_))
+        ));
+
+        // A member's stored name is not a unique key anyone can reach.
+        reg.join_self("svc", "g", b"").unwrap();
+        let stored = format!("g\0{me}");
+        assert!(matches!(
+            reg.unregister("svc", &stored),
+            Err(Error::InvalidKey(_))
+        ));
+        assert!(matches!(
+            reg.lookup("svc", &stored),
+            Err(Error::InvalidKey(_))
+        ));
+        assert!(matches!(
+            reg.update_metadata("svc", &stored, b""),
+            Err(Error::InvalidKey(_))
+        ));
+        assert!(matches!(
+            reg.register_self("svc", &stored, b""),
+            Err(Error::InvalidKey(_))
+        ));
+        assert_eq!(reg.members("svc", "g").unwrap().len(), 1, "{url}");
+
+        for bad in ["", "role", "=api", "role=api port"] {
+            assert!(
+                matches!(reg.select(None, bad), Err(Error::InvalidArgument(ref m)) if m.contains("field=value")),
+                "{url} {bad:?}"
+            );
+        }
+        assert!(matches!(
+            reg.select(Some(""), "a=b"),
+            Err(Error::InvalidKey(_))
+        ));
+    }
+    cleanup(regs);
+}
+
+#[test]
+fn a_dead_member_is_listed_not_live_until_sweep_reclaims_it() {
+    let regs = backends("groupdead");
+    for (url, reg) in &regs {
+        let mut kids = Sleepers::spawn(2);
+        let pids = kids.pids();
+        reg.join("svc", "workers", pids[0], b"").unwrap();
+        reg.join("svc", "workers", pids[1], b"").unwrap();
+        reg.join_self("svc", "workers", b"").unwrap();
+        for c in &mut kids.0 {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+        // Listed until reclaimed, but not counted as live.
+        assert_eq!(reg.members("svc", "workers").unwrap().len(), 3, "{url}");
+        assert_eq!(
+            reg.wait_for_members("svc", "workers", 1, Duration::ZERO)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(reg.health_check().unwrap().dead_owners, 2, "{url}");
+        assert_eq!(reg.sweep().unwrap(), 2, "{url}");
+        let m = reg.members("svc", "workers").unwrap();
+        assert_eq!(
+            m.iter().map(|e| e.pid).collect::<Vec<_>>(),
+            vec![std::process::id()],
+            "{url}"
+        );
+    }
+    cleanup(regs);
+}
+
+#[test]
+fn wait_for_members_returns_when_the_nth_member_joins() {
+    let regs = backends("groupwait");
+    for (url, reg) in &regs {
+        let kids = Sleepers::spawn(2);
+        let pids = kids.pids();
+        // Enough already: at once.
+        assert!(
+            reg.wait_for_members("svc", "g", 0, Duration::ZERO)
+                .unwrap()
+                .is_empty()
+        );
+        reg.join("svc", "g", pids[0], b"").unwrap();
+        assert_eq!(
+            reg.wait_for_members("svc", "g", 1, Duration::ZERO)
+                .unwrap()
+                .len(),
+            1
+        );
+        // Not enough: a Timeout that says what it waited for.
+        let e = reg
+            .wait_for_members("svc", "g", 2, Duration::from_millis(50))
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::Timeout { what, .. } if what.contains("2 live members")),
+            "{url}: {e}"
+        );
+        // The second member joins from another thread while we wait; a
+        // change elsewhere in the namespace does not end the wait.
+        let other = reg.clone();
+        let pid = pids[1];
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            other.register_self("svc", "noise", b"").unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+            other.join("svc", "g", pid, b"").unwrap();
+        });
+        let got = reg
+            .wait_for_members("svc", "g", 2, Duration::from_secs(10))
+            .unwrap();
+        t.join().unwrap();
+        let mut want = pids.clone();
+        want.sort();
+        assert_eq!(got.iter().map(|e| e.pid).collect::<Vec<_>>(), want, "{url}");
+    }
+    cleanup(regs);
+}
+
+#[test]
+fn watchers_and_hooks_see_joins_and_leaves_as_member_events() {
+    let regs = backends("groupwatch");
+    for (url, reg) in &regs {
+        let me = std::process::id();
+        let hooked = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let h = hooked.clone();
+        reg.on_event(move |e| {
+            h.lock()
+                .unwrap()
+                .push((e.kind, e.name.clone(), e.member, e.pid))
+        });
+        let mut w = reg.watch(Some("svc"), reg.revision().unwrap()).unwrap();
+        reg.register_self("svc", "api", b"").unwrap();
+        reg.join_self("svc", "api", b"").unwrap();
+        reg.update_member_metadata("svc", "api", me, b"x=1")
+            .unwrap();
+        reg.leave("svc", "api", me).unwrap();
+        let want = vec![
+            (EventKind::Registered, "api".to_string(), false, me),
+            (EventKind::Registered, "api".to_string(), true, me),
+            (EventKind::Updated, "api".to_string(), true, me),
+            (EventKind::Unregistered, "api".to_string(), true, me),
+        ];
+        let seen: Vec<_> = (0..4)
+            .map(|_| {
+                let e = w.next(Duration::from_secs(5)).unwrap();
+                (e.kind, e.name, e.member, e.pid)
+            })
+            .collect();
+        assert_eq!(seen, want, "{url}");
+        assert_eq!(*hooked.lock().unwrap(), want, "{url}");
+    }
+    cleanup(regs);
+}
+
+#[test]
+fn select_matches_kv_and_json_metadata_of_entries_and_members() {
+    let regs = backends("select");
+    for (url, reg) in &regs {
+        let me = std::process::id();
+        reg.register_self("a", "web", b"role=api port=8080 zone=eu")
+            .unwrap();
+        reg.register_self("a", "db", br#"{"role":"db","port":5432,"tls":true}"#)
+            .unwrap();
+        reg.register_self("b", "cache", b"role=api;port=6379,zone=us")
+            .unwrap();
+        reg.register_self("b", "odd", b"role: api").unwrap();
+        reg.register_self("b", "bin", &[0xff, 0xfe]).unwrap();
+        reg.join_self("a", "workers", br#"{"role":"api","port":9000}"#)
+            .unwrap();
+        let names = |v: Vec<procreg::Entry>| {
+            v.into_iter()
+                .map(|e| (e.namespace, e.name, e.member))
+                .collect::<Vec<_>>()
+        };
+        let s = |ns: &str, n: &str, m: bool| (ns.to_string(), n.to_string(), m);
+        assert_eq!(
+            names(reg.select(None, "role=api").unwrap()),
+            vec![
+                s("a", "web", false),
+                s("a", "workers", true),
+                s("b", "cache", false)
+            ],
+            "{url}"
+        );
+        assert_eq!(
+            names(reg.select(Some("a"), "role=api").unwrap()),
+            vec![s("a", "web", false), s("a", "workers", true)]
+        );
+        assert_eq!(
+            names(reg.select(None, "role=api  zone=eu").unwrap()),
+            vec![s("a", "web", false)]
+        );
+        assert_eq!(
+            names(reg.select(None, "port=5432 tls=true").unwrap()),
+            vec![s("a", "db", false)]
+        );
+        assert!(reg.select(None, "role=API").unwrap().is_empty());
+        assert!(reg.select(Some("c"), "role=api").unwrap().is_empty());
+        let w = reg.select(None, "port=9000").unwrap();
+        assert_eq!((w.len(), w[0].pid, w[0].member), (1, me, true));
+    }
+    cleanup(regs);
+}

@@ -146,13 +146,24 @@ fn check_key(ns: &str, name: &str) -> Result<()> {
         ("namespace", ns, MAX_NAMESPACE_LEN),
         ("name", name, MAX_NAME_LEN),
     ] {
-        if s.is_empty() || s.len() > max || s.contains('\0') {
+        // A group member is stored as `GROUP\0PID` (see `Registry::join`):
+        // its one NUL is allowed, any other is not.
+        let nul_ok = what == "name" && is_member_name(s);
+        if s.is_empty() || s.len() > max || (s.contains('\0') && !nul_ok) {
             return Err(Error::InvalidKey(format!(
                 "{what} {s:?} must be 1..={max} bytes of UTF-8 without NUL"
             )));
         }
     }
     Ok(())
+}
+
+/// Whether `name` is a group member's stored name: `GROUP\0PID`, a
+/// non-empty group without NUL and a decimal pid.
+fn is_member_name(name: &str) -> bool {
+    name.split_once('\0').is_some_and(|(group, pid)| {
+        !group.is_empty() && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())
+    })
 }
 
 impl EtcdBackend {

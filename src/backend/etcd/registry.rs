@@ -50,6 +50,7 @@ impl EtcdRegistry {
                 host: crate::host::name().to_owned(),
                 version,
                 at: SystemTime::now(),
+                member: false,
             });
         }
     }
@@ -69,6 +70,7 @@ fn entry_of(r: EtcdRecord) -> Entry {
             remaining: None,
             id: Some(r.lease),
         }),
+        member: false,
     }
 }
 
@@ -95,6 +97,7 @@ fn event_of(e: EtcdEvent) -> Event {
         host,
         version,
         at,
+        member: false,
     }
 }
 

@@ -33,6 +33,7 @@ pub(super) fn event_of(c: RawChange) -> Event {
         host: crate::host::name().to_owned(),
         version: u64::from(c.version),
         at: time_from_ns(c.at),
+        member: false,
     }
 }
 
@@ -49,6 +50,7 @@ pub(super) fn entry_of(e: RawEntry) -> Entry {
         version: e.version as u64,
         // The clock is read only for an entry that has a lease.
         lease: (e.lease != 0).then(|| lease_of(e.lease, crate::sys::clock::boot_ms())),
+        member: false,
     }
 }
 

@@ -81,6 +81,7 @@ impl<W: Writers> WriteHooks for OpEnv<'_, W> {
                 host: crate::host::name().to_owned(),
                 version: u64::from(ch.version),
                 at: time_from_ns(if ch.at != 0 { ch.at } else { crate::now_ns() }),
+                member: false,
             });
         }
     }

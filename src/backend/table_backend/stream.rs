@@ -57,6 +57,7 @@ impl<S: AsRef<[AtomicU64]>> RingStream<S> {
             host: String::new(),
             version: 0,
             at: UNIX_EPOCH,
+            member: false,
         };
         self.next += 1;
         self.stalled_since = None;

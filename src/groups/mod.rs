@@ -1,0 +1,350 @@
+//! Process groups and metadata queries: [`Registry::join`],
+//! [`Registry::members`], [`Registry::wait_for_members`],
+//! [`Registry::select`].
+//!
+//! A member of group `G` with pid `P` is an ordinary entry of the backend
+//! under the name `"G\0P"` (`P` in decimal). User keys may not hold a NUL
+//! byte, so no unique name can be a member's name, and a group shares its
+//! name with a unique key without clashing. Being an entry, a member gets
+//! all the entry machinery on every backend: owner liveness, metadata,
+//! reclaim by checked reads, `sweep` and the reaper, and on `etcd://` the
+//! key under its owner's session lease, so a dead host's members expire
+//! with it. No change to the table's slot protocol was needed.
+//!
+//! The facade decodes member names on the way out: an [`Entry`] or
+//! [`Event`](crate::Event) of a member has `member == true` and `name` set
+//! to the group. `list`, `list_all` and `visit` show unique entries only;
+//! [`Registry::members`] and [`Registry::list_members`] show members;
+//! [`Registry::select`] and watchers show both.
+
+pub(crate) mod query;
+
+use crate::backend::{self, Backend, Who};
+use crate::error::{Error, Result};
+use crate::registry::{Registry, check_part};
+use crate::types::{Entry, Event};
+use std::time::{Duration, Instant};
+
+/// Bytes a member name adds to its group's: the NUL and a pid of up to 10
+/// decimal digits.
+pub(crate) const MEMBER_SUFFIX: usize = 11;
+
+/// The stored name of member `pid` of `group`.
+fn member_name(group: &str, pid: u32) -> String {
+    format!("{group}\0{pid}")
+}
+
+/// Whether a stored name is a member's (holds a NUL byte).
+#[inline]
+pub(crate) fn is_member_name(name: &[u8]) -> bool {
+    name.contains(&0)
+}
+
+/// Turns a stored member entry into its public form (`name` = the group,
+/// `member` = true); a unique entry is left as it is.
+pub(crate) fn decode_entry(mut e: Entry) -> Entry {
+    if let Some(i) = e.name.find('\0') {
+        e.name.truncate(i);
+        e.member = true;
+    }
+    e
+}
+
+/// [`decode_entry`] for an event. The member's pid is also in its stored
+/// name, which fills `pid` where the backend does not know it (an etcd
+/// delete carries no value).
+pub(crate) fn decode_event(mut e: Event) -> Event {
+    if let Some(i) = e.name.find('\0') {
+        if e.pid == 0 {
+            e.pid = e.name[i + 1..].parse().unwrap_or(0);
+        }
+        e.name.truncate(i);
+        e.member = true;
+    }
+    e
+}
+
+impl Registry {
+    fn check_group(&self, ns: &str, group: &str) -> Result<()> {
+        let l = self.limits();
+        check_part("namespace", ns, l.max_namespace_len)?;
+        let max = l.max_name_len.saturating_sub(MEMBER_SUFFIX);
+        if group.len() > max && !group.is_empty() {
+            return Err(Error::InvalidKey(format!(
+                "group {:?}… is {} bytes but this registry allows at most {max} \
+                 (its max_name_len {} less {MEMBER_SUFFIX} bytes that name the member); \
+                 use a shorter group name",
+                group.chars().take(16).collect::<String>(),
+                group.len(),
+                l.max_name_len
+            )));
+        }
+        check_part("group", group, max)
+    }
+
+    fn check_meta(&self, metadata: &[u8]) -> Result<()> {
+        let max = self.limits().max_metadata_len;
+        if metadata.len() > max {
+            return Err(Error::MetadataTooLarge {
+                len: metadata.len(),
+                max,
+            });
+        }
+        Ok(())
+    }
+
+    /// Adds process `pid` to `group` of namespace `ns` with its own
+    /// `metadata`; returns the member's version. A group and a unique key
+    /// may share a name. Each member has its own owner liveness: a member
+    /// whose process died is reclaimed like a dead entry (checked reads,
+    /// [`sweep`](Self::sweep), the reaper; on `etcd://` with its owner's
+    /// lease). A group has no size limit of its own: each member takes one
+    /// entry of the registry, so a group is bounded by the registry's
+    /// capacity (`Full` past it, as for `register`).
+    ///
+    /// # Errors
+    /// `AlreadyExists` if `pid` is a live member of `group` already (the
+    /// error's `name` is the group); `InvalidKey` for a bad namespace or
+    /// group (the group may be at most `max_name_len - 11` bytes);
+    /// `MetadataTooLarge`; `InvalidArgument` (pid 0); `ProcessNotAlive`;
+    /// `Full`; `Busy`.
+    pub fn join(&self, ns: &str, group: &str, pid: u32, metadata: &[u8]) -> Result<u64> {
+        if pid == 0 {
+            return Err(Error::InvalidArgument(
+                "pid 0 is not a process; give the member's pid".into(),
+            ));
+        }
+        self.join_as(ns, group, pid, Who::Pid(pid), metadata)
+    }
+
+    /// Adds the calling process to `group` of namespace `ns`; returns the
+    /// member's version.
+    ///
+    /// # Errors
+    /// As [`join`](Self::join).
+    pub fn join_self(&self, ns: &str, group: &str, metadata: &[u8]) -> Result<u64> {
+        self.join_as(ns, group, std::process::id(), Who::Me, metadata)
+    }
+
+    fn join_as(&self, ns: &str, group: &str, pid: u32, who: Who, metadata: &[u8]) -> Result<u64> {
+        self.check_group(ns, group)?;
+        self.check_meta(metadata)?;
+        let name = member_name(group, pid);
+        self.backend_ref()
+            .register(backend::Key { ns, name: &name }, who, metadata, None)
+            .map_err(|e| group_error(e, group))
+    }
+
+    /// Removes member `pid` from `group`; false if it was not a member.
+    ///
+    /// # Errors
+    /// `InvalidKey`, `Busy`.
+    pub fn leave(&self, ns: &str, group: &str, pid: u32) -> Result<bool> {
+        self.check_group(ns, group)?;
+        let name = member_name(group, pid);
+        self.backend_ref()
+            .unregister(backend::Key { ns, name: &name }, None)
+            .map_err(|e| group_error(e, group))
+    }
+
+    /// Replaces the metadata of member `pid` of `group`; returns the new
+    /// version. Readers never wait for it.
+    ///
+    /// # Errors
+    /// `NotFound` if `pid` is not a member (the error's `name` is the
+    /// group); `InvalidKey`, `MetadataTooLarge`, `Busy`.
+    pub fn update_member_metadata(
+        &self,
+        ns: &str,
+        group: &str,
+        pid: u32,
+        metadata: &[u8],
+    ) -> Result<u64> {
+        self.check_group(ns, group)?;
+        self.check_meta(metadata)?;
+        let name = member_name(group, pid);
+        self.backend_ref()
+            .update_metadata(backend::Key { ns, name: &name }, metadata)
+            .map_err(|e| group_error(e, group))
+    }
+
+    /// The members of `group` in namespace `ns`, sorted by pid: entries
+    /// with `name` = the group and `member` = true. Like [`list`](Self::list)
+    /// it shows a member whose owner died until something reclaims it
+    /// (`sweep`, the reaper, [`wait_for_members`](Self::wait_for_members)
+    /// does not). Cost: one read of the namespace (a scan of the table's
+    /// control words on `shm:`/`mem:`, a range read on `etcd://`).
+    ///
+    /// # Errors
+    /// `InvalidKey`, `Busy`; the backend's.
+    pub fn members(&self, ns: &str, group: &str) -> Result<Vec<Entry>> {
+        self.check_group(ns, group)?;
+        let mut v: Vec<Entry> = self
+            .backend_ref()
+            .list(Some(ns))?
+            .into_iter()
+            .filter(|e| {
+                e.name
+                    .strip_prefix(group)
+                    .is_some_and(|rest| rest.starts_with('\0'))
+            })
+            .map(decode_entry)
+            .collect();
+        v.sort_by_key(|e| e.pid);
+        Ok(v)
+    }
+
+    /// Every member of every group of namespace `ns` (or of all namespaces),
+    /// sorted by (namespace, group, pid).
+    ///
+    /// # Errors
+    /// `InvalidKey` for a bad namespace, `Busy`; the backend's.
+    pub fn list_members(&self, ns: Option<&str>) -> Result<Vec<Entry>> {
+        if let Some(ns) = ns {
+            check_part("namespace", ns, self.limits().max_namespace_len)?;
+        }
+        let mut v: Vec<Entry> = self
+            .backend_ref()
+            .list(ns)?
+            .into_iter()
+            .filter(|e| is_member_name(e.name.as_bytes()))
+            .map(decode_entry)
+            .collect();
+        v.sort_by(|a, b| (&a.namespace, &a.name, a.pid).cmp(&(&b.namespace, &b.name, b.pid)));
+        Ok(v)
+    }
+
+    /// Waits until `group` has at least `n` members whose owner is alive
+    /// (or cannot be judged from here) and returns the members; at once if
+    /// it already has. Never polls: it sleeps on the registry's change
+    /// stream (a [`Watcher`](crate::Watcher) of the namespace: on `shm:` a
+    /// futex shared by every process of the segment, on `etcd://` a watch),
+    /// and recounts after each change of the namespace.
+    ///
+    /// # Errors
+    /// `Timeout` when `timeout` passes first; `InvalidKey`, `Busy`; the
+    /// backend's.
+    pub fn wait_for_members(
+        &self,
+        ns: &str,
+        group: &str,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<Vec<Entry>> {
+        self.check_group(ns, group)?;
+        let started = Instant::now();
+        // Attach first, then count: a join after the count is an event the
+        // watcher delivers, so no join is missed between the two.
+        let mut watcher = self.watch(Some(ns), self.revision()?)?;
+        loop {
+            let live = self.live_members(ns, group)?;
+            if live.len() >= n {
+                return Ok(live);
+            }
+            let left = timeout.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return Err(self.members_timeout(ns, group, n, live.len(), started));
+            }
+            match watcher.next(left) {
+                // Any change of the namespace (or lost ones) may change the count.
+                Ok(_) | Err(Error::Lagged { .. }) => {}
+                Err(Error::Timeout { .. }) => {
+                    let have = self.live_members(ns, group)?;
+                    if have.len() >= n {
+                        return Ok(have);
+                    }
+                    return Err(self.members_timeout(ns, group, n, have.len(), started));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn members_timeout(&self, ns: &str, group: &str, n: usize, have: usize, t: Instant) -> Error {
+        Error::Timeout {
+            what: format!(
+                "group {group:?} in namespace {ns:?} to have {n} live members (it has {have})"
+            ),
+            waited: t.elapsed(),
+        }
+    }
+
+    /// The members of `group` whose owner is not known to be dead.
+    fn live_members(&self, ns: &str, group: &str) -> Result<Vec<Entry>> {
+        let mut v = self.members(ns, group)?;
+        let mut keep = Vec::with_capacity(v.len());
+        for e in &v {
+            let name = member_name(group, e.pid);
+            let l = self
+                .backend_ref()
+                .owner_liveness(backend::Key { ns, name: &name })?;
+            keep.push(matches!(
+                l,
+                Some(crate::Liveness::Alive | crate::Liveness::Unknown)
+            ));
+        }
+        let mut it = keep.into_iter();
+        v.retain(|_| it.next().unwrap_or(false));
+        Ok(v)
+    }
+
+    /// The unique entries and group members of namespace `ns` (or of all
+    /// namespaces) whose metadata matches every term of `query`, sorted by
+    /// (namespace, name, pid).
+    ///
+    /// `query` is whitespace-separated `field=value` terms (`role=api
+    /// port=8080`); a term matches when the entry's metadata has `field`
+    /// with exactly `value`. Metadata fields come from `k=v` tokens
+    /// separated by whitespace, `;` or `,` (as `procreg demo` writes them:
+    /// `role=api port=8081 worker=1`), or from a flat JSON object
+    /// (`{"role":"api","port":8081}`: a value is compared as its JSON text,
+    /// a string without its quotes). Metadata of any other form, or not
+    /// UTF-8, matches no term.
+    ///
+    /// Cost: one read of the namespace (or registry) and a parse of each
+    /// entry's metadata: a scan of the table on `shm:`/`mem:`, a range
+    /// read on `etcd://`. There is no index.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a query that is not `field=value` terms;
+    /// `InvalidKey` for a bad namespace; `Busy`; the backend's.
+    pub fn select(&self, ns: Option<&str>, query: &str) -> Result<Vec<Entry>> {
+        let terms = query::parse_query(query)?;
+        if let Some(ns) = ns {
+            check_part("namespace", ns, self.limits().max_namespace_len)?;
+        }
+        let mut v: Vec<Entry> = self
+            .backend_ref()
+            .list(ns)?
+            .into_iter()
+            .filter(|e| query::matches(&terms, &e.metadata))
+            .map(decode_entry)
+            .collect();
+        v.sort_by(|a, b| {
+            (&a.namespace, &a.name, a.member, a.pid).cmp(&(&b.namespace, &b.name, b.member, b.pid))
+        });
+        Ok(v)
+    }
+}
+
+/// A member error names the group, not the stored member name.
+fn group_error(e: Error, group: &str) -> Error {
+    match e {
+        Error::AlreadyExists {
+            namespace,
+            pid,
+            alive,
+            ..
+        } => Error::AlreadyExists {
+            namespace,
+            name: group.to_owned(),
+            pid,
+            alive,
+        },
+        Error::NotFound { namespace, .. } => Error::NotFound {
+            namespace,
+            name: group.to_owned(),
+        },
+        e => e,
+    }
+}

@@ -1,0 +1,142 @@
+//! `select` queries: `field=value` terms matched against metadata that is
+//! either `k=v` tokens or a flat JSON object.
+
+use crate::error::{Error, Result};
+
+/// One `field=value` term of a query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Term {
+    pub(crate) field: String,
+    pub(crate) value: String,
+}
+
+/// Parses whitespace-separated `field=value` terms (at least one; `field`
+/// non-empty, `value` possibly empty).
+pub(crate) fn parse_query(query: &str) -> Result<Vec<Term>> {
+    let bad = |why: &str| {
+        Error::InvalidArgument(format!(
+            "select query {query:?} {why}: give whitespace-separated field=value terms, \
+             e.g. \"role=api port=8080\""
+        ))
+    };
+    let mut terms = Vec::new();
+    for tok in query.split_whitespace() {
+        match tok.split_once('=') {
+            Some((field, value)) if !field.is_empty() => terms.push(Term {
+                field: field.to_owned(),
+                value: value.to_owned(),
+            }),
+            Some(_) => return Err(bad(&format!("has a term {tok:?} without a field"))),
+            None => return Err(bad(&format!("has a term {tok:?} without '='"))),
+        }
+    }
+    if terms.is_empty() {
+        return Err(bad("is empty"));
+    }
+    Ok(terms)
+}
+
+/// Whether `metadata` has every term's field with exactly its value.
+pub(crate) fn matches(terms: &[Term], metadata: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(metadata) else {
+        return false;
+    };
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('{') {
+        let Ok(obj) = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text)
+        else {
+            return false;
+        };
+        terms.iter().all(|t| {
+            obj.get(&t.field).is_some_and(|v| match v {
+                serde_json::Value::String(s) => *s == t.value,
+                // Compared as JSON text (`8081`, `true`, `null`, `["a"]`).
+                other => serde_json::to_string(other).is_ok_and(|j| j == t.value),
+            })
+        })
+    } else {
+        terms
+            .iter()
+            .all(|t| kv_tokens(text).any(|(k, v)| k == t.field && v == t.value))
+    }
+}
+
+/// The `k=v` tokens of `text`, separated by whitespace, `;` or `,`; tokens
+/// without `=` or with an empty key are skipped.
+fn kv_tokens(text: &str) -> impl Iterator<Item = (&str, &str)> {
+    text.split(|c: char| c.is_whitespace() || c == ';' || c == ',')
+        .filter_map(|tok| tok.split_once('='))
+        .filter(|(k, _)| !k.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(s: &str) -> Vec<Term> {
+        parse_query(s).unwrap()
+    }
+
+    #[test]
+    fn queries_that_are_not_field_value_terms_are_refused() {
+        for bad in ["", "   ", "role", "role=api port", "=api", "a=b =c"] {
+            let e = parse_query(bad).unwrap_err();
+            assert!(
+                matches!(&e, Error::InvalidArgument(m) if m.contains("field=value")),
+                "{bad:?}: {e}"
+            );
+        }
+        assert_eq!(
+            q(" role=api\tport= "),
+            vec![
+                Term {
+                    field: "role".into(),
+                    value: "api".into()
+                },
+                Term {
+                    field: "port".into(),
+                    value: String::new()
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn kv_metadata_matches_every_term_with_any_separator() {
+        let m = b"role=api port=8081 worker=1";
+        assert!(matches(&q("role=api"), m));
+        assert!(matches(&q("role=api worker=1"), m));
+        assert!(!matches(&q("role=api worker=2"), m));
+        assert!(!matches(&q("role=ap"), m));
+        assert!(matches(&q("b=2 a=1"), b"a=1;b=2"));
+        assert!(matches(&q("b=2"), b"a=1, b=2"));
+        assert!(
+            matches(&q("url=x=y"), b"url=x=y"),
+            "the value keeps later '='"
+        );
+        assert!(!matches(&q("role=api"), b"just text"));
+        assert!(!matches(&q("role=api"), b""));
+        assert!(!matches(&q("role=api"), &[0xff, b'r', b'=']));
+    }
+
+    #[test]
+    fn json_metadata_compares_values_as_json_text() {
+        let m = br#"{"role":"api","port":8081,"tls":true,"tags":["a"],"none":null}"#;
+        assert!(matches(&q("role=api port=8081"), m));
+        assert!(matches(&q("tls=true none=null"), m));
+        assert!(matches(&q(r#"tags=["a"]"#), m));
+        assert!(
+            !matches(&q(r#"role="api""#), m),
+            "strings lose their quotes"
+        );
+        assert!(!matches(&q("port=8082"), m));
+        assert!(
+            !matches(&q("role=api"), br#"{"role": "api""#),
+            "broken json"
+        );
+        assert!(
+            !matches(&q("role=api"), br#"["role=api"]"#),
+            "not an object"
+        );
+    }
+}

@@ -6,7 +6,8 @@
 //!   namespace; each member is a live thread id, which has its own
 //!   `/proc/<tid>/stat` start time, so it counts as a live owner);
 //! * **join + leave** against **register + unregister** of the same pid
-//!   and metadata (a member is an entry under a name that holds a NUL);
+//!   and metadata (a member is an entry under a name that holds a NUL), and
+//!   against a register + unregister of a name as long as the member's;
 //! * **select** of `role=api` over 3,000 entries (a third match) against
 //!   `list_all` plus the same filter written in Rust.
 //!
@@ -108,6 +109,15 @@ fn join_leave(c: &mut Criterion) {
             f.0.register("bench", "workers", me, b"role=worker")
                 .unwrap();
             assert!(f.0.unregister("bench", "workers").unwrap());
+        })
+    });
+    // The member's stored name is longer ("workers\0<pid>"): the same
+    // register + unregister with a name of that length.
+    let long = format!("workers-{me}");
+    g.bench_function("register+unregister (member-length name)", |b| {
+        b.iter(|| {
+            f.0.register("bench", &long, me, b"role=worker").unwrap();
+            assert!(f.0.unregister("bench", &long).unwrap());
         })
     });
     g.finish();

@@ -22,7 +22,7 @@ pub(crate) mod query;
 use crate::backend::{self, Backend, Who};
 use crate::error::{Error, Result};
 use crate::registry::{Registry, check_part};
-use crate::types::{Entry, Event};
+use crate::types::{Entry, Event, EventKind};
 use std::time::{Duration, Instant};
 
 /// Bytes a member name adds to its group's: the NUL and a pid of up to 10
@@ -31,7 +31,26 @@ pub(crate) const MEMBER_SUFFIX: usize = 11;
 
 /// The stored name of member `pid` of `group`.
 fn member_name(group: &str, pid: u32) -> String {
-    format!("{group}\0{pid}")
+    // One allocation of the final size; `format!` costs a third of a
+    // join + leave (its machinery and a realloc).
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    let mut p = pid;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (p % 10) as u8;
+        p /= 10;
+        if p == 0 {
+            break;
+        }
+    }
+    let mut s = String::with_capacity(group.len() + 1 + digits.len() - i);
+    s.push_str(group);
+    s.push('\0');
+    for &d in &digits[i..] {
+        s.push(d as char);
+    }
+    s
 }
 
 /// Whether a stored name is a member's (holds a NUL byte).
@@ -236,18 +255,26 @@ impl Registry {
         // Attach first, then count: a join after the count is an event the
         // watcher delivers, so no join is missed between the two.
         let mut watcher = self.watch(Some(ns), self.revision()?)?;
+        let mut have = 0;
+        let mut recount = true;
         loop {
-            let live = self.live_members(ns, group)?;
-            if live.len() >= n {
-                return Ok(live);
+            if recount {
+                let live = self.live_members(ns, group)?;
+                if live.len() >= n {
+                    return Ok(live);
+                }
+                have = live.len();
             }
             let left = timeout.saturating_sub(started.elapsed());
             if left.is_zero() {
-                return Err(self.members_timeout(ns, group, n, live.len(), started));
+                return Err(self.members_timeout(ns, group, n, have, started));
             }
             match watcher.next(left) {
-                // Any change of the namespace (or lost ones) may change the count.
-                Ok(_) | Err(Error::Lagged { .. }) => {}
+                // A change of this group's members, or changes that were
+                // lost, may change the count; other keys of the namespace
+                // do not.
+                Ok(ev) => recount = ev.kind == EventKind::Lost || (ev.member && ev.name == group),
+                Err(Error::Lagged { .. }) => recount = true,
                 Err(Error::Timeout { .. }) => {
                     let have = self.live_members(ns, group)?;
                     if have.len() >= n {
@@ -346,5 +373,18 @@ fn group_error(e: Error, group: &str) -> Error {
             name: group.to_owned(),
         },
         e => e,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn member_names_are_group_nul_decimal_pid() {
+        for pid in [0, 1, 9, 10, 4242, u32::MAX] {
+            assert_eq!(member_name("api", pid), format!("api\0{pid}"));
+        }
+        assert_eq!(member_name("api", u32::MAX).len(), 3 + MEMBER_SUFFIX);
     }
 }

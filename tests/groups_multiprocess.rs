@@ -385,3 +385,62 @@ fn a_group_larger_than_the_registry_fails_with_full() {
     assert!(joined >= 16, "only {joined} members fit in 32 slots");
     assert_eq!(reg.members("small", "g").unwrap().len(), joined);
 }
+
+// ---- etcd: a SIGKILLed member's key expires with its owner's lease ---------
+
+#[cfg(feature = "etcd")]
+mod support {
+    pub mod etcd_cluster;
+}
+
+#[cfg(feature = "etcd")]
+#[test]
+fn child_etcd_join_and_hang() {
+    let Some((url, _)) = child_role("etcdhang") else {
+        return;
+    };
+    let reg = support::etcd_cluster::open_url(&url);
+    reg.join_self("grp", "workers", b"doomed").unwrap();
+    say("joined");
+    let _ = hear(); // until killed
+}
+
+#[cfg(feature = "etcd")]
+#[test]
+fn on_etcd_a_sigkilled_members_key_expires_with_its_lease() {
+    use procreg::EventKind;
+    use support::etcd_cluster::{cluster_lock, endpoints, open_url, prefix, url_at};
+    let _g = cluster_lock().read().unwrap_or_else(|e| e.into_inner());
+    let url = url_at(endpoints(), &prefix("groupttl"), "?ttl=2s");
+    let reg = open_url(&url);
+    let me = std::process::id();
+    reg.join_self("grp", "workers", b"parent").unwrap();
+    let mut kid = Kid::spawn("child_etcd_join_and_hang", "etcdhang", &url, "", &[]);
+    kid.expect("joined");
+    let victim = kid.pid();
+    let mut both = vec![me, victim];
+    both.sort();
+    assert_eq!(pid_set(&reg, "grp", "workers"), both);
+    let mut w = reg.watch(Some("grp"), reg.revision().unwrap()).unwrap();
+    let t0 = std::time::Instant::now();
+    assert!(kid.kill().signal().is_some());
+    // No sweep: the server deletes the key when the dead owner's lease
+    // runs out, and the watcher sees the member go.
+    let gone = loop {
+        let ev = w.next(Duration::from_secs(30)).unwrap();
+        if ev.member && ev.name == "workers" && ev.pid == victim {
+            break ev;
+        }
+    };
+    println!(
+        "etcd: the SIGKILLed member's key went ({}) {:.2} s after the kill (session ttl 2 s)",
+        gone.kind,
+        t0.elapsed().as_secs_f64()
+    );
+    assert!(matches!(
+        gone.kind,
+        EventKind::Unregistered | EventKind::Expired | EventKind::Reclaimed
+    ));
+    assert_eq!(pid_set(&reg, "grp", "workers"), vec![me]);
+    Registry::builder().destroy(&url).unwrap();
+}

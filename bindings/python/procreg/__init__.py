@@ -1,8 +1,8 @@
 """procreg: a process registry for OS processes, from Python.
 
 Processes register services under ``(namespace, name)`` in a shared-memory
-hash table and find each other's pid and metadata in about a hundred
-nanoseconds, without a daemon. Entries of dead processes are reclaimed by
+hash table and find each other's pid and metadata in about the time of a
+``dict`` lookup, without a daemon. Entries of dead processes are reclaimed by
 :meth:`Registry.sweep` (or a :class:`Reaper`).
 
 >>> import procreg

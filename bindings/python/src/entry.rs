@@ -9,7 +9,7 @@ use pyo3::basic::CompareOp;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyString, PyTuple, PyWeakrefMethods, PyWeakrefReference};
 
 /// One registration: who owns (namespace, name), with what metadata, since
 /// when. Immutable; compares and hashes by value.
@@ -22,8 +22,10 @@ pub struct Entry {
     pub(crate) registered_at_ns: u64,
     pub(crate) version: u64,
     pub(crate) host: String,
-    /// The registry it was read from (for `liveness`); None when built by hand.
-    pub(crate) registry: Option<Py<Registry>>,
+    /// The registry it was read from (for `liveness`), weakly: an Entry
+    /// kept around does not keep a registry (an etcd session) open. None
+    /// when built by hand.
+    pub(crate) registry: Option<Py<PyWeakrefReference>>,
 }
 
 impl Entry {
@@ -33,7 +35,7 @@ impl Entry {
         ns: &Bound<'_, PyAny>,
         name: &Bound<'_, PyAny>,
         e: procreg::Entry,
-        registry: Option<Py<Registry>>,
+        registry: Option<Py<PyWeakrefReference>>,
     ) -> PyResult<Py<Entry>> {
         let as_str = |v: &Bound<'_, PyAny>| -> Py<PyString> {
             match v.cast::<PyString>() {
@@ -60,7 +62,7 @@ impl Entry {
     pub(crate) fn from_list(
         py: Python<'_>,
         e: procreg::Entry,
-        registry: Option<Py<Registry>>,
+        registry: Option<Py<PyWeakrefReference>>,
     ) -> PyResult<Py<Entry>> {
         Py::new(
             py,
@@ -201,8 +203,17 @@ impl Entry {
                 "this Entry was built by hand, not read from a registry: use Registry.owner_liveness(ns, name)",
             ));
         };
-        let reg = reg.bind(py).get();
-        let l = reg.entry_liveness(py, self.namespace.bind(py), self.name.bind(py), self.pid)?;
+        let Some(reg) = reg.bind(py).upgrade_as::<Registry>()? else {
+            return Err(crate::errors::raise(
+                py,
+                "RegistryClosed",
+                "the Registry this Entry was read from is gone; use Registry.owner_liveness(ns, name) on an open one"
+                    .into(),
+            ));
+        };
+        let l =
+            reg.get()
+                .entry_liveness(py, self.namespace.bind(py), self.name.bind(py), self.pid)?;
         crate::values::liveness(py, l)
     }
 

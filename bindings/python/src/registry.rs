@@ -15,7 +15,7 @@ use crate::watch::{Reaper, Watcher};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyString, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyString, PyTuple, PyWeakrefReference};
 use std::sync::{PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -39,7 +39,7 @@ struct OpenArgs {
 }
 
 /// A handle on a procreg registry (see the Python class `procreg.Registry`).
-#[pyclass(subclass, frozen, module = "procreg", name = "Registry")]
+#[pyclass(subclass, frozen, weakref, module = "procreg", name = "Registry")]
 pub struct Registry {
     handle: RwLock<Option<procreg::Registry>>,
     /// The url as given (with any password): what a pickle reopens.
@@ -118,11 +118,15 @@ impl Registry {
     ) -> PyResult<Option<Py<Entry>>> {
         match e {
             None => Ok(None),
-            Some(e) => {
-                Entry::from_lookup(slf.py(), ns, name, e, Some(slf.clone().unbind())).map(Some)
-            }
+            Some(e) => Entry::from_lookup(slf.py(), ns, name, e, Some(weak(slf)?)).map(Some),
         }
     }
+}
+
+/// A weak reference to the registry object (the same one each time: CPython
+/// reuses a callback-free weak reference).
+fn weak(slf: &Bound<'_, Registry>) -> PyResult<Py<PyWeakrefReference>> {
+    Ok(PyWeakrefReference::new(slf.as_any())?.unbind())
 }
 
 fn ttl_range(py: Python<'_>, limits: procreg::Limits, secs: f64, d: Duration) -> PyResult<()> {
@@ -611,7 +615,7 @@ impl Registry {
         let k = key(ns, "namespace")?;
         let v = slf.get().with(slf.py(), |r| r.list(k))?;
         v.into_iter()
-            .map(|e| Entry::from_list(slf.py(), e, Some(slf.clone().unbind())))
+            .map(|e| Entry::from_list(slf.py(), e, Some(weak(slf)?)))
             .collect()
     }
 
@@ -619,7 +623,7 @@ impl Registry {
     fn list_all(slf: &Bound<'_, Self>) -> PyResult<Vec<Py<Entry>>> {
         let v = slf.get().with(slf.py(), |r| r.list_all())?;
         v.into_iter()
-            .map(|e| Entry::from_list(slf.py(), e, Some(slf.clone().unbind())))
+            .map(|e| Entry::from_list(slf.py(), e, Some(weak(slf)?)))
             .collect()
     }
 

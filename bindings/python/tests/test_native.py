@@ -240,6 +240,22 @@ def test_entry_liveness_follows_its_owner(reg, ns):
         _ = handmade.alive
 
 
+def test_an_entry_does_not_keep_its_registry_open():
+    import weakref
+
+    r = procreg.Registry("mem:")
+    r.register("n", "k")
+    e = r.lookup("n", "k")
+    assert e.alive
+    gone = weakref.ref(r)
+    del r
+    gc.collect()
+    assert gone() is None  # the Entry held it weakly
+    with pytest.raises(procreg.RegistryClosed, match="gone"):
+        _ = e.liveness
+    assert e.pid == os.getpid()  # the values stay
+
+
 def test_entry_is_a_value(reg, ns):
     reg.register(ns, "v", metadata={"a": 1})
     e = reg.lookup(ns, "v")

@@ -44,7 +44,7 @@ from ._errors import (
     UnknownError,
     STATUS_CLASSES,
 )
-from ._native import library_version
+from ._native import Key, Service, library_version
 from ._registry import (
     Entry,
     Event,
@@ -74,6 +74,8 @@ PROCREG_METADATA_CAPACITY = 4096
 
 __all__ = [
     "Registry",
+    "Key",
+    "Service",
     "Entry",
     "Stats",
     "ProcessCounters",

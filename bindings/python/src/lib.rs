@@ -9,13 +9,13 @@
 //! `procreg/_registry.py`) and looked up once; everything on a hot path
 //! (`lookup_pid`, `lookup`, `register`, ...) is native.
 //!
-//! A later `Key` or `Service` class is one more file here and one more
-//! `add_class` below.
+//! `service.rs` holds `Key` and `Service`.
 
 mod convert;
 mod entry;
 mod errors;
 mod registry;
+mod service;
 mod values;
 mod watch;
 
@@ -26,6 +26,8 @@ use pyo3::prelude::*;
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<registry::Registry>()?;
     m.add_class::<entry::Entry>()?;
+    m.add_class::<service::Key>()?;
+    m.add_class::<service::Service>()?;
     m.add_class::<watch::Watcher>()?;
     m.add_class::<watch::Reaper>()?;
     m.add_function(wrap_pyfunction!(registry::destroy, m)?)?;

@@ -559,6 +559,29 @@ impl Registry {
         self.with(py, |r| r.lookup_pid(ns, name))
     }
 
+    /// The owner pid of a prepared `Key`, or None: no validation, packing
+    /// or hashing per call.
+    fn lookup_pid_key(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, crate::service::Key>,
+    ) -> PyResult<Option<u32>> {
+        let k = &key.get().key;
+        self.with(py, |r| r.lookup_pid_key(k))
+    }
+
+    /// A cached reference to (ns, name): see `Service`.
+    fn service(
+        &self,
+        py: Python<'_>,
+        ns: &Bound<'_, PyAny>,
+        name: &Bound<'_, PyAny>,
+    ) -> PyResult<crate::service::Service> {
+        let (ns, name) = (key(ns, "namespace")?, key(name, "name")?);
+        self.with(py, |r| r.service(ns, name))
+            .map(crate::service::Service::new)
+    }
+
     /// The entry of (ns, name), or None, whatever its owner's liveness.
     fn lookup(
         slf: &Bound<'_, Self>,

@@ -311,3 +311,41 @@ def test_package_and_stubs_pass_mypy_strict(tmp_path):
             timeout=300,
         )
         assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_prepared_keys_and_services_follow_every_change() -> None:
+    reg = procreg.Registry("mem:")
+    me = os.getpid()
+    key = procreg.Key("svc", "db")
+    assert (key.namespace, key.name) == ("svc", "db")
+    assert key == procreg.Key("svc", "db") and hash(key) == hash(procreg.Key("svc", "db"))
+    assert repr(key) == 'Key("svc", "db")'
+    with pytest.raises(procreg.InvalidKey):
+        procreg.Key("", "db")
+    with pytest.raises(ValueError):
+        procreg.Key("svc", "a\0b")
+    with pytest.raises(TypeError):
+        procreg.Key("svc", 3)  # type: ignore[arg-type]
+    svc = reg.service("svc", "db")
+    assert reg.lookup_pid_key(key) is None and svc.pid() is None
+    reg.register("svc", "db")
+    assert reg.lookup_pid_key(key) == me
+    assert svc.pid() == me and svc.pid() == me
+    assert svc.key == key
+    reg.unregister("svc", "db")
+    assert svc.pid() is None
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        reg.register("svc", "db", pid=sleeper.pid)
+        assert svc.pid() == sleeper.pid
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert reg.sweep() == 1
+    assert svc.pid() is None
+    # A key longer than the registry admits is refused where it is used.
+    long = procreg.Key("svc", "n" * 1000)
+    with pytest.raises(procreg.InvalidKey):
+        reg.lookup_pid_key(long)
+    with pytest.raises(procreg.InvalidKey):
+        reg.service("svc", "n" * 1000)

@@ -153,6 +153,24 @@ impl Packed for KeyWords<'_> {
     }
 }
 
+/// The three stored fields every owned [`Packed`] key has.
+macro_rules! stored_fields {
+    () => {
+        #[inline(always)]
+        fn lens(&self) -> u64 {
+            self.lens
+        }
+        #[inline(always)]
+        fn word_count(&self) -> usize {
+            self.len
+        }
+        #[inline(always)]
+        fn hash(&self) -> u64 {
+            self.hash
+        }
+    };
+}
+
 /// Keys of up to this many packed words are packed whole on the stack
 /// for a lookup ([`StackKey`]); longer ones word by word as compared.
 pub(crate) const STACK_WORDS: usize = 32;
@@ -189,18 +207,7 @@ impl StackKey {
 }
 
 impl Packed for StackKey {
-    #[inline(always)]
-    fn lens(&self) -> u64 {
-        self.lens
-    }
-    #[inline(always)]
-    fn word_count(&self) -> usize {
-        self.len
-    }
-    #[inline(always)]
-    fn hash(&self) -> u64 {
-        self.hash
-    }
+    stored_fields!();
     #[inline(always)]
     fn head(&self) -> &[u64; HEAD_WORDS] {
         self.words[..HEAD_WORDS].try_into().unwrap()
@@ -237,18 +244,7 @@ impl PackedKey {
 }
 
 impl Packed for PackedKey {
-    #[inline(always)]
-    fn lens(&self) -> u64 {
-        self.lens
-    }
-    #[inline(always)]
-    fn word_count(&self) -> usize {
-        self.len
-    }
-    #[inline(always)]
-    fn hash(&self) -> u64 {
-        self.hash
-    }
+    stored_fields!();
     #[inline(always)]
     fn head(&self) -> &[u64; HEAD_WORDS] {
         &self.head

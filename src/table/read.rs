@@ -286,7 +286,10 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         let first = self.cold_base + slot * self.cold_words;
         let mut diff = 0;
         for i in HEAD_WORDS..key.word_count() {
-            diff |= self.w(first + row::KEY + i - HOT_WORDS).load(Ordering::Relaxed) ^ key.word(i);
+            diff |= self
+                .w(first + row::KEY + i - HOT_WORDS)
+                .load(Ordering::Relaxed)
+                ^ key.word(i);
         }
         diff == 0
     }

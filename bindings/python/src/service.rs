@@ -40,9 +40,7 @@ impl Key {
     }
 
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
-        other
-            .cast::<Key>()
-            .is_ok_and(|o| o.get().key == self.key)
+        other.cast::<Key>().is_ok_and(|o| o.get().key == self.key)
     }
 
     fn __hash__(&self) -> u64 {
@@ -96,4 +94,3 @@ impl Service {
         )
     }
 }
-

@@ -26,6 +26,8 @@ pub struct Entry {
     /// kept around does not keep a registry (an etcd session) open. None
     /// when built by hand.
     pub(crate) registry: Option<Py<PyWeakrefReference>>,
+    /// The lease the entry lives under, if any (as of the read).
+    pub(crate) lease: Option<procreg::Lease>,
 }
 
 impl Entry {
@@ -54,6 +56,7 @@ impl Entry {
                 version: e.version,
                 host: e.host,
                 registry,
+                lease: e.lease,
             },
         )
     }
@@ -75,6 +78,7 @@ impl Entry {
                 version: e.version,
                 host: e.host,
                 registry,
+                lease: e.lease,
             },
         )
     }
@@ -97,6 +101,28 @@ impl Entry {
 
 #[pymethods]
 impl Entry {
+    /// What each renewal of the entry's lease grants, in seconds; None
+    /// without a lease, or where the entry does not record it (etcd).
+    #[getter]
+    fn lease_ttl(&self) -> Option<f64> {
+        self.lease.and_then(|l| l.ttl).map(|d| d.as_secs_f64())
+    }
+
+    /// Seconds left on the entry's lease as of the read (0 once it ran
+    /// out); None without a lease, or where not known (etcd).
+    #[getter]
+    fn lease_remaining(&self) -> Option<f64> {
+        self.lease
+            .and_then(|l| l.remaining)
+            .map(|d| d.as_secs_f64())
+    }
+
+    /// The backend's lease id (etcd), else None.
+    #[getter]
+    fn lease_id(&self) -> Option<i64> {
+        self.lease.and_then(|l| l.id)
+    }
+
     #[new]
     #[pyo3(signature = (namespace, name, pid, metadata, registered_at, version, host = String::new()))]
     #[allow(clippy::too_many_arguments)]
@@ -137,6 +163,7 @@ impl Entry {
             version,
             host,
             registry: None,
+            lease: None,
         })
     }
 

@@ -104,6 +104,10 @@ pub(crate) fn pythonic(msg: &str) -> String {
             "Builder::allow_world_writable(true)",
             "allow_world_writable=True",
         ),
+        (
+            "Builder::max_segment_bytes (procreg put --max-segment-size SIZE)",
+            "max_segment_bytes=N to Registry()",
+        ),
         ("Builder::etcd_auth", "the url's user= and password="),
         ("Builder::etcd_client_cert", "the url's cert= and key="),
         ("Builder::etcd_ca", "the url's ca="),

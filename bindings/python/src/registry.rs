@@ -36,6 +36,7 @@ struct OpenArgs {
     lock_timeout_ms: Option<u64>,
     allow_foreign_owner: bool,
     allow_world_writable: bool,
+    max_segment_bytes: Option<usize>,
 }
 
 /// A handle on a procreg registry (see the Python class `procreg.Registry`).
@@ -151,7 +152,8 @@ impl Registry {
     #[pyo3(signature = (
         url = None, *, capacity = None, max_name_len = None, max_metadata_len = None, mode = None,
         create = None, max_namespace_len = None, max_writers = None, lock_timeout_ms = None,
-        allow_foreign_owner = None, allow_world_writable = None, _share = None
+        allow_foreign_owner = None, allow_world_writable = None, max_segment_bytes = None,
+        _share = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -167,6 +169,7 @@ impl Registry {
         lock_timeout_ms: Option<&Bound<'_, PyAny>>,
         allow_foreign_owner: Option<&Bound<'_, PyAny>>,
         allow_world_writable: Option<&Bound<'_, PyAny>>,
+        max_segment_bytes: Option<&Bound<'_, PyAny>>,
         _share: Option<&Bound<'_, Registry>>,
     ) -> PyResult<Self> {
         if let Some(other) = _share {
@@ -235,6 +238,7 @@ impl Registry {
             max_name_len: limit(max_name_len, "max_name_len")?,
             max_metadata_len: limit(max_metadata_len, "max_metadata_len")?,
             max_writers: limit(max_writers, "max_writers")?,
+            max_segment_bytes: limit(max_segment_bytes, "max_segment_bytes")?,
             ..OpenArgs::default()
         };
         if let Some(ms) = limit(lock_timeout_ms, "lock_timeout_ms")? {
@@ -284,6 +288,9 @@ impl Registry {
         }
         if let Some(n) = a.max_writers {
             b = b.max_writers(n);
+        }
+        if let Some(n) = a.max_segment_bytes {
+            b = b.max_segment_bytes(n as u64);
         }
         if let Some(m) = a.mode {
             b = b.mode(m);
@@ -398,6 +405,7 @@ impl Registry {
             ("max_name_len", a.max_name_len),
             ("max_metadata_len", a.max_metadata_len),
             ("max_writers", a.max_writers),
+            ("max_segment_bytes", a.max_segment_bytes),
         ] {
             if let Some(v) = v {
                 kw.set_item(k, v)?;

@@ -349,3 +349,23 @@ def test_prepared_keys_and_services_follow_every_change() -> None:
         reg.lookup_pid_key(long)
     with pytest.raises(procreg.InvalidKey):
         reg.service("svc", "n" * 1000)
+
+
+def test_entries_show_their_lease_and_creates_have_a_size_bound() -> None:
+    url = unique_url("lease-bound")
+    with pytest.raises(procreg.InvalidArgument) as ei:
+        procreg.Registry(url, create="create", max_segment_bytes=1 << 20)
+    assert "max_segment_bytes=N to Registry()" in str(ei.value)
+    assert "Builder" not in str(ei.value)
+    reg = procreg.Registry(url, create="create", max_segment_bytes=1 << 30)
+    try:
+        reg.register("svc", "plain")
+        reg.register_with_lease("svc", "leased", ttl=30)
+        plain, leased = reg.lookup("svc", "plain"), reg.lookup("svc", "leased")
+        assert plain is not None and leased is not None
+        assert (plain.lease_ttl, plain.lease_remaining, plain.lease_id) == (None, None, None)
+        assert leased.lease_ttl == pytest.approx(30.0)
+        assert leased.lease_remaining is not None and 0 < leased.lease_remaining <= 30.0
+    finally:
+        reg.close()
+        procreg.destroy(url)

@@ -130,30 +130,7 @@ pub(crate) trait Packed {
     fn word(&self, i: usize) -> u64;
 }
 
-impl Packed for KeyWords<'_> {
-    #[inline(always)]
-    fn lens(&self) -> u64 {
-        self.lens
-    }
-    #[inline(always)]
-    fn word_count(&self) -> usize {
-        self.len
-    }
-    #[inline(always)]
-    fn hash(&self) -> u64 {
-        self.hash
-    }
-    #[inline(always)]
-    fn head(&self) -> &[u64; HEAD_WORDS] {
-        &self.head
-    }
-    #[inline(always)]
-    fn word(&self, i: usize) -> u64 {
-        KeyWords::word(self, i)
-    }
-}
-
-/// The three stored fields every owned [`Packed`] key has.
+/// The three stored fields every [`Packed`] key stores.
 macro_rules! stored_fields {
     () => {
         #[inline(always)]
@@ -169,6 +146,18 @@ macro_rules! stored_fields {
             self.hash
         }
     };
+}
+
+impl Packed for KeyWords<'_> {
+    stored_fields!();
+    #[inline(always)]
+    fn head(&self) -> &[u64; HEAD_WORDS] {
+        &self.head
+    }
+    #[inline(always)]
+    fn word(&self, i: usize) -> u64 {
+        KeyWords::word(self, i)
+    }
 }
 
 /// Keys of up to this many packed words are packed whole on the stack

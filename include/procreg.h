@@ -458,6 +458,13 @@ typedef struct procreg_options {
    Accept a world-writable segment (refused by default).
    */
   bool allow_world_writable;
+  /*
+   Largest segment file a create may reserve, in bytes (0 = the
+   default, 1 GiB): creating a segment whose limits need more fails
+   with PROCREG_E_INVALID_ARGUMENT, saying the size. Opening an existing
+   segment is never bounded. (Version 2.)
+   */
+  uint64_t max_segment_bytes;
 } procreg_options;
 
 /*

@@ -22,6 +22,9 @@ use crate::types::Entry;
 ///
 /// * On `etcd://` there is no shared memory to re-check: every call is a
 ///   lookup (one linearizable read).
+/// * An entry with a lease is never answered from the cache by
+///   [`entry`](Self::entry): a renewal does not change its version, and the
+///   lease's time left is as of the read. [`pid`](Self::pid) is cached.
 /// * A `Service` keeps a clone of its registry handle, so it answers from
 ///   the registry that handle opened, like the handle itself: if that
 ///   segment is destroyed and another created under the same name, a

@@ -1222,7 +1222,7 @@ fn registries_lists_segments_with_size_entries_and_creator() {
     assert_eq!(mine["state"], "ready");
     assert_eq!(mine["live"], 2);
     assert_eq!(mine["capacity"], 4096);
-    assert_eq!(mine["bytes"], 4_268_160);
+    assert_eq!(mine["bytes"], 4_272_256);
     assert!(mine["creator_pid"].as_u64().unwrap() > 0);
     assert!(mine["creator_uid"].is_u64());
     let text = expect(&url, &["registries"], 0).stdout;
@@ -1415,7 +1415,7 @@ fn stats_prometheus_is_the_text_exposition_format_with_the_registrys_figures() {
     assert_eq!(value("procreg_registers_total"), 2.0);
     assert_eq!(value("procreg_unregisters_total"), 1.0);
     assert_eq!(value("procreg_changes_total"), 3.0);
-    assert_eq!(value("procreg_segment_bytes"), 4_268_160.0);
+    assert_eq!(value("procreg_segment_bytes"), 4_272_256.0);
     assert!((value("procreg_load_factor") - 1.0 / 4096.0).abs() < 1e-12);
     for (name, labels, _) in &samples {
         assert!(name.starts_with("procreg_"), "{name}");

@@ -883,3 +883,57 @@ fn select_matches_kv_and_json_metadata_of_entries_and_members() {
     }
     cleanup(regs);
 }
+
+#[test]
+fn a_service_entry_with_a_lease_shows_the_lease_as_of_the_call() {
+    // A renewal rewrites the lease without a new version: an entry with a
+    // lease is read afresh by every `entry()`, so its time left moves.
+    let regs = backends("service-lease");
+    for (url, reg) in &regs {
+        if url.starts_with("etcd") {
+            continue; // etcd reports the lease id only
+        }
+        reg.register_with_lease(
+            "svc",
+            "leased",
+            std::process::id(),
+            b"",
+            Duration::from_secs(30),
+        )
+        .unwrap();
+        let mut svc = reg.service("svc", "leased").unwrap();
+        let first = svc
+            .entry()
+            .unwrap()
+            .unwrap()
+            .lease
+            .unwrap()
+            .remaining
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let later = svc
+            .entry()
+            .unwrap()
+            .unwrap()
+            .lease
+            .unwrap()
+            .remaining
+            .unwrap();
+        assert!(later < first, "{url}: {later:?} not below {first:?}");
+        reg.keepalive("svc", "leased").unwrap();
+        let renewed = svc
+            .entry()
+            .unwrap()
+            .unwrap()
+            .lease
+            .unwrap()
+            .remaining
+            .unwrap();
+        assert!(
+            renewed > later,
+            "{url}: renewal not seen: {renewed:?} after {later:?}"
+        );
+        assert_eq!(svc.pid().unwrap(), Some(std::process::id()));
+    }
+    cleanup(regs);
+}

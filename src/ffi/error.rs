@@ -103,6 +103,36 @@ pub(crate) fn record(message: String, pid: u32) {
     });
 }
 
+/// Rewrites the Rust calls a library message names into the C ABI's words
+/// (the library speaks of its `Builder`; a C caller sets `procreg_options`).
+fn in_c_words(msg: &str) -> String {
+    const CALLS: &[(&str, &str)] = &[
+        (
+            "Builder::allow_foreign_owner(true)",
+            "procreg_options.allow_foreign_owner = true",
+        ),
+        (
+            "Builder::allow_world_writable(true)",
+            "procreg_options.allow_world_writable = true",
+        ),
+        (
+            "Builder::max_segment_bytes (procreg put --max-segment-size SIZE)",
+            "procreg_options.max_segment_bytes",
+        ),
+        ("Builder::etcd_auth", "the url's user= and password="),
+        ("Builder::etcd_client_cert", "the url's cert= and key="),
+        ("Builder::etcd_ca", "the url's ca="),
+        ("run sweep()", "call procreg_sweep"),
+    ];
+    let mut s = msg.to_owned();
+    for (rust, c) in CALLS {
+        if s.contains(rust) {
+            s = s.replace(rust, c);
+        }
+    }
+    s
+}
+
 /// The status of a failure, after recording its detail.
 #[cold]
 pub(crate) fn fail(f: Fail) -> procreg_status {
@@ -112,7 +142,7 @@ pub(crate) fn fail(f: Fail) -> procreg_status {
                 Error::AlreadyExists { pid, .. } => *pid,
                 _ => 0,
             };
-            (status_of(&e), e.to_string(), pid)
+            (status_of(&e), in_c_words(&e.to_string()), pid)
         }
         Fail::Null(what) => (
             procreg_status::PROCREG_E_NULL_ARGUMENT,

@@ -101,8 +101,14 @@ pub struct procreg_options {
     pub allow_foreign_owner: bool,
     /// Accept a world-writable segment (refused by default).
     pub allow_world_writable: bool,
-    // Version 1 ends here. Append new options past sizeof of version 1 (64
-    // on LP64), with 0 meaning the default.
+    // Version 1 ends here (64 bytes on LP64). Options appended later keep
+    // 0 as "the default", so a caller built against an older header gets
+    // the defaults.
+    /// Largest segment file a create may reserve, in bytes (0 = the
+    /// default, 1 GiB): creating a segment whose limits need more fails
+    /// with PROCREG_E_INVALID_ARGUMENT, saying the size. Opening an existing
+    /// segment is never bounded. (Version 2.)
+    pub max_segment_bytes: u64,
 }
 
 // SAFETY: repr(C), struct_size first, integers and C bools only.
@@ -125,6 +131,7 @@ impl procreg_options {
         create: CreateModeArg(procreg_create_mode::PROCREG_OPEN_OR_CREATE as c_int),
         allow_foreign_owner: false,
         allow_world_writable: false,
+        max_segment_bytes: 0,
     };
 }
 
@@ -172,6 +179,9 @@ fn builder_of(o: &procreg_options) -> Builder {
     }
     if o.max_writers != 0 {
         b = b.max_writers(o.max_writers);
+    }
+    if o.max_segment_bytes != 0 {
+        b = b.max_segment_bytes(o.max_segment_bytes);
     }
     if o.lock_timeout_ms != 0 {
         b = b.lock_timeout(Duration::from_millis(u64::from(o.lock_timeout_ms)));

@@ -130,19 +130,26 @@ pub(crate) trait Packed {
     fn word(&self, i: usize) -> u64;
 }
 
+/// The three stored fields every [`Packed`] key stores.
+macro_rules! stored_fields {
+    () => {
+        #[inline(always)]
+        fn lens(&self) -> u64 {
+            self.lens
+        }
+        #[inline(always)]
+        fn word_count(&self) -> usize {
+            self.len
+        }
+        #[inline(always)]
+        fn hash(&self) -> u64 {
+            self.hash
+        }
+    };
+}
+
 impl Packed for KeyWords<'_> {
-    #[inline(always)]
-    fn lens(&self) -> u64 {
-        self.lens
-    }
-    #[inline(always)]
-    fn word_count(&self) -> usize {
-        self.len
-    }
-    #[inline(always)]
-    fn hash(&self) -> u64 {
-        self.hash
-    }
+    stored_fields!();
     #[inline(always)]
     fn head(&self) -> &[u64; HEAD_WORDS] {
         &self.head
@@ -189,18 +196,7 @@ impl StackKey {
 }
 
 impl Packed for StackKey {
-    #[inline(always)]
-    fn lens(&self) -> u64 {
-        self.lens
-    }
-    #[inline(always)]
-    fn word_count(&self) -> usize {
-        self.len
-    }
-    #[inline(always)]
-    fn hash(&self) -> u64 {
-        self.hash
-    }
+    stored_fields!();
     #[inline(always)]
     fn head(&self) -> &[u64; HEAD_WORDS] {
         self.words[..HEAD_WORDS].try_into().unwrap()
@@ -237,18 +233,7 @@ impl PackedKey {
 }
 
 impl Packed for PackedKey {
-    #[inline(always)]
-    fn lens(&self) -> u64 {
-        self.lens
-    }
-    #[inline(always)]
-    fn word_count(&self) -> usize {
-        self.len
-    }
-    #[inline(always)]
-    fn hash(&self) -> u64 {
-        self.hash
-    }
+    stored_fields!();
     #[inline(always)]
     fn head(&self) -> &[u64; HEAD_WORDS] {
         &self.head

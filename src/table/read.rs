@@ -286,7 +286,10 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         let first = self.cold_base + slot * self.cold_words;
         let mut diff = 0;
         for i in HEAD_WORDS..key.word_count() {
-            diff |= self.w(first + row::KEY + i - HOT_WORDS).load(Ordering::Relaxed) ^ key.word(i);
+            diff |= self
+                .w(first + row::KEY + i - HOT_WORDS)
+                .load(Ordering::Relaxed)
+                ^ key.word(i);
         }
         diff == 0
     }
@@ -375,11 +378,14 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     /// wrapped back. Loads only.
     ///
     /// The wrap bound: a slot's version moves at most twice per committed
-    /// change (a claim, then the commit) plus twice per claim of a dead
-    /// writer freed; the counter moves by 2 per committed change. While it
-    /// moved by less than [`WRAP_GUARD`], fewer than 2^29 changes committed
-    /// anywhere, so the version moved by less than 2^30 (plus recoveries of
-    /// dead writers), far from the 2^32 that would bring it back.
+    /// change (a claim, then the commit); the counter moves by 2 per
+    /// committed change. Bumps without a count each need a writer's death:
+    /// a dead writer's claim freed, a writer that died between its
+    /// tombstone and its count, a claim revoked after a (false) verdict of
+    /// death; a live writer cannot repeat one. While the counter moved by
+    /// less than [`WRAP_GUARD`], fewer than 2^29 changes committed anywhere,
+    /// so the version moved by less than 2^30 plus such deaths, far from
+    /// the 2^32 that would bring it back.
     #[inline(always)]
     pub(crate) fn unchanged(&self, seen: &Seen) -> bool {
         self.w(seen.word).load(Ordering::Acquire) == seen.c

@@ -156,6 +156,20 @@ int main(int argc, char **argv) {
     CHECK(sentinel == (procreg *)0x1); /* out untouched on failure */
     o.create = (procreg_create_mode)7;
     CHECK(procreg_open(url, &o, &reg) == PROCREG_E_INVALID_ARGUMENT);
+    /* max_segment_bytes (version 2): a create past the bound is refused and
+     * creates nothing; a version-1 caller (64 bytes) gets the default. */
+    CHECK(procreg_options_default(&o) == PROCREG_OK && o.max_segment_bytes == 0);
+    o.create = PROCREG_CREATE;
+    o.max_segment_bytes = 1u << 20; /* the default segment needs about 4 MiB */
+    CHECK(procreg_open(url, &o, &reg) == PROCREG_E_INVALID_ARGUMENT);
+    CHECK(procreg_last_error_message(problems, sizeof problems) > 0);
+    CHECK(strstr(problems, "procreg_options.max_segment_bytes") != NULL); /* in C's words */
+    CHECK(strstr(problems, "Builder") == NULL);
+    o.struct_size = offsetof(procreg_options, max_segment_bytes); /* version 1 */
+    CHECK(procreg_open("mem:", &o, &reg) == PROCREG_OK);
+    procreg_close(reg);
+    reg = NULL;
+    o.struct_size = sizeof o;
     CHECK(procreg_options_default(&o) == PROCREG_OK);
     o.create = PROCREG_OPEN;
     CHECK(procreg_open(url, &o, &reg) == PROCREG_E_NO_SUCH_REGISTRY);

@@ -1,9 +1,9 @@
 """procreg: a process registry for OS processes, from Python.
 
 Processes register services under ``(namespace, name)`` in a shared-memory
-hash table and find each other's pid and metadata in well under a
-microsecond, without a daemon. Entries of dead processes are reclaimed by
-:meth:`Registry.sweep`.
+hash table and find each other's pid and metadata in about the time of a
+``dict`` lookup, without a daemon. Entries of dead processes are reclaimed by
+:meth:`Registry.sweep` (or a :class:`Reaper`).
 
 >>> import procreg
 >>> with procreg.Registry("mem:doc") as reg:
@@ -11,12 +11,13 @@ microsecond, without a daemon. Entries of dead processes are reclaimed by
 ...     reg.lookup("web", "api").metadata_json()
 {'port': 8080}
 
-The shared library is the one built into the package at install time, or
-``$PROCREG_LIBRARY`` when set.
+The registry itself is the procreg Rust library, compiled into the extension
+module ``procreg._native``.
 """
 
 from __future__ import annotations
 
+from . import _native
 from ._errors import (
     AlreadyExists,
     BufferTooSmall,
@@ -43,12 +44,13 @@ from ._errors import (
     UnknownError,
     STATUS_CLASSES,
 )
-from ._ffi import LIBRARY_PATH, PROCREG_METADATA_CAPACITY, library_version
+from ._native import Key, Service, library_version
 from ._registry import (
     Entry,
     Event,
     EventKind,
     Health,
+    Liveness,
     LivenessMode,
     Metadata,
     ProcessCounters,
@@ -61,8 +63,19 @@ from ._registry import (
 
 __version__ = "0.1.0"
 
+#: Path of the compiled extension module (the procreg library is inside it).
+LIBRARY_PATH: str = _native.__file__ or ""
+#: Whether this build opens ``etcd://`` registries.
+HAS_ETCD: bool = _native.ETCD
+#: Kept for compatibility with the ctypes binding, whose lookups started with
+#: a per-thread metadata buffer of this size; the extension reads metadata of
+#: any length in one call.
+PROCREG_METADATA_CAPACITY = 4096
+
 __all__ = [
     "Registry",
+    "Key",
+    "Service",
     "Entry",
     "Stats",
     "ProcessCounters",
@@ -71,11 +84,13 @@ __all__ = [
     "Event",
     "EventKind",
     "Reaper",
+    "Liveness",
     "LivenessMode",
     "Metadata",
     "destroy",
     "library_version",
     "LIBRARY_PATH",
+    "HAS_ETCD",
     "PROCREG_METADATA_CAPACITY",
     "STATUS_CLASSES",
     "RegistryError",

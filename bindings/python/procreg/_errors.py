@@ -1,9 +1,13 @@
-"""The exception hierarchy: one class per ``procreg_status``.
+"""The exception hierarchy: one class per kind of procreg error, each also
+a subclass of the matching builtin exception (``Timeout`` is a
+``TimeoutError``, ``InvalidKey`` a ``ValueError``, ``NotFound`` a
+``LookupError``, ``NoSuchRegistry`` a ``FileNotFoundError``...), so that
+code that knows nothing of procreg catches them as it would expect.
 
-The statuses are declared once, in the library (``src/ffi/status_list.rs``),
-which generates the header's ``procreg_status`` enum; the test
-``test_status_classes_match_the_header_enum`` fails when this table and the
-header disagree on any number or name."""
+``status`` is the number of the same error in the C ABI (``procreg_status``
+in ``include/procreg.h``, declared once in ``src/ffi/status_list.rs``); the
+test ``test_status_classes_match_the_header_enum`` fails when this table and
+the header disagree on any number or name."""
 
 from __future__ import annotations
 
@@ -52,21 +56,21 @@ class InvalidKey(RegistryError, ValueError):
     C_NAME = "PROCREG_E_INVALID_KEY"
 
 
-class MetadataTooLarge(RegistryError):
+class MetadataTooLarge(RegistryError, ValueError):
     """The metadata is larger than this registry allows."""
 
     STATUS = 3
     C_NAME = "PROCREG_E_METADATA_TOO_LARGE"
 
 
-class ProcessNotAlive(RegistryError):
+class ProcessNotAlive(RegistryError, ProcessLookupError):
     """The pid given as owner is not a running process."""
 
     STATUS = 4
     C_NAME = "PROCREG_E_PROCESS_NOT_ALIVE"
 
 
-class NotFound(RegistryError):
+class NotFound(RegistryError, LookupError):
     """The key is not registered."""
 
     STATUS = 5
@@ -94,7 +98,7 @@ class IncompatibleSegment(RegistryError):
     C_NAME = "PROCREG_E_INCOMPATIBLE_SEGMENT"
 
 
-class PermissionDenied(RegistryError):
+class PermissionDenied(RegistryError, PermissionError):
     """The segment's owner, mode or permissions forbid using it."""
 
     STATUS = 9
@@ -108,28 +112,28 @@ class InvalidArgument(RegistryError, ValueError):
     C_NAME = "PROCREG_E_INVALID_ARGUMENT"
 
 
-class NoSuchRegistry(RegistryError):
+class NoSuchRegistry(RegistryError, FileNotFoundError):
     """No registry exists at the url and the call does not create one."""
 
     STATUS = 11
     C_NAME = "PROCREG_E_NO_SUCH_REGISTRY"
 
 
-class RegistryExists(RegistryError):
+class RegistryExists(RegistryError, FileExistsError):
     """A registry exists at the url and the call demanded to create it."""
 
     STATUS = 12
     C_NAME = "PROCREG_E_REGISTRY_EXISTS"
 
 
-class IoError(RegistryError):
+class IoError(RegistryError, OSError):
     """An operating-system call failed (the message names it)."""
 
     STATUS = 13
     C_NAME = "PROCREG_E_IO"
 
 
-class Timeout(RegistryError):
+class Timeout(RegistryError, TimeoutError):
     """A wait ended before what it waited for happened."""
 
     STATUS = 14
@@ -141,9 +145,7 @@ class Lagged(RegistryError):
     :meth:`Registry.list` and keep watching (the watcher continues after the
     latest revision).
 
-    ``missed`` is how many changes were lost, when known. The C ABI does not
-    report it (``procreg_watch_next`` returns only the status), so through this
-    binding it is always ``None``.
+    ``missed`` is how many changes were lost.
     """
 
     STATUS = 15
@@ -151,7 +153,7 @@ class Lagged(RegistryError):
 
     def __init__(self, message: str, status: Optional[int] = None, missed: Optional[int] = None) -> None:
         super().__init__(message, status)
-        #: Changes lost, or None when the library did not say (always, via the C ABI).
+        #: Changes lost, or None when the library did not say.
         self.missed: Optional[int] = missed
 
 
@@ -165,7 +167,7 @@ class Unavailable(RegistryError, ConnectionError):
 
 
 class NullArgument(RegistryError):
-    """A pointer argument was NULL (a binding bug if it ever shows)."""
+    """A pointer argument was NULL (C ABI only; never raised by this binding)."""
 
     STATUS = 100
     C_NAME = "PROCREG_E_NULL_ARGUMENT"
@@ -179,7 +181,7 @@ class InvalidUtf8(RegistryError, ValueError):
 
 
 class BufferTooSmall(RegistryError):
-    """The caller's buffer cannot hold the result."""
+    """The caller's buffer cannot hold the result (C ABI only; never raised by this binding)."""
 
     STATUS = 102
     C_NAME = "PROCREG_E_BUFFER_TOO_SMALL"
@@ -193,14 +195,15 @@ class InternalPanic(RegistryError):
 
 
 class UnknownError(RegistryError):
-    """A status this binding does not know (a newer library)."""
+    """An error this binding does not know (a newer library)."""
 
     STATUS = 199
     C_NAME = "PROCREG_E_UNKNOWN"
 
 
-class RegistryClosed(RegistryError):
-    """The :class:`~procreg.Registry` was used after ``close()``."""
+class RegistryClosed(RegistryError, ValueError):
+    """The :class:`~procreg.Registry` (or :class:`~procreg.Watcher`) was used
+    after ``close()``; a ``ValueError``, as for a closed file."""
 
     STATUS = None
 

@@ -66,3 +66,12 @@ def register_when_told(url: str, ns: str, name: str, go: Any, registered: Any, r
         reg.register(ns, name, metadata=b"from-child")
         registered.put((os.getpid(), time.monotonic()))
         release.wait(60)
+
+
+def use_passed_registry(reg: Any, ns: str, done: Any, release: Any) -> None:
+    """Receives a pickled Registry (the spawn start method pickles the
+    arguments), registers through it, reports, and stays alive until told."""
+    reg.register(ns, "from-spawned-child", metadata=b"child")
+    done.put((os.getpid(), reg.url, reg.lookup_pid(ns, "from-spawned-child")))
+    release.wait(60)
+    reg.close()

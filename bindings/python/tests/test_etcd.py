@@ -1,7 +1,8 @@
 """The binding on an ``etcd://`` registry: runs when ``PROCREG_ETCD_ENDPOINTS``
 names a cluster (``bash scripts/etcd-cluster start`` prints it) and the
-library was built with etcd support (``PROCREG_CARGO_FEATURES=etcd pip install
-./bindings/python``); otherwise it is skipped, saying which is missing."""
+extension was built with etcd support (``MATURIN_PEP517_ARGS="--features etcd"
+pip install ./bindings/python``); otherwise it is skipped, saying which is
+missing."""
 
 from __future__ import annotations
 
@@ -30,8 +31,8 @@ def _etcd_support() -> str:
     except procreg.InvalidArgument as e:
         if "no etcd backend" in str(e):
             return (
-                "libprocreg was built without etcd support; reinstall with "
-                "PROCREG_CARGO_FEATURES=etcd pip install ./bindings/python"
+                "the extension was built without etcd support; reinstall with "
+                "MATURIN_PEP517_ARGS=\"--features etcd\" pip install ./bindings/python"
             )
         raise
     except procreg.Unavailable:
@@ -77,6 +78,11 @@ def test_etcd_register_lookup_list_and_stats_without_a_table_part(etcd_url: str)
         assert h.healthy and h.live == 2 and h.alive_owners == 2
         assert h.liveness_mode == procreg.LivenessMode.LEASE
         assert h.header_valid is None and h.stuck_slots is None
+        # The handle's session lease, which the Rust API reports.
+        assert s.lease is not None and s.lease == h.lease and s.lease_ttl == 3.0
+        assert s.own_entries == 2 and s.prefix and s.endpoints
+        assert h.lease_left is not None and 0 < h.lease_left <= 3.0 and h.session_lost is None
+        assert h.endpoints and all(ok for _, ok in h.endpoints)
         assert reg.unregister("svc", "api")
         assert reg.lookup("svc", "api") is None
 
@@ -89,3 +95,21 @@ def test_etcd_dead_endpoint_raises_unavailable_within_its_timeout() -> None:
     assert "127.0.0.1:1" in str(e.value)
     assert isinstance(e.value, ConnectionError)
     assert took < 3.0, f"took {took:.1f}s with timeout=1s"
+
+
+def test_etcd_registry_pickles_by_url_and_hides_a_password(etcd_url: str) -> None:
+    import pickle
+
+    with procreg.Registry(etcd_url) as reg:
+        reg.register("svc", "pickled")
+        other = pickle.loads(pickle.dumps(reg))
+        try:
+            assert other.lookup_pid("svc", "pickled") == os.getpid()
+            assert other.stats().lease != reg.stats().lease  # a session of its own
+        finally:
+            other.close()
+        assert reg.lookup_pid("svc", "pickled") == os.getpid()
+    # A password in the url never shows in an error message.
+    with pytest.raises(procreg.RegistryError) as e:
+        procreg.Registry(DEAD_URL + "&user=u&password=s3cret-pw")
+    assert "s3cret-pw" not in str(e.value)

@@ -297,7 +297,13 @@ where
             .table
             .lookup_seen(key.packed())
             .map_err(|e| self.err(e, key.as_key()))?
-            .map(|(e, seen)| (entry_of(e), Some(seen))))
+            // A renewal rewrites the lease word without a new version, and
+            // an entry's lease figures are as of the read: an entry with a
+            // lease is never answered from a cache.
+            .map(|(e, seen)| {
+                let proof = (e.lease == 0).then_some(seen);
+                (entry_of(e), proof)
+            }))
     }
 
     #[inline(always)]

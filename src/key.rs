@@ -84,10 +84,7 @@ impl Key {
 
     /// The key as the backends' borrowed key.
     pub(crate) fn as_key(&self) -> crate::backend::Key<'_> {
-        crate::backend::Key {
-            ns: self.namespace(),
-            name: self.name(),
-        }
+        crate::backend::Key::unique(self.namespace(), self.name())
     }
 
     /// The error for a key longer than a registry's limits allow.

@@ -312,7 +312,7 @@ impl Registry {
             check_part("namespace", ns, self.inner.limits.max_namespace_len)?;
             check_part("name", name, self.inner.limits.max_name_len)?;
         }
-        Ok(backend::Key { ns, name })
+        Ok(backend::Key::unique(ns, name))
     }
 
     fn meta(&self, metadata: &[u8]) -> Result<()> {
@@ -411,9 +411,8 @@ impl Registry {
     /// # Errors
     /// `InvalidKey`, `Busy` (a writer kept changing the slot).
     pub fn lookup(&self, ns: &str, name: &str) -> Result<Option<Entry>> {
-        // The full key check: a name with a NUL byte is a group member's
-        // stored name (see `groups`), never a unique key.
-        counted(self.backend().lookup(self.key(ns, name)?))
+        let r = counted(self.backend().lookup(self.key_of(ns, name, true)?));
+        nul_checked(r, ns, name)
     }
 
     /// The owner pid of `(ns, name)`. Allocates nothing; loads only.
@@ -431,7 +430,10 @@ impl Registry {
             && ns.len() <= l.max_namespace_len
             && name.len() <= l.max_name_len
         {
-            match self.backend().lookup_pid_quick(backend::Key { ns, name }) {
+            match self
+                .backend()
+                .lookup_pid_quick(backend::Key::unique(ns, name))
+            {
                 Some(Some(pid)) => {
                     telemetry::count(Op::LookupHit);
                     return Ok(Some(pid));
@@ -449,7 +451,8 @@ impl Registry {
     /// [`lookup_pid`](Self::lookup_pid) without its fast path.
     #[inline(never)]
     fn lookup_pid_full(&self, ns: &str, name: &str) -> Result<Option<u32>> {
-        counted(self.backend().lookup_pid(self.key(ns, name)?))
+        let r = counted(self.backend().lookup_pid(self.key_of(ns, name, true)?));
+        nul_checked(r, ns, name)
     }
 
     /// [`lookup_pid`](Self::lookup_pid) of a prepared [`Key`]: no
@@ -559,9 +562,15 @@ impl Registry {
     /// # Errors
     /// `InvalidKey`, `Busy`.
     pub fn unregister(&self, ns: &str, name: &str) -> Result<bool> {
-        // A name with a NUL byte is a group member's stored name (see
-        // `groups`): refused here, members leave through `leave`.
-        self.backend().unregister(self.key(ns, name)?, None)
+        // A key with a NUL byte can never have been registered: it is looked
+        // for like any other and refused only when nothing was removed.
+        let removed = self
+            .backend()
+            .unregister(self.key_of(ns, name, true)?, None)?;
+        if !removed {
+            nul_checked(Ok(None::<()>), ns, name)?;
+        }
+        Ok(removed)
     }
 
     /// Removes `(ns, name)` only if `pid` owns it; false otherwise.
@@ -728,6 +737,21 @@ impl Registry {
     pub fn health_check(&self) -> Result<Health> {
         self.backend().health()
     }
+}
+
+/// A lookup's result with the NUL check done after the fact: a unique key
+/// holding a NUL byte can never have been registered (registration refuses
+/// it, and group members, whose stored names hold one, are a separate
+/// keyspace a unique key never finds: see `backend::Key::member`), so it
+/// cannot hit, and a hit needs no NUL scan. A miss scans, and reports such a
+/// key as `InvalidKey`, as every other operation does.
+#[inline(always)]
+fn nul_checked<T>(r: Result<Option<T>>, ns: &str, name: &str) -> Result<Option<T>> {
+    if matches!(r, Ok(None)) && (has_nul(ns.as_bytes()) || has_nul(name.as_bytes())) {
+        check_part("namespace", ns, usize::MAX)?;
+        check_part("name", name, usize::MAX)?;
+    }
+    r
 }
 
 /// The unique entries of a backend listing (group members dropped).

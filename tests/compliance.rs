@@ -701,6 +701,38 @@ fn bad_group_input_gets_a_typed_error_and_members_are_not_unique_keys() {
             reg.register_self("svc", &stored, b""),
             Err(Error::InvalidKey(_))
         ));
+        // Every reader, the fast `lookup_pid` included (it does not scan a
+        // hit's bytes for NUL): members are a keyspace of their own.
+        for _ in 0..2 {
+            assert!(
+                matches!(reg.lookup_pid("svc", &stored), Err(Error::InvalidKey(_))),
+                "{url}"
+            );
+        }
+        assert!(matches!(
+            reg.lookup_checked("svc", &stored),
+            Err(Error::InvalidKey(_))
+        ));
+        assert!(matches!(
+            reg.lookup_into("svc", &stored, &mut [0u8; 8]),
+            Err(Error::InvalidKey(_))
+        ));
+        assert!(matches!(
+            reg.owner_liveness("svc", &stored),
+            Err(Error::InvalidKey(_))
+        ));
+        assert!(matches!(
+            reg.unregister_if_owner("svc", &stored, me),
+            Err(Error::InvalidKey(_))
+        ));
+        assert!(matches!(
+            reg.wait_for("svc", &stored, Duration::ZERO),
+            Err(Error::InvalidKey(_))
+        ));
+        assert!(matches!(
+            reg.service("svc", &stored),
+            Err(Error::InvalidKey(_))
+        ));
         assert_eq!(reg.members("svc", "g").unwrap().len(), 1, "{url}");
 
         for bad in ["", "role", "=api", "role=api port"] {

@@ -34,7 +34,34 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Key<'a> {
     pub(crate) ns: &'a str,
+    /// A unique name, or a group member's stored name (`GROUP\0PID`, see
+    /// `groups`) when `member` is set.
     pub(crate) name: &'a str,
+    /// A group member's key. Members and unique keys are separate
+    /// keyspaces: a unique key never finds a member, whatever its bytes.
+    pub(crate) member: bool,
+}
+
+impl<'a> Key<'a> {
+    /// A unique key.
+    #[inline(always)]
+    pub(crate) fn unique(ns: &'a str, name: &'a str) -> Self {
+        Key {
+            ns,
+            name,
+            member: false,
+        }
+    }
+
+    /// A group member's key: `name` is its stored name, `GROUP\0PID`.
+    #[inline]
+    pub(crate) fn member(ns: &'a str, name: &'a str) -> Self {
+        Key {
+            ns,
+            name,
+            member: true,
+        }
+    }
 }
 
 /// What a cached answer rests on: made by a backend whose state it can

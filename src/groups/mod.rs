@@ -3,13 +3,24 @@
 //! [`Registry::select`].
 //!
 //! A member of group `G` with pid `P` is an ordinary entry of the backend
-//! under the name `"G\0P"` (`P` in decimal). User keys may not hold a NUL
-//! byte, so no unique name can be a member's name, and a group shares its
-//! name with a unique key without clashing. Being an entry, a member gets
-//! all the entry machinery on every backend: owner liveness, metadata,
-//! reclaim by checked reads, `sweep` and the reaper, and on `etcd://` the
-//! key under its owner's session lease, so a dead host's members expire
-//! with it. No change to the table's slot protocol was needed.
+//! under the name `"G\0P"` (`P` in decimal), in a keyspace of its own: the
+//! backend key carries `member` (`backend::Key::member`), which the table
+//! stores as a bit of the row's lens word (`table::MEMBER`, layout version
+//! 5), so a unique key never compares equal to a member's and hashes apart
+//! from it. A lookup of a unique key therefore never meets a member, and
+//! its hit needs no scan for NUL bytes (its miss scans, to refuse a NUL with
+//! `InvalidKey`); etcd refuses a unique key with a NUL before it is sent. A
+//! group shares its name with a unique key without clashing. Being an
+//! entry, a member gets all the entry machinery on every backend: owner
+//! liveness, metadata, reclaim by checked reads, `sweep` and the reaper,
+//! and on `etcd://` the key under its owner's session lease, so a dead
+//! host's members expire with it. The table's slot protocol is unchanged:
+//! a member is a key like any other, so its claim, commit and reclaim are
+//! the ones the loom models already cover.
+//!
+//! Members of one group hash apart (their pids differ), so the probe window
+//! does not bound a group: the largest group is the registry's free
+//! capacity, and a join past it fails with `Full` as `register` does.
 //!
 //! The facade decodes member names on the way out: an [`Entry`] or
 //! [`Event`](crate::Event) of a member has `member == true` and `name` set
@@ -150,7 +161,7 @@ impl Registry {
         self.check_meta(metadata)?;
         let name = member_name(group, pid);
         self.backend_ref()
-            .register(backend::Key { ns, name: &name }, who, metadata, None)
+            .register(backend::Key::member(ns, &name), who, metadata, None)
             .map_err(|e| group_error(e, group))
     }
 
@@ -162,7 +173,7 @@ impl Registry {
         self.check_group(ns, group)?;
         let name = member_name(group, pid);
         self.backend_ref()
-            .unregister(backend::Key { ns, name: &name }, None)
+            .unregister(backend::Key::member(ns, &name), None)
             .map_err(|e| group_error(e, group))
     }
 
@@ -183,7 +194,7 @@ impl Registry {
         self.check_meta(metadata)?;
         let name = member_name(group, pid);
         self.backend_ref()
-            .update_metadata(backend::Key { ns, name: &name }, metadata)
+            .update_metadata(backend::Key::member(ns, &name), metadata)
             .map_err(|e| group_error(e, group))
     }
 
@@ -304,7 +315,7 @@ impl Registry {
             let name = member_name(group, e.pid);
             let l = self
                 .backend_ref()
-                .owner_liveness(backend::Key { ns, name: &name })?;
+                .owner_liveness(backend::Key::member(ns, &name))?;
             keep.push(matches!(
                 l,
                 Some(crate::Liveness::Alive | crate::Liveness::Unknown)

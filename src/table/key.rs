@@ -1,6 +1,7 @@
 //! How a `(namespace, name)` key is laid out in a row and hashed.
 //!
-//! A key is stored as one *lens word* (`ns_len | name_len << 16`) followed by
+//! A key is stored as one *lens word* (`ns_len | name_len << 16`, plus
+//! [`MEMBER`] for a group member's key) followed by
 //! the bytes of the namespace and then the name, packed little-endian into
 //! `u64` words with zero padding in the last word. Lookups build the same words
 //! once on the stack and compare word by word; the hash is computed over them.
@@ -28,6 +29,18 @@ pub(crate) struct KeyWords<'a> {
     head: [u64; HEAD_WORDS],
 }
 
+/// Lens-word bit of a group member's key (see `Registry::join`). A member
+/// key and a unique key never compare equal and hash apart, whatever their
+/// bytes, so a lookup of a unique key never meets a member and needs no scan
+/// of the key's bytes to tell them apart.
+pub(crate) const MEMBER: u64 = 1 << 32;
+
+/// The lens word of a key: `kind` is 0 or [`MEMBER`].
+#[inline(always)]
+const fn lens_of(ns: usize, name: usize, kind: u64) -> u64 {
+    ns as u64 | (name as u64) << 16 | kind
+}
+
 /// Number of packed words for `bytes` key bytes.
 #[inline]
 pub(crate) const fn words_for(bytes: usize) -> usize {
@@ -35,11 +48,20 @@ pub(crate) const fn words_for(bytes: usize) -> usize {
 }
 
 impl<'a> KeyWords<'a> {
-    /// Packs `ns` and `name`. Lengths must already be validated (< 65536 each).
+    /// Packs the unique key `(ns, name)`. Lengths must already be validated
+    /// (< 65536 each).
     #[inline(always)]
     pub(crate) fn new(ns: &'a [u8], name: &'a [u8]) -> Self {
+        Self::with_kind(ns, name, 0)
+    }
+
+    /// Packs `(ns, name)` as a unique key (`kind` 0) or a group member's
+    /// ([`MEMBER`]).
+    #[inline(always)]
+    pub(crate) fn with_kind(ns: &'a [u8], name: &'a [u8], kind: u64) -> Self {
         debug_assert!(ns.len() <= u16::MAX as usize && name.len() <= u16::MAX as usize);
-        let lens = ns.len() as u64 | (name.len() as u64) << 16;
+        debug_assert!(kind == 0 || kind == MEMBER);
+        let lens = lens_of(ns.len(), name.len(), kind);
         let len = words_for(ns.len() + name.len());
         // The head words are packed once and kept (zero past the key),
         // in place: the struct is what a lookup borrows.
@@ -55,7 +77,7 @@ impl<'a> KeyWords<'a> {
             pack_short(ns, name, &mut k.head);
             hash_words(lens, &k.head[..len])
         } else {
-            pack_long(ns, name, &mut k.head)
+            pack_long(ns, name, lens, &mut k.head)
         };
         k
     }
@@ -87,7 +109,7 @@ impl<'a> KeyWords<'a> {
         self.len
     }
 
-    /// The lens word (`ns_len | name_len << 16`).
+    /// The lens word (`ns_len | name_len << 16 | kind`).
     #[inline]
     pub(crate) fn lens(&self) -> u64 {
         self.lens
@@ -174,14 +196,15 @@ pub(crate) struct StackKey {
 }
 
 impl StackKey {
-    /// Packs `ns` and `name` if they fit [`STACK_WORDS`].
+    /// Packs `ns` and `name` (`kind` as for [`KeyWords::with_kind`]) if they
+    /// fit [`STACK_WORDS`].
     #[inline(always)]
-    pub(crate) fn new(ns: &[u8], name: &[u8]) -> Option<StackKey> {
+    pub(crate) fn new(ns: &[u8], name: &[u8], kind: u64) -> Option<StackKey> {
         let len = words_for(ns.len() + name.len());
         if len > STACK_WORDS {
             return None;
         }
-        let lens = ns.len() as u64 | (name.len() as u64) << 16;
+        let lens = lens_of(ns.len(), name.len(), kind);
         let mut words = [0u64; STACK_WORDS];
         for (i, w) in words.iter_mut().enumerate().take(len) {
             *w = packed_word(ns, name, i);
@@ -286,11 +309,10 @@ fn hash_words(lens: u64, words: &[u64]) -> u64 {
 /// (the same sequence as [`hash_words`], words past the head packed on the
 /// fly). Out of line: long keys are rare and this keeps lookups small.
 #[inline(never)]
-fn pack_long(ns: &[u8], name: &[u8], head: &mut [u64; HEAD_WORDS]) -> u64 {
+fn pack_long(ns: &[u8], name: &[u8], lens: u64, head: &mut [u64; HEAD_WORDS]) -> u64 {
     for (i, w) in head.iter_mut().enumerate() {
         *w = packed_word(ns, name, i);
     }
-    let lens = ns.len() as u64 | (name.len() as u64) << 16;
     let len = words_for(ns.len() + name.len());
     let word = |i: usize| {
         if i < HEAD_WORDS {

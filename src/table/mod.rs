@@ -71,6 +71,7 @@ pub(crate) use context::{Step, WriteContext, WriteHooks};
 #[cfg_attr(procreg_loom, allow(unused_imports))]
 pub(crate) use context::{LivenessJudge, Writer};
 pub(crate) use control::MAX_TOKEN;
+pub(crate) use key::MEMBER;
 pub(crate) use read::Seen;
 pub(crate) use row::{lease, meta_lens};
 pub(crate) use types::{EntryHead, Owner, RawEntry, TableError};

@@ -440,6 +440,27 @@ fn every_insert_sets_its_tag_byte_and_misses_stay_misses() {
 }
 
 #[test]
+fn a_member_key_and_a_unique_key_of_the_same_bytes_are_separate_keys() {
+    let t = table(64);
+    let env = TestEnv::new(1);
+    let member = KeyWords::with_kind(b"ns", b"g\x007", MEMBER);
+    let unique = KeyWords::new(b"ns", b"g\x007");
+    t.insert(&member, &owner(7), 0, b"m", &env).unwrap();
+    // The unique key of the same bytes misses on every reader path...
+    assert_eq!(t.lookup_pid(&unique).unwrap(), None);
+    assert_eq!(t.lookup_pid_quick(&unique), Some(None));
+    assert_eq!(t.lookup_pid(&member).unwrap(), Some(7));
+    // ...and is a key of its own: both live, each removed alone.
+    t.insert(&unique, &owner(8), 0, b"u", &env).unwrap();
+    assert_eq!(t.lookup_pid(&unique).unwrap(), Some(8));
+    assert_eq!(t.lookup_pid_quick(&member), Some(Some(7)));
+    assert!(t.remove(&unique, None, &env).unwrap());
+    assert_eq!(t.lookup_pid(&member).unwrap(), Some(7));
+    assert!(!t.remove(&unique, None, &env).unwrap());
+    assert!(t.remove(&member, None, &env).unwrap());
+}
+
+#[test]
 fn a_seen_answer_holds_until_the_entry_changes_or_the_counter_runs_far() {
     let t = table(64);
     let env = TestEnv::new(1);
@@ -493,13 +514,21 @@ fn packing_matches_a_byte_reference_for_every_split_up_to_the_stack() {
             let k = KeyWords::new(ns, name);
             assert_eq!(k.words().collect::<Vec<_>>(), want, "split {n} of {total}");
             let p = PackedKey::new(ns, name);
-            let s = StackKey::new(ns, name).unwrap();
+            let s = StackKey::new(ns, name, 0).unwrap();
             for (i, &w) in want.iter().enumerate() {
                 assert_eq!(Packed::word(&p, i), w);
                 assert_eq!(Packed::word(&s, i), w);
             }
             assert_eq!(Packed::hash(&p), k.hash());
             assert_eq!(Packed::hash(&s), k.hash());
+            // A member key of the same bytes: the same words, another lens
+            // word and hash, equal on every packing path.
+            let m = KeyWords::with_kind(ns, name, MEMBER);
+            let ms = StackKey::new(ns, name, MEMBER).unwrap();
+            assert_eq!(m.words().collect::<Vec<_>>(), want);
+            assert_eq!(m.lens(), k.lens() | MEMBER);
+            assert_eq!(Packed::hash(&ms), m.hash());
+            assert_ne!(m.hash(), k.hash(), "split {n} of {total}");
             for i in want.len()..HEAD_WORDS {
                 assert_eq!(k.head()[i], 0, "head word {i} past the key is zero");
             }

@@ -56,6 +56,17 @@ impl EtcdRegistry {
     }
 }
 
+/// The engine accepts a group member's stored name (`GROUP\0PID`), so a
+/// unique key holding a NUL byte is refused here, before it could reach a
+/// member: unique keys and members are separate keyspaces on every backend.
+fn checked(key: Key<'_>) -> Result<Key<'_>> {
+    if !key.member {
+        crate::registry::check_part("namespace", key.ns, usize::MAX)?;
+        crate::registry::check_part("name", key.name, usize::MAX)?;
+    }
+    Ok(key)
+}
+
 fn entry_of(r: EtcdRecord) -> Entry {
     Entry {
         namespace: r.namespace,
@@ -152,6 +163,7 @@ impl Backend for EtcdRegistry {
         metadata: &[u8],
         lease: Option<Duration>,
     ) -> Result<u64> {
+        let key = checked(key)?;
         let pid = match who {
             Who::Me => std::process::id(),
             Who::Pid(pid) => pid,
@@ -168,18 +180,22 @@ impl Backend for EtcdRegistry {
     }
 
     fn keepalive(&self, key: Key<'_>) -> Result<()> {
+        let key = checked(key)?;
         self.engine.keepalive(key.ns, key.name)
     }
 
     fn lookup(&self, key: Key<'_>) -> Result<Option<Entry>> {
+        let key = checked(key)?;
         Ok(self.engine.lookup(key.ns, key.name)?.map(entry_of))
     }
 
     fn lookup_pid(&self, key: Key<'_>) -> Result<Option<u32>> {
+        let key = checked(key)?;
         self.engine.lookup_pid(key.ns, key.name)
     }
 
     fn lookup_into(&self, key: Key<'_>, meta: &mut [u8]) -> Result<Option<EntryInfo>> {
+        let key = checked(key)?;
         Ok(self.engine.lookup(key.ns, key.name)?.map(|r| {
             if let Some(dst) = meta.get_mut(..r.metadata.len()) {
                 dst.copy_from_slice(&r.metadata);
@@ -194,14 +210,17 @@ impl Backend for EtcdRegistry {
     }
 
     fn owner_liveness(&self, key: Key<'_>) -> Result<Option<Liveness>> {
+        let key = checked(key)?;
         self.engine.owner_liveness(key.ns, key.name)
     }
 
     fn lookup_checked(&self, key: Key<'_>) -> Result<Option<Entry>> {
+        let key = checked(key)?;
         Ok(self.engine.lookup_checked(key.ns, key.name)?.map(entry_of))
     }
 
     fn unregister(&self, key: Key<'_>, only_pid: Option<u32>) -> Result<bool> {
+        let key = checked(key)?;
         let removed = match only_pid {
             None => self.engine.unregister(key.ns, key.name)?,
             Some(pid) => self.engine.unregister_if_owner(key.ns, key.name, pid)?,
@@ -215,6 +234,7 @@ impl Backend for EtcdRegistry {
     }
 
     fn update_metadata(&self, key: Key<'_>, metadata: &[u8]) -> Result<u64> {
+        let key = checked(key)?;
         let v = self.engine.update_metadata(key.ns, key.name, metadata)?;
         telemetry::count(telemetry::Op::Update);
         let rev = last_write_revision();
@@ -259,6 +279,7 @@ impl Backend for EtcdRegistry {
     }
 
     fn wait_for(&self, key: Key<'_>, timeout: Duration) -> Result<Option<Entry>> {
+        let key = checked(key)?;
         match self.engine.wait_for(key.ns, key.name, timeout) {
             Ok(r) => Ok(Some(entry_of(r))),
             Err(Error::Timeout { .. }) => Ok(None),

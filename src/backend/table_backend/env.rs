@@ -115,7 +115,7 @@ pub(super) fn key_error(e: TableError, key: Key<'_>, capacity: usize) -> Error {
 pub(super) fn scan_error(e: TableError, capacity: usize) -> Error {
     match e {
         TableError::Busy(why) => Error::Busy(format!("{why} (during a scan of the table)")),
-        e => key_error(e, Key { ns: "", name: "" }, capacity),
+        e => key_error(e, Key::unique("", ""), capacity),
     }
 }
 

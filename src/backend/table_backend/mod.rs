@@ -149,7 +149,7 @@ impl<S: AsRef<[AtomicU64]> + Clone, W: Writers> TableBackend<S, W> {
     /// the stack when it fits, so no word is packed twice.
     #[inline(never)]
     fn lookup_pid_quick_long(&self, key: Key<'_>) -> Option<Option<u32>> {
-        match StackKey::new(key.ns.as_bytes(), key.name.as_bytes()) {
+        match StackKey::new(key.ns.as_bytes(), key.name.as_bytes(), Self::kind_of(key)) {
             Some(k) => self.table.lookup_pid_quick(&k),
             None => self.table.lookup_pid_quick(&Self::keywords(key)),
         }
@@ -157,7 +157,13 @@ impl<S: AsRef<[AtomicU64]> + Clone, W: Writers> TableBackend<S, W> {
 
     #[inline(always)]
     fn keywords(key: Key<'_>) -> KeyWords<'_> {
-        KeyWords::new(key.ns.as_bytes(), key.name.as_bytes())
+        KeyWords::with_kind(key.ns.as_bytes(), key.name.as_bytes(), Self::kind_of(key))
+    }
+
+    /// The table's kind bits of a key (unique or group member).
+    #[inline(always)]
+    fn kind_of(key: Key<'_>) -> u64 {
+        if key.member { table::MEMBER } else { 0 }
     }
 
     /// The identity of `who`, a process of this host, if it runs. The
@@ -404,7 +410,12 @@ where
     fn clear_namespace(&self, ns: &str) -> Result<usize> {
         let mut n = 0;
         for e in self.list(Some(ns))? {
-            n += self.unregister(Key { ns, name: &e.name }, None)? as usize;
+            let key = Key {
+                ns,
+                name: &e.name,
+                member: crate::groups::is_member_name(e.name.as_bytes()),
+            };
+            n += self.unregister(key, None)? as usize;
         }
         Ok(n)
     }

@@ -23,10 +23,7 @@ fn checked_lookup_of_a_dead_owner_never_waits_for_a_writer() {
         .arg("10")
         .spawn()
         .unwrap();
-    let key = Key {
-        ns: "ns",
-        name: "k",
-    };
+    let key = Key::unique("ns", "k");
     b.register(key, crate::backend::Who::Pid(child.id()), b"", None)
         .unwrap();
     child.kill().unwrap();

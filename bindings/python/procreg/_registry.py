@@ -3,7 +3,7 @@ extension), :class:`Entry`, the value types :class:`Stats`, :class:`Health`,
 :class:`Event`, and the change stream (:class:`Watcher`) and :class:`Reaper`.
 
 Everything on a hot path is native; this module adds the Python defaults of
-``register`` and ``register_with_lease``, :meth:`Registry.test_namespace`,
+``register``, ``register_with_lease``, ``join`` and ``join_self``, :meth:`Registry.test_namespace`,
 and the frozen dataclasses the extension fills in."""
 
 from __future__ import annotations
@@ -225,6 +225,9 @@ class Event:
     at: datetime
     #: Host of the entry's owner ("" for LOST).
     host: str = ""
+    #: True for a change of a group member: ``name`` is the group, ``pid``
+    #: the member (REGISTERED is a join, UNREGISTERED a leave).
+    member: bool = False
 
 
 # ---- the registry ----------------------------------------------------------------
@@ -272,6 +275,24 @@ class Registry(_native.Registry):
         in ``health().expired_leases`` and reclaimed by :meth:`sweep` (or a
         :class:`Reaper`)."""
         self._register_with_lease(ns, name, ttl, pid, metadata)
+
+    def join(self, ns: str, group: str, pid: int, metadata: Metadata = b"") -> int:
+        """Adds process ``pid`` to ``group`` of namespace ``ns`` with its own
+        ``metadata``; returns the member's version.
+
+        A member is one (group, pid): joining twice raises
+        :class:`AlreadyExists` (``.pid`` is the member). A group may share
+        its name with a unique key. A member whose process dies is reclaimed
+        like a dead entry (:meth:`sweep`, a :class:`Reaper`). Raises
+        :class:`InvalidArgument` for pid 0, :class:`ProcessNotAlive`,
+        :class:`InvalidKey` (a group name may be at most ``max_name_len -
+        11`` bytes), :class:`MetadataTooLarge`, :class:`RegistryFull`."""
+        return self._join(ns, group, pid, metadata)
+
+    def join_self(self, ns: str, group: str, metadata: Metadata = b"") -> int:
+        """Adds this process to ``group`` of namespace ``ns``; returns the
+        member's version. Raises as :meth:`join`."""
+        return self._join_self(ns, group, metadata)
 
     @contextlib.contextmanager
     def test_namespace(self, prefix: str = "test") -> Iterator[str]:

@@ -9,7 +9,7 @@ use pyo3::basic::CompareOp;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyString, PyTuple, PyWeakrefMethods, PyWeakrefReference};
+use pyo3::types::{PyBool, PyBytes, PyString, PyTuple, PyWeakrefMethods, PyWeakrefReference};
 
 /// One registration: who owns (namespace, name), with what metadata, since
 /// when. Immutable; compares and hashes by value.
@@ -28,6 +28,8 @@ pub struct Entry {
     pub(crate) registry: Option<Py<PyWeakrefReference>>,
     /// The lease the entry lives under, if any (as of the read).
     pub(crate) lease: Option<procreg::Lease>,
+    /// A member of a process group (`name` is the group), not a unique entry.
+    pub(crate) member: bool,
 }
 
 impl Entry {
@@ -57,6 +59,7 @@ impl Entry {
                 host: e.host,
                 registry,
                 lease: e.lease,
+                member: e.member,
             },
         )
     }
@@ -79,6 +82,7 @@ impl Entry {
                 host: e.host,
                 registry,
                 lease: e.lease,
+                member: e.member,
             },
         )
     }
@@ -94,6 +98,7 @@ impl Entry {
                 self.registered_at_ns.into_pyobject(py)?.into_any(),
                 self.version.into_pyobject(py)?.into_any(),
                 PyString::new(py, &self.host).into_any(),
+                PyBool::new(py, self.member).to_owned().into_any(),
             ],
         )
     }
@@ -124,7 +129,9 @@ impl Entry {
     }
 
     #[new]
-    #[pyo3(signature = (namespace, name, pid, metadata, registered_at, version, host = String::new()))]
+    #[pyo3(signature = (
+        namespace, name, pid, metadata, registered_at, version, host = String::new(), member = false
+    ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -135,6 +142,7 @@ impl Entry {
         registered_at: &Bound<'_, PyAny>,
         version: u64,
         host: String,
+        member: bool,
     ) -> PyResult<Self> {
         key(namespace, "namespace")?;
         key(name, "name")?;
@@ -164,6 +172,7 @@ impl Entry {
             host,
             registry: None,
             lease: None,
+            member,
         })
     }
 
@@ -172,15 +181,21 @@ impl Entry {
     fn namespace(&self, py: Python<'_>) -> Py<PyString> {
         self.namespace.clone_ref(py)
     }
-    /// Name of the key.
+    /// Name of the key; for a member, the name of its group.
     #[getter]
     fn name(&self, py: Python<'_>) -> Py<PyString> {
         self.name.clone_ref(py)
     }
-    /// Pid of the owner process (on `host`).
+    /// Pid of the owner process (on `host`); for a member, the member.
     #[getter]
     fn pid(&self) -> u32 {
         self.pid
+    }
+    /// True for a member of a process group (`name` is the group), False
+    /// for a unique entry.
+    #[getter]
+    fn member(&self) -> bool {
+        self.member
     }
     /// The metadata bytes.
     #[getter]
@@ -222,7 +237,10 @@ impl Entry {
     /// Whether the owner of this entry's key is alive now: `Liveness.ALIVE`,
     /// `DEAD` (gone, pid reused, or the key no longer held by this pid) or
     /// `UNKNOWN` (cannot be judged from here, e.g. another PID namespace).
-    /// Judged at each read; changes nothing.
+    /// Judged at each read; changes nothing. For a member: `ALIVE` while
+    /// its pid is a member of the group whose process is alive or cannot be
+    /// judged from here (what `Registry.wait_for_members` counts), else
+    /// `DEAD`.
     #[getter]
     fn liveness<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let Some(reg) = &self.registry else {
@@ -238,9 +256,13 @@ impl Entry {
                     .into(),
             ));
         };
-        let l =
-            reg.get()
-                .entry_liveness(py, self.namespace.bind(py), self.name.bind(py), self.pid)?;
+        let l = reg.get().entry_liveness(
+            py,
+            self.namespace.bind(py),
+            self.name.bind(py),
+            self.pid,
+            self.member,
+        )?;
         crate::values::liveness(py, l)
     }
 
@@ -271,7 +293,7 @@ impl Entry {
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         Ok(format!(
-            "Entry(namespace={}, name={}, pid={}, metadata={}, registered_at={}, version={}, host={})",
+            "Entry(namespace={}, name={}, pid={}, metadata={}, registered_at={}, version={}, host={}, member={})",
             self.namespace.bind(py).repr()?,
             self.name.bind(py).repr()?,
             self.pid,
@@ -279,6 +301,7 @@ impl Entry {
             datetime(py, self.registered_at_ns)?.repr()?,
             self.version,
             PyString::new(py, &self.host).repr()?,
+            if self.member { "True" } else { "False" },
         ))
     }
 
@@ -299,6 +322,7 @@ impl Entry {
                 self.registered_at_ns.into_pyobject(py)?.into_any(),
                 self.version.into_pyobject(py)?.into_any(),
                 PyString::new(py, &self.host).into_any(),
+                PyBool::new(py, self.member).to_owned().into_any(),
             ],
         )?;
         Ok((cls, args))

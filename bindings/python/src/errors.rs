@@ -22,7 +22,13 @@ pub(crate) fn raise(py: Python<'_>, class_name: &str, message: String) -> PyErr 
     build(py, class_name, message, None)
 }
 
-fn build(py: Python<'_>, class_name: &str, message: String, extra: Option<(&str, u64)>) -> PyErr {
+/// The exception `class_name(message, status, **extra)` of `procreg._errors`.
+pub(crate) fn build(
+    py: Python<'_>,
+    class_name: &str,
+    message: String,
+    extra: Option<(&str, u64)>,
+) -> PyErr {
     let made = (|| -> PyResult<PyErr> {
         let cls = module(py)?.getattr(class_name)?;
         let kwargs = pyo3::types::PyDict::new(py);

@@ -9,11 +9,13 @@
 //! `procreg/_registry.py`) and looked up once; everything on a hot path
 //! (`lookup_pid`, `lookup`, `register`, ...) is native.
 //!
-//! `service.rs` holds `Key` and `Service`.
+//! `service.rs` holds `Key` and `Service`; `groups.rs` the arguments and
+//! errors of process groups and `select` (their methods are in `registry.rs`).
 
 mod convert;
 mod entry;
 mod errors;
+mod groups;
 mod registry;
 mod service;
 mod values;

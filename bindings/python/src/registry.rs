@@ -10,6 +10,7 @@
 use crate::convert::{flag, key, limit, metadata, millis, opt_key, pid, seconds, type_name};
 use crate::entry::Entry;
 use crate::errors::{closed, invalid_argument, raise, to_py};
+use crate::groups::{count, member_error, member_pid, members_timeout};
 use crate::values;
 use crate::watch::{Reaper, Watcher};
 use pyo3::exceptions::PyTypeError;
@@ -70,6 +71,21 @@ impl Registry {
         }
     }
 
+    /// `f(handle)` under the read lock, its error left to the caller (which
+    /// words it for Python: `groups::member_error`); only a closed handle
+    /// is raised here.
+    fn try_with<T>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&procreg::Registry) -> procreg::Result<T>,
+    ) -> PyResult<procreg::Result<T>> {
+        let r = {
+            let g = self.handle.read().unwrap_or_else(PoisonError::into_inner);
+            g.as_ref().map(f)
+        };
+        r.ok_or_else(|| self.closed_err(py))
+    }
+
     /// A clone of the handle, for a call that releases the GIL.
     fn handle(&self, py: Python<'_>) -> PyResult<procreg::Registry> {
         let g = self.handle.read().unwrap_or_else(PoisonError::into_inner);
@@ -94,15 +110,31 @@ impl Registry {
             .is_none()
     }
 
-    /// Liveness of the owner of (ns, name) if `pid` still holds it, else dead.
+    /// Liveness of the owner of (ns, name) if `pid` still holds it, else
+    /// dead. For a member (`name` is its group): alive while `pid` is a
+    /// member whose process is alive or cannot be judged from here (what
+    /// `wait_for_members` counts; the library has no finer public answer
+    /// for a member), else dead.
     pub(crate) fn entry_liveness(
         &self,
         py: Python<'_>,
         ns: &Bound<'_, PyString>,
         name: &Bound<'_, PyString>,
         owner: u32,
+        member: bool,
     ) -> PyResult<procreg::Liveness> {
         let (ns, name) = (key(ns.as_any(), "namespace")?, key(name.as_any(), "name")?);
+        if member {
+            return self.with(py, |r| {
+                // n = 0 returns at once with the live members.
+                let live = r.wait_for_members(ns, name, 0, Duration::ZERO)?;
+                Ok(if live.iter().any(|e| e.pid == owner) {
+                    procreg::Liveness::Alive
+                } else {
+                    procreg::Liveness::Dead
+                })
+            });
+        }
         self.with(py, |r| match r.lookup_pid(ns, name)? {
             Some(p) if p == owner => Ok(r
                 .owner_liveness(ns, name)?
@@ -724,6 +756,175 @@ impl Registry {
                         ns.repr()?,
                         limit.unwrap_or(0.0)
                     ),
+                ));
+            }
+        }
+    }
+
+    // -- groups and queries (arguments and errors: groups.rs) ---------------------------
+
+    /// `join(ns, group, pid, metadata)` with every argument given (the
+    /// Python method `join` supplies the default metadata); the member's
+    /// version.
+    fn _join(
+        &self,
+        py: Python<'_>,
+        ns: &Bound<'_, PyAny>,
+        group: &Bound<'_, PyAny>,
+        pid: &Bound<'_, PyAny>,
+        meta: &Bound<'_, PyAny>,
+    ) -> PyResult<u64> {
+        let (k, g) = (key(ns, "namespace")?, key(group, "group")?);
+        let p = member_pid(pid)?;
+        let m = metadata(meta)?;
+        self.try_with(py, |r| r.join(k, g, p, &m))?
+            .map_err(|e| member_error(py, e, ns, group, p))
+    }
+
+    /// `join_self(ns, group, metadata)` with every argument given.
+    fn _join_self(
+        &self,
+        py: Python<'_>,
+        ns: &Bound<'_, PyAny>,
+        group: &Bound<'_, PyAny>,
+        meta: &Bound<'_, PyAny>,
+    ) -> PyResult<u64> {
+        let (k, g) = (key(ns, "namespace")?, key(group, "group")?);
+        let m = metadata(meta)?;
+        self.try_with(py, |r| r.join_self(k, g, &m))?
+            .map_err(|e| member_error(py, e, ns, group, std::process::id()))
+    }
+
+    /// Removes member `pid` from `group`; False if it was not a member.
+    fn leave(
+        &self,
+        py: Python<'_>,
+        ns: &Bound<'_, PyAny>,
+        group: &Bound<'_, PyAny>,
+        pid: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
+        let (k, g) = (key(ns, "namespace")?, key(group, "group")?);
+        let p = member_pid(pid)?;
+        self.with(py, |r| r.leave(k, g, p))
+    }
+
+    /// Replaces the metadata of member `pid` of `group`; the new version.
+    /// `NotFound` if `pid` is not a member.
+    fn update_member_metadata(
+        &self,
+        py: Python<'_>,
+        ns: &Bound<'_, PyAny>,
+        group: &Bound<'_, PyAny>,
+        pid: &Bound<'_, PyAny>,
+        metadata: &Bound<'_, PyAny>,
+    ) -> PyResult<u64> {
+        let (k, g) = (key(ns, "namespace")?, key(group, "group")?);
+        let p = member_pid(pid)?;
+        let m = crate::convert::metadata(metadata)?;
+        self.try_with(py, |r| r.update_member_metadata(k, g, p, &m))?
+            .map_err(|e| member_error(py, e, ns, group, p))
+    }
+
+    /// The members of `group`, sorted by pid (`member` True, `name` the
+    /// group), including members whose process died until something
+    /// reclaims them.
+    fn members(
+        slf: &Bound<'_, Self>,
+        ns: &Bound<'_, PyAny>,
+        group: &Bound<'_, PyAny>,
+    ) -> PyResult<Vec<Py<Entry>>> {
+        let (k, g) = (key(ns, "namespace")?, key(group, "group")?);
+        let v = slf.get().with(slf.py(), |r| r.members(k, g))?;
+        v.into_iter()
+            .map(|e| Entry::from_list(slf.py(), e, Some(weak(slf)?)))
+            .collect()
+    }
+
+    /// Every member of every group of `ns` (None: of every namespace),
+    /// sorted by (namespace, group, pid).
+    #[pyo3(signature = (ns = None))]
+    fn list_members(
+        slf: &Bound<'_, Self>,
+        ns: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Vec<Py<Entry>>> {
+        let k = opt_key(ns, "namespace")?;
+        let v = slf.get().with(slf.py(), |r| r.list_members(k))?;
+        v.into_iter()
+            .map(|e| Entry::from_list(slf.py(), e, Some(weak(slf)?)))
+            .collect()
+    }
+
+    /// The entries and members of `ns` (None: every namespace) whose
+    /// metadata has every `field=value` term of `query`, sorted by
+    /// (namespace, name, member, pid). `ns` is keyword-only: every other
+    /// method takes the namespace first, so a positional one here could be
+    /// swapped with the query unnoticed.
+    #[pyo3(signature = (query, *, ns = None))]
+    fn select(
+        slf: &Bound<'_, Self>,
+        query: &Bound<'_, PyAny>,
+        ns: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Vec<Py<Entry>>> {
+        let q = crate::groups::query(query)?;
+        let k = opt_key(ns, "namespace")?;
+        let v = slf.get().with(slf.py(), |r| r.select(k, q))?;
+        v.into_iter()
+            .map(|e| Entry::from_list(slf.py(), e, Some(weak(slf)?)))
+            .collect()
+    }
+
+    /// Waits until `group` has at least `n` members whose process is alive
+    /// (or cannot be judged from here) and returns them; at once if it
+    /// already has. `timeout` in seconds (None: no limit); raises `Timeout`
+    /// when it runs out. The GIL is released.
+    #[pyo3(signature = (ns, group, n, timeout))]
+    fn wait_for_members(
+        slf: &Bound<'_, Self>,
+        ns: &Bound<'_, PyAny>,
+        group: &Bound<'_, PyAny>,
+        n: &Bound<'_, PyAny>,
+        timeout: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Vec<Py<Entry>>> {
+        let py = slf.py();
+        let me = slf.get();
+        let (k, g) = (key(ns, "namespace")?, key(group, "group")?);
+        let n = count(n)?;
+        let limit = match timeout {
+            Some(t) if !t.is_none() => Some(seconds(t, "timeout")?),
+            _ => None,
+        };
+        let deadline = limit.map(|s| Instant::now() + Duration::from_secs_f64(s.min(1e9)));
+        loop {
+            let h = me.handle(py)?;
+            let slice = match deadline {
+                None => WAIT_SLICE,
+                Some(d) => d.saturating_duration_since(Instant::now()).min(WAIT_SLICE),
+            };
+            // Each slice attaches a watcher and then counts (the library's
+            // order), so no join between two slices is missed.
+            match py.detach(|| h.wait_for_members(k, g, n, slice)) {
+                Ok(v) => {
+                    return v
+                        .into_iter()
+                        .map(|e| Entry::from_list(py, e, Some(weak(slf)?)))
+                        .collect();
+                }
+                Err(procreg::Error::Timeout { .. }) => {}
+                Err(e) => return Err(to_py(py, e)),
+            }
+            py.check_signals()?;
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                // The count as of now, for the message (n = 0 returns at once).
+                let have = py
+                    .detach(|| h.wait_for_members(k, g, 0, Duration::ZERO))
+                    .map_or(0, |v| v.len());
+                return Err(members_timeout(
+                    py,
+                    ns,
+                    group,
+                    n,
+                    have,
+                    limit.unwrap_or(0.0),
                 ));
             }
         }

@@ -179,5 +179,6 @@ pub(crate) fn event(py: Python<'_>, e: procreg::Event) -> PyResult<Bound<'_, PyA
     k.set_item("version", e.version)?;
     k.set_item("at", datetime(py, ns_of(e.at))?)?;
     k.set_item("host", e.host)?;
+    k.set_item("member", e.member)?;
     m.getattr("Event")?.call((), Some(&k))
 }

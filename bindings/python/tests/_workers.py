@@ -75,3 +75,26 @@ def use_passed_registry(reg: Any, ns: str, done: Any, release: Any) -> None:
     done.put((os.getpid(), reg.url, reg.lookup_pid(ns, "from-spawned-child")))
     release.wait(60)
     reg.close()
+
+
+def join_when_told(reg: Any, ns: str, group: str, go: Any, joined: Any, release: Any) -> None:
+    """Receives a pickled Registry (the spawn start method pickles the
+    arguments), waits for ``go``, sleeps 0.2 s (so that the parent is inside
+    its wait), joins ``group`` with metadata, reports ``(pid,
+    time.monotonic())`` of the join, and stays alive until ``release``."""
+    go.wait(60)
+    time.sleep(0.2)
+    version = reg.join_self(ns, group, metadata={"role": "worker", "pid": os.getpid()})
+    joined.put((os.getpid(), time.monotonic(), version))
+    release.wait(60)
+    reg.close()
+
+
+def join_and_hang(url: str, ns: str, group: str, ready: Any) -> None:
+    """Joins ``group`` and sleeps until killed."""
+    import procreg
+
+    reg = procreg.Registry(url)
+    reg.join_self(ns, group, metadata=b"role=victim")
+    ready.put(os.getpid())
+    time.sleep(120)

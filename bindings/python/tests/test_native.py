@@ -285,6 +285,7 @@ def test_package_and_stubs_pass_mypy_strict(tmp_path):
     usage.write_text(
         textwrap.dedent(
             """
+            import os
             from typing import List, Optional
             import procreg
 
@@ -299,6 +300,17 @@ def test_package_and_stubs_pass_mypy_strict(tmp_path):
                     entries: List[procreg.Entry] = reg.list("ns")
                     s: procreg.Stats = reg.stats()
                     print(entries, s.capacity, reg.unregister_if_owner("ns", "k"))
+                    with reg.watch("ns") as w:
+                        v: int = reg.join("ns", "g", os.getpid(), metadata={"role": "api"})
+                        ev: procreg.Event = w.next(timeout=1.0)
+                        print(v, ev.member)
+                    members: List[procreg.Entry] = reg.members("ns", "g")
+                    member: bool = members[0].member
+                    live: List[procreg.Entry] = reg.wait_for_members("ns", "g", 1, None)
+                    hits: List[procreg.Entry] = reg.select("role=api", ns=None)
+                    everyone: List[procreg.Entry] = reg.list_members()
+                    left: bool = reg.leave("ns", "g", os.getpid())
+                    print(member, live, hits, everyone, left, reg.update_member_metadata("ns", "g", 1, b""))
             """
         )
     )

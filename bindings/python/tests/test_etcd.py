@@ -113,3 +113,48 @@ def test_etcd_registry_pickles_by_url_and_hides_a_password(etcd_url: str) -> Non
     with pytest.raises(procreg.RegistryError) as e:
         procreg.Registry(DEAD_URL + "&user=u&password=s3cret-pw")
     assert "s3cret-pw" not in str(e.value)
+
+
+def test_etcd_groups_select_and_wait_for_members_across_processes(etcd_url: str) -> None:
+    me = os.getpid()
+    child_code = (
+        "import procreg,sys; r=procreg.Registry(sys.argv[1]); "
+        "r.join_self('svc', 'pool', metadata={'role': 'worker'}); "
+        "print('joined', flush=True); sys.stdin.readline(); r.close()"
+    )
+    with procreg.Registry(etcd_url) as reg:
+        reg.register("svc", "pool", metadata="role=front")
+        assert isinstance(reg.join_self("svc", "pool", metadata=b"role=worker"), int)
+        with pytest.raises(procreg.AlreadyExists, match="already a member"):
+            reg.join_self("svc", "pool")
+        with reg.watch("svc") as w:
+            child = subprocess.Popen(
+                [sys.executable, "-c", child_code, etcd_url], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            )
+            try:
+                got = reg.wait_for_members("svc", "pool", 2, timeout=30)
+                assert [e.pid for e in got] == sorted([me, child.pid]) and all(e.member for e in got)
+                ev = w.next(timeout=10)
+                assert (ev.kind, ev.name, ev.pid, ev.member) == (procreg.EventKind.REGISTERED, "pool", child.pid, True)
+                assert [(e.name, e.member) for e in reg.list("svc")] == [("pool", False)]
+                hits = reg.select("role=worker", ns="svc")
+                assert sorted(e.pid for e in hits) == sorted([me, child.pid]) and all(e.member for e in hits)
+                assert [e.member for e in reg.select("role=front", ns="svc")] == [False]
+                assert child.stdin is not None
+                child.stdin.write("\n")
+                child.stdin.flush()
+                assert child.wait(30) == 0
+            finally:
+                child.kill()
+                child.wait()
+            # The child's session ended with its handle: its member goes with it.
+            deadline = time.monotonic() + 10
+            while [e.pid for e in reg.members("svc", "pool")] != [me] and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert [e.pid for e in reg.members("svc", "pool")] == [me]
+        v = reg.update_member_metadata("svc", "pool", me, {"role": "api"})
+        assert reg.members("svc", "pool")[0].version == v
+        assert reg.leave("svc", "pool", me) is True
+        assert reg.list_members("svc") == []
+        with pytest.raises(procreg.Timeout, match="it has 0"):
+            reg.wait_for_members("svc", "pool", 1, timeout=0.3)

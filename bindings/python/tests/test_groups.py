@@ -177,7 +177,7 @@ def test_select_refuses_a_query_that_is_not_field_value_terms(reg, ns, query):
 
 def test_select_takes_the_namespace_by_keyword_only(reg, ns):
     with pytest.raises(TypeError):
-        reg.select(ns, "role=api")  # type: ignore[misc]
+        reg.select(ns, "role=api")  # the namespace first, as elsewhere: refused
 
 
 # ---- wait_for_members --------------------------------------------------------------------------

@@ -62,7 +62,13 @@ pub(crate) fn pid(v: &Bound<'_, PyAny>) -> PyResult<u32> {
             type_name(v)
         )));
     }
-    let n: i128 = v.extract()?;
+    // An i64 is one C call; an i128 under the limited API is four, with a
+    // shifted int allocated (PyO3's slow 128-bit path), so it is only the
+    // fallback that names a huge value in the message.
+    let n: i128 = match v.extract::<i64>() {
+        Ok(n) => i128::from(n),
+        Err(_) => v.extract()?,
+    };
     u32::try_from(n).map_err(|_| {
         invalid_argument(
             v.py(),

@@ -270,7 +270,7 @@ pub unsafe extern "C" fn procreg_select(
 
 /// Waits up to `timeout_ms` until `group` of `ns` has at least `n` members
 /// whose owner is alive (or cannot be judged from here); returns at once if
-/// it has. On PROCREG_OK `*count` is the number of live members (>= n), and
+/// it has (always for `n` = 0: then it just counts). On PROCREG_OK `*count` is the number of live members (>= n), and
 /// `fn`, unless NULL, is called once per live member, sorted by pid, as by
 /// procreg_members. It never polls: it sleeps on the registry's change
 /// stream (a futex shared by every process of an shm: segment; a watch on

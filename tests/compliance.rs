@@ -843,16 +843,20 @@ fn watchers_and_hooks_see_joins_and_leaves_as_member_events() {
                 .push((e.kind, e.name.clone(), e.member, e.pid))
         });
         let mut w = reg.watch(Some("svc"), reg.revision().unwrap()).unwrap();
+        // The member is another process: every event names it, not the
+        // caller (etcd's hook once gave the caller's pid for an update).
+        let kids = Sleepers::spawn(1);
+        let kid = kids.pids()[0];
         reg.register_self("svc", "api", b"").unwrap();
-        reg.join_self("svc", "api", b"").unwrap();
-        reg.update_member_metadata("svc", "api", me, b"x=1")
+        reg.join("svc", "api", kid, b"").unwrap();
+        reg.update_member_metadata("svc", "api", kid, b"x=1")
             .unwrap();
-        reg.leave("svc", "api", me).unwrap();
+        reg.leave("svc", "api", kid).unwrap();
         let want = vec![
             (EventKind::Registered, "api".to_string(), false, me),
-            (EventKind::Registered, "api".to_string(), true, me),
-            (EventKind::Updated, "api".to_string(), true, me),
-            (EventKind::Unregistered, "api".to_string(), true, me),
+            (EventKind::Registered, "api".to_string(), true, kid),
+            (EventKind::Updated, "api".to_string(), true, kid),
+            (EventKind::Unregistered, "api".to_string(), true, kid),
         ];
         let seen: Vec<_> = (0..4)
             .map(|_| {

@@ -246,6 +246,15 @@ mod tests {
         let mut r = rows(&mid);
         fit(&header, &mut r, Some(30));
         assert_ne!(r[0][1], r[1][1], "{r:?}");
+        // Rows may share a key (the members of one group): they are cut
+        // like the rest, and the distinct keys stay distinct.
+        let other = format!("{long}y-two-tail");
+        let shared = [("ns", long), ("ns", long), ("ns", long), ("ns", &*other)];
+        let mut r = rows(&shared);
+        fit(&header, &mut r, Some(60));
+        assert!(r.iter().all(|row| row[1].contains('…')), "{r:?}");
+        assert_eq!(r[0][1], r[2][1]);
+        assert_ne!(r[0][1], r[3][1], "{r:?}");
         // No limit: nothing is cut.
         let mut r = rows(&keys);
         fit(&header, &mut r, None);

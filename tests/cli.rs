@@ -2275,3 +2275,69 @@ fn etcd_dead_endpoint_exits_18_within_the_timeout_naming_it() {
     let out = expect("etcd://127.0.0.1:1/x?ttl=1s", &["ls"], INVALID_ARGUMENT);
     assert!(out.stderr.contains("ttl"), "{out:#?}");
 }
+
+#[cfg(feature = "etcd")]
+#[test]
+fn etcd_join_needs_hold_and_the_held_member_is_listed_until_its_owner_exits() {
+    let p = EtcdPrefix::new("join");
+    let url = p.url.as_str();
+    let mut owner = Sleeper::start();
+    let pid = owner.pid();
+    // A plain join would die with procreg's own session: refused, nothing written.
+    let out = expect(url, &["join", "svc", "pool", "--pid", &pid], USAGE);
+    assert!(out.stderr.contains("--hold"), "{out:#?}");
+    let out = expect(
+        url,
+        &["join", "svc", "pool", "--hold", "--capacity", "64"],
+        USAGE,
+    );
+    assert!(out.stderr.contains("no capacity"), "{out:#?}");
+    let out = expect(
+        url,
+        &["join", "svc", "pool", "--update", "--meta", "x"],
+        USAGE,
+    );
+    assert!(
+        out.stderr.contains("only the handle that joined"),
+        "{out:#?}"
+    );
+    assert_eq!(
+        expect(url, &["members", "svc", "pool", "--json"], 0)
+            .stdout
+            .trim(),
+        "[]"
+    );
+
+    let mut holder = Running::start(command(
+        url,
+        &[
+            "join", "svc", "pool", "--pid", &pid, "--hold", "--meta", "role=api",
+        ],
+    ));
+    let line = holder.stdout_line_with("joined");
+    assert!(
+        line.contains(&format!("pid {pid} joined svc/pool")),
+        "{line}"
+    );
+    // Past the session ttl (3 s) the member is still there: the holder renews it.
+    std::thread::sleep(Duration::from_millis(3500));
+    let m = json_array(&expect(url, &["members", "svc", "pool", "--json"], 0).stdout);
+    assert_eq!(m.len(), 1, "{m:?}");
+    assert_eq!(m[0]["pid"].to_string(), pid);
+    assert_eq!(m[0]["member"], true);
+    assert_eq!(m[0]["status"], "alive", "an owner on this host: {m:?}");
+    let ls = json_lines(&expect(url, &["ls", "--json"], 0).stdout);
+    assert!(ls.iter().any(|v| v["member"] == true), "{ls:?}");
+    let hits = json_array(&expect(url, &["select", "role=api", "--json"], 0).stdout);
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    owner.kill();
+    let line = holder.stdout_line_with("exited");
+    assert_eq!(line, format!("pid {pid} exited; left svc/pool"));
+    assert_eq!(exit_code_of(&mut holder), 0);
+    assert_eq!(
+        expect(url, &["members", "svc", "pool", "--json"], 0)
+            .stdout
+            .trim(),
+        "[]"
+    );
+}

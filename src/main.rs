@@ -142,9 +142,10 @@ enum Cmd {
     /// behind one group name, each member one (group, pid) with its own
     /// metadata and liveness, and a group may share its name with a unique
     /// key. The member is --pid, else the process that ran procreg (your
-    /// shell or script, as for `put`: procreg itself exits at once, and a
-    /// member of a dead pid would be reclaimed). A member disappears when its
-    /// process dies (`sweep`, `reap`). Joining twice with one pid exits 4.
+    /// shell or script, as for `put`; never procreg itself, which exits at
+    /// once: its member would be dead as soon as it joined). A member is
+    /// reclaimed when its process dies (`sweep`, `reap`). Joining twice with
+    /// one pid exits 4.
     /// The group name may be at most the registry's name length less 11 bytes
     /// (117 by default).
     ///

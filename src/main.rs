@@ -71,8 +71,12 @@ enum Cmd {
     /// The table fits the width in $COLUMNS, else the terminal's when stdout
     /// is a terminal; to a pipe or a file nothing is cut. A cut is marked
     /// with an ellipsis; namespace and name keep their start and end and are
-    /// never cut so far that two entries show the same key. --wide (or
+    /// never cut so far that two different keys look the same. --wide (or
     /// --json) shows everything.
+    ///
+    /// Group members are listed too, after the unique entry of their group's
+    /// name, by pid: a KIND column (unique, member) appears when one is
+    /// shown, and --json gives every object "member" (true or false).
     #[command(after_help = EXIT_NOTE)]
     Ls {
         /// Only this namespace

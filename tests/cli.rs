@@ -732,6 +732,20 @@ fn reap_reclaims_the_entry_of_a_killed_process_as_it_runs() {
         "{detail}"
     );
     assert!(json_lines(&expect(&url, &["ls", "--json"], 0).stdout).is_empty());
+
+    // A killed group member is reclaimed and named as one.
+    let mut s = Sleeper::start();
+    let member = s.pid();
+    expect(&url, &["join", "r", "pool", "--pid", &member], 0);
+    s.kill();
+    let detail = reaper.stdout_line_with("r/pool");
+    assert_eq!(detail, format!("  r/pool member pid {member}"));
+    assert_eq!(
+        expect(&url, &["members", "r", "pool", "--json"], 0)
+            .stdout
+            .trim(),
+        "[]"
+    );
 }
 
 // ---- wait / watch ------------------------------------------------------------
@@ -1037,6 +1051,12 @@ fn join_members_ls_select_and_leave_with_json_parsed_back() {
     );
     // The unique key of the same name is untouched.
     expect(&url, &["get", "shop", "api"], 0);
+    // get of a name that is only a group says so.
+    let out = expect(&url, &["get", "other", "workers"], NOT_FOUND);
+    assert!(
+        out.stderr.contains("is not registered") && out.stderr.contains("group of 1 member:"),
+        "{out:#?}"
+    );
 }
 
 #[test]

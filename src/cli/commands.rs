@@ -280,10 +280,24 @@ pub fn print_entry(e: &Row, status: Liveness, json: bool, out: &mut impl Write) 
 /// `procreg get`: the entry if its owner is alive (or cannot be judged).
 pub fn get(reg: &Registry, ns: &str, name: &str, json: bool, out: &mut impl Write) -> CliResult {
     let mut judge = Judge::new(reg)?;
-    let e = reg
-        .lookup_checked(ns, name)?
-        .map(Row::from)
-        .ok_or_else(|| not_found(ns, name))?;
+    let Some(e) = reg.lookup_checked(ns, name)?.map(Row::from) else {
+        // A group of that name is not the key, but is what the user may want.
+        let n = reg.members(ns, name).map_or(0, |m| m.len());
+        if n == 0 {
+            return Err(not_found(ns, name));
+        }
+        return Err(CliError::Reworded {
+            code: super::error::Code::NotFound,
+            message: format!(
+                "{}; {name:?} is a group of {n} member{}: `procreg members NS GROUP` lists them",
+                Error::NotFound {
+                    namespace: ns.to_owned(),
+                    name: name.to_owned(),
+                },
+                if n == 1 { "" } else { "s" }
+            ),
+        });
+    };
     let status = judge.status(reg, &e)?;
     print_entry(&e, status, json, out)
 }

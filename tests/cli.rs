@@ -958,7 +958,10 @@ fn join_members_ls_select_and_leave_with_json_parsed_back() {
         assert!(v["version"].as_u64().is_some() && v["age_ms"].as_u64().is_some());
         assert!(!v["host"].as_str().unwrap().is_empty());
     }
-    let by_pid = |p: &str| m.iter().find(|v| v["pid"].to_string() == p).unwrap();
+    let by_pid = |p: &str| {
+        let p: u64 = p.parse().unwrap();
+        m.iter().find(|v| v["pid"] == p).unwrap()
+    };
     assert_eq!(by_pid(&cp)["metadata"], "role=api port=8081");
     assert_eq!(
         by_pid(&me.to_string())["metadata"],
@@ -1167,8 +1170,9 @@ fn dead_member_shows_dead_until_sweep_reclaims_it() {
     );
     let ls = json_lines(&expect(&url, &["ls", "d", "--json"], 0).stdout);
     assert!(
-        ls.iter()
-            .any(|v| v["pid"].to_string() == cp && v["status"] == "dead" && v["member"] == true),
+        ls.iter().any(|v| v["pid"] == cp.parse::<u64>().unwrap()
+            && v["status"] == "dead"
+            && v["member"] == true),
         "{ls:?}"
     );
     // Listing changed nothing; sweep reclaims the dead member and names it.

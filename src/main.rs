@@ -184,6 +184,10 @@ enum Cmd {
     /// or `reap` reclaims it. --json prints one array of objects with the
     /// fields of `ls --json`, "member" true and "name" the group. A group
     /// without members prints nothing (`[]` with --json) and exits 0.
+    ///
+    /// --wait N first waits until the group has N live members (alive, or
+    /// on another host or PID namespace), sleeping on the registry's change
+    /// stream; it also waits for the registry to appear. Exit 16 on timeout.
     #[command(after_help = EXIT_NOTE)]
     Members {
         /// Namespace
@@ -191,6 +195,12 @@ enum Cmd {
         ns: String,
         /// Group
         group: String,
+        /// Wait until the group has at least N live members, then list
+        #[arg(long, value_name = "N")]
+        wait: Option<usize>,
+        /// With --wait: give up after this long (500ms, 5s, 2m, ...) [default: wait forever]
+        #[arg(long, value_parser = parse_duration, value_name = "DURATION", requires = "wait")]
+        timeout: Option<Duration>,
         /// Cut nothing, whatever the terminal's width
         #[arg(long)]
         wide: bool,
@@ -597,9 +607,17 @@ fn run(cmd: Cmd, target: &Target, out: &mut impl Write) -> CliResult {
         Cmd::Members {
             ns,
             group,
+            wait,
+            timeout,
             wide,
             json,
-        } => commands::members(&open()?, &ns, &group, json, wide, out),
+        } => {
+            let reg = match wait {
+                Some(n) => cli::groups::wait_members(target, &ns, &group, n, timeout)?,
+                None => open()?,
+            };
+            commands::members(&reg, &ns, &group, json, wide, out)
+        }
         Cmd::Select {
             first,
             query,

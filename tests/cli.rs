@@ -24,6 +24,7 @@ const NO_SUCH_REGISTRY: i32 = 5;
 const INVALID_KEY: i32 = 7;
 const METADATA_TOO_LARGE: i32 = 8;
 const PROCESS_NOT_ALIVE: i32 = 9;
+const FULL: i32 = 10;
 const INVALID_ARGUMENT: i32 = 14;
 const TIMEOUT_CODE: i32 = 16;
 const UNHEALTHY: i32 = 17;
@@ -1146,6 +1147,64 @@ fn group_errors_exit_with_their_codes_and_say_what_to_do() {
 }
 
 #[test]
+fn members_wait_returns_once_the_group_has_n_live_members_or_exits_16() {
+    let url = shm_url("cli-groups-wait");
+    let _g = SegGuard::new(&url);
+    // The registry does not exist yet: --wait waits for it too.
+    let mut waiter = Running::start(command(
+        &url,
+        &[
+            "members",
+            "w",
+            "pool",
+            "--wait",
+            "2",
+            "--timeout",
+            "30s",
+            "--json",
+        ],
+    ));
+    let child = Sleeper::start();
+    expect(&url, &["join", "w", "pool", "--pid", &child.pid()], 0);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        waiter.child.try_wait().unwrap().is_none(),
+        "one member of two: still waiting"
+    );
+    expect(&url, &["join", "w", "pool", "--meta", "second"], 0);
+    let m = json_array(&Running::next_line(&waiter.stdout, "members"));
+    assert_eq!(m.len(), 2, "{m:?}");
+    assert!(m.iter().all(|v| v["status"] == "alive"), "{m:?}");
+    assert_eq!(exit_code_of(&mut waiter), 0);
+    // Not enough live members in time: exit 16, saying how many there are.
+    let t = Instant::now();
+    let out = expect(
+        &url,
+        &["members", "w", "pool", "--wait", "3", "--timeout", "300ms"],
+        TIMEOUT_CODE,
+    );
+    assert!(t.elapsed() >= Duration::from_millis(300));
+    assert!(
+        out.stderr.contains("waited 300ms") && out.stderr.contains("(it has 2)"),
+        "{out:#?}"
+    );
+    let out = run(&url, &["members", "w", "pool", "--timeout", "1s"]);
+    assert_eq!(out.code, USAGE, "--timeout needs --wait: {out:#?}");
+}
+
+#[test]
+fn join_into_a_full_registry_exits_10() {
+    let url = shm_url("cli-groups-full");
+    let _g = SegGuard::new(&url);
+    expect(&url, &["put", "f", "k0", "--capacity", "16"], 0);
+    for i in 1..16 {
+        expect(&url, &["put", "f", &format!("k{i}")], 0);
+    }
+    let out = expect(&url, &["join", "f", "pool"], FULL);
+    assert!(out.stderr.contains("registry is full"), "{out:#?}");
+}
+
+#[test]
 fn dead_member_shows_dead_until_sweep_reclaims_it() {
     let url = shm_url("cli-groups-dead");
     let _g = SegGuard::new(&url);
@@ -1998,7 +2057,6 @@ impl Drop for EtcdPrefix {
 }
 
 /// Waits (bounded) for a finished `Running` and returns its exit code.
-#[cfg(feature = "etcd")]
 fn exit_code_of(r: &mut Running) -> i32 {
     let deadline = Instant::now() + TIMEOUT;
     loop {

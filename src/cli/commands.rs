@@ -338,6 +338,38 @@ pub fn rm(
     )
 }
 
+/// How long a wait without a timeout sleeps at a time (it then waits forever).
+pub const SLICE: Duration = Duration::from_secs(3600);
+/// How often a wait checks whether the registry file has appeared.
+const APPEAR_POLL: Duration = Duration::from_millis(5);
+
+/// Opens the registry, waiting for it to appear (its file is checked for
+/// every 5 ms) until `timeout` after `started`.
+///
+/// # Errors
+/// `Timeout` when no registry appeared in time; the open's other errors.
+pub fn open_when_present(
+    target: &Target,
+    started: Instant,
+    timeout: Option<Duration>,
+) -> CliResult<Registry> {
+    loop {
+        match target.open() {
+            Ok(r) => return Ok(r),
+            Err(CliError::Lib(Error::NoSuchRegistry(_))) => {}
+            Err(e) => return Err(e),
+        }
+        if let Some(t) = timeout.filter(|t| started.elapsed() >= *t) {
+            return Err(CliError::Timeout(format!(
+                "no registry appeared at {} within {}",
+                target.url,
+                human_duration(t)
+            )));
+        }
+        std::thread::sleep(APPEAR_POLL);
+    }
+}
+
 /// `procreg wait`: blocks until `(ns, name)` has a live owner, sleeping on
 /// the registry's futex ([`Registry::wait_for`]): a registration in any
 /// process wakes it at once. The registry may not exist yet: its file is
@@ -348,9 +380,6 @@ pub fn wait(
     name: &str,
     timeout: Option<Duration>,
 ) -> CliResult<(Row, Liveness)> {
-    const APPEAR_POLL: Duration = Duration::from_millis(5);
-    /// `wait_for` slices when there is no timeout (it then waits forever).
-    const SLICE: Duration = Duration::from_secs(3600);
     let started = Instant::now();
     let left = || timeout.map(|t| t.saturating_sub(started.elapsed()));
     let timed_out = |what: String| {
@@ -359,17 +388,7 @@ pub fn wait(
             human_duration(timeout.unwrap_or_default())
         ))
     };
-    let reg = loop {
-        match target.open() {
-            Ok(r) => break r,
-            Err(CliError::Lib(Error::NoSuchRegistry(_))) => {}
-            Err(e) => return Err(e),
-        }
-        if left().is_some_and(|l| l.is_zero()) {
-            return Err(timed_out(format!("no registry appeared at {}", target.url)));
-        }
-        std::thread::sleep(APPEAR_POLL);
-    };
+    let reg = open_when_present(target, started, timeout)?;
     loop {
         match reg.wait_for(ns, name, left().unwrap_or(SLICE)) {
             Ok(e) => {

@@ -39,7 +39,7 @@ pub enum Code {
     InvalidArgument = 14,
     /// An operating-system call failed (including reading `--meta @FILE`).
     Io = 15,
-    /// `wait` ran out of time.
+    /// `wait` (or `members --wait`) ran out of time.
     Timeout = 16,
     /// `health` found the registry unhealthy.
     Unhealthy = 17,
@@ -96,7 +96,9 @@ impl Code {
                 "bad url or option value, or a select query that is not field=value"
             }
             Code::Io => "an operating-system call failed (also reading --meta @FILE)",
-            Code::Timeout => "wait: the key did not appear in time",
+            Code::Timeout => {
+                "wait: the key did not appear in time (members --wait: too few live members)"
+            }
             Code::Unhealthy => {
                 "health: a broken segment, stuck writers or nearly full (--strict: also dead owners)"
             }

@@ -2,7 +2,9 @@
 //! metadata queries (the library's `Registry::join` and the rest, in
 //! `src/groups/`).
 
-use super::commands::{Format, Judge, is_etcd, print_rows, shown_url, sort_rows};
+use super::commands::{
+    Format, Judge, SLICE, Target, is_etcd, open_when_present, print_rows, shown_url, sort_rows,
+};
 use super::error::{CliError, CliResult, Code};
 use super::fmt::{Row, entry_json, human_duration, key_label, lease_text, table};
 use super::layout::{fit, terminal_width};
@@ -10,6 +12,7 @@ use super::put::{Held, check_etcd_creation, hold};
 use crate::outln;
 use procreg::{Error, Registry};
 use std::io::Write;
+use std::time::{Duration, Instant};
 
 /// How `join` adds the member.
 #[derive(Debug, Clone, Copy)]
@@ -205,6 +208,37 @@ pub fn members(
         outln!(out, "{line}")?;
     }
     Ok(())
+}
+
+/// `procreg members --wait N`: opens the registry (waiting for it to
+/// appear) and blocks until `group` has at least `n` members whose owner is
+/// alive or cannot be judged from here ([`Registry::wait_for_members`],
+/// which sleeps on the registry's change stream), or `timeout` passes
+/// (exit 16).
+pub fn wait_members(
+    target: &Target,
+    ns: &str,
+    group: &str,
+    n: usize,
+    timeout: Option<Duration>,
+) -> CliResult<Registry> {
+    let started = Instant::now();
+    let reg = open_when_present(target, started, timeout)?;
+    loop {
+        let left = timeout.map_or(SLICE, |t| t.saturating_sub(started.elapsed()));
+        match reg.wait_for_members(ns, group, n, left) {
+            Ok(_) => return Ok(reg),
+            Err(Error::Timeout { .. }) if timeout.is_none() => {}
+            Err(Error::Timeout { what, .. }) => {
+                return Err(CliError::Timeout(format!(
+                    "waited {} for {what}",
+                    human_duration(timeout.unwrap_or_default())
+                )));
+            }
+            Err(Error::Busy(_)) => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// The command's wording of the library's refusal of a bad query.

@@ -109,8 +109,9 @@ pub fn open_or_create(target: &Target, opts: &CreateOptions) -> CliResult<Regist
 /// entry is shown as dead and left for `sweep` (or `reap`) to reclaim.
 pub struct Judge {
     /// The members of each group asked about whose owner is alive or cannot
-    /// be judged from here, by (namespace, group).
-    live: HashMap<(String, String), HashSet<u32>>,
+    /// be judged from here, by (namespace, group); `None` for a group the
+    /// library cannot be asked about.
+    live: HashMap<(String, String), Option<HashSet<u32>>>,
     /// This host's name (as the library records it in entries).
     host: String,
 }
@@ -145,15 +146,19 @@ impl Judge {
         }
         let group = (e.namespace.clone(), e.name.clone());
         if !self.live.contains_key(&group) {
-            let live = reg
-                .wait_for_members(&e.namespace, &e.name, 0, Duration::ZERO)?
-                .into_iter()
-                .map(|m| m.pid)
-                .collect();
+            let live = match reg.wait_for_members(&e.namespace, &e.name, 0, Duration::ZERO) {
+                Ok(v) => Some(v.into_iter().map(|m| m.pid).collect()),
+                // A stored group name the API refuses (a segment written by
+                // a hostile or newer writer): listed, judged unknown.
+                Err(Error::InvalidKey(_)) => None,
+                Err(e) => return Err(e.into()),
+            };
             self.live.insert(group.clone(), live);
         }
-        if !self.live.get(&group).is_some_and(|l| l.contains(&e.pid)) {
-            return Ok(Liveness::Dead);
+        match self.live.get(&group) {
+            Some(Some(live)) if live.contains(&e.pid) => {}
+            Some(Some(_)) => return Ok(Liveness::Dead),
+            _ => return Ok(Liveness::Unknown),
         }
         let visible = std::path::Path::new(&format!("/proc/{}", e.pid)).exists();
         Ok(if e.host == self.host && visible {

@@ -793,7 +793,7 @@ enum procreg_status procreg_list_members(const struct procreg *reg,
  sorted by namespace and name (`entry->member` tells a member from a
  unique entry), until it returns non-zero.
 
- `query` is whitespace-separated `field=value` terms ("role=api
+ `query` is `field=value` terms separated by whitespace, `;` or `,` ("role=api
  port=8080"); a term matches when the metadata has `field` with exactly
  `value`. Metadata fields come from `k=v` tokens separated by whitespace,
  ';' or ',', or from a flat JSON object (a value compared as its JSON

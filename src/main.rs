@@ -211,7 +211,7 @@ enum Cmd {
 
     /// Find entries and group members by metadata: `select [NS] QUERY`
     ///
-    /// QUERY is whitespace-separated field=value terms, given as one
+    /// QUERY is field=value terms (separated by spaces, `;` or `,`), given as one
     /// argument (`procreg select shop 'role=api port=8080'`); an entry or
     /// member matches when its metadata has every field with exactly that
     /// value. Metadata fields are k=v tokens separated by spaces, `;` or `,`

@@ -247,7 +247,8 @@ fn query_error(e: Error) -> CliError {
         Error::InvalidArgument(m) => CliError::Reworded {
             code: Code::InvalidArgument,
             message: m.replace(
-                "give whitespace-separated field=value terms, e.g. \"role=api port=8080\"",
+                "give field=value terms separated by whitespace, ';' or ',', \
+                 e.g. \"role=api port=8080\"",
                 "give field=value terms, several as one argument: `procreg select [NS] \
                  'role=api port=8080'`",
             ),

@@ -16,8 +16,8 @@ pub(crate) struct Term {
 pub(crate) fn parse_query(query: &str) -> Result<Vec<Term>> {
     let bad = |why: &str| {
         Error::InvalidArgument(format!(
-            "select query {query:?} {why}: give whitespace-separated field=value terms, \
-             e.g. \"role=api port=8080\""
+            "select query {query:?} {why}: give field=value terms separated by whitespace, \
+             ';' or ',', e.g. \"role=api port=8080\""
         ))
     };
     let mut terms = Vec::new();

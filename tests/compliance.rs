@@ -572,6 +572,28 @@ fn group_members_join_leave_and_keep_their_own_metadata() {
             (&b"role=api n=0"[..], v_me)
         );
 
+        // One member by pid: its entry and its owner's liveness; the unique
+        // key of the same name is another entry, and a non-member is None.
+        let one = reg.member("svc", "api", a).unwrap().unwrap();
+        assert_eq!(
+            (
+                one.pid,
+                one.member,
+                one.name.as_str(),
+                one.metadata.as_slice()
+            ),
+            (a, true, "api", &b"role=api n=1"[..]),
+            "{url}"
+        );
+        assert_eq!(
+            reg.member_liveness("svc", "api", a).unwrap(),
+            Some(Liveness::Alive),
+            "{url}"
+        );
+        let nobody = kids.pids()[0] ^ 0x4000_0000;
+        assert_eq!(reg.member("svc", "api", nobody).unwrap(), None);
+        assert_eq!(reg.member_liveness("svc", "api", nobody).unwrap(), None);
+        assert_eq!(reg.member_liveness("svc", "other", b).unwrap(), None);
         // Joining twice is refused, naming the group.
         assert!(
             matches!(

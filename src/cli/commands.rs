@@ -10,7 +10,7 @@ use super::layout::{fit, natural_cmp, terminal_width};
 use crate::outln;
 use procreg::{Builder, Error, EventKind, Liveness, Registry};
 use serde_json::json;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -107,65 +107,30 @@ pub fn open_or_create(target: &Target, opts: &CreateOptions) -> CliResult<Regist
 
 /// Judges owners of listed entries and members, read-only: a dead owner's
 /// entry is shown as dead and left for `sweep` (or `reap`) to reclaim.
-pub struct Judge {
-    /// The members of each group asked about whose owner is alive or cannot
-    /// be judged from here, by (namespace, group); `None` for a group the
-    /// library cannot be asked about.
-    live: HashMap<(String, String), Option<HashSet<u32>>>,
-    /// This host's name (as the library records it in entries).
-    host: String,
-}
+pub struct Judge;
 
 impl Judge {
     /// Prepares a judge for `reg`.
     pub fn new(_reg: &Registry) -> CliResult<Judge> {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|s| s.trim().to_owned())
-            .unwrap_or_default();
-        Ok(Judge {
-            live: HashMap::new(),
-            host,
-        })
+        Ok(Judge)
     }
 
-    /// The liveness of `e`'s owner now; an entry removed since it was listed
+    /// The liveness of `e`'s owner now (a member's by
+    /// [`Registry::member_liveness`]); an entry removed since it was listed
     /// counts as dead.
-    ///
-    /// A member is judged by the library too, through
-    /// [`Registry::wait_for_members`] with `n = 0` (it returns at once the
-    /// members whose owner is alive or cannot be judged from here; once per
-    /// group). The API says no more of one member, so "cannot be judged" is
-    /// told apart here as the library does for an entry: an owner on another
-    /// host, or a pid this process cannot see in /proc (another PID
-    /// namespace, hidepid), is `unknown`; a member left out is `dead`.
     pub fn status(&mut self, reg: &Registry, e: &Row) -> CliResult<Liveness> {
-        if !e.member {
-            return Ok(reg
-                .owner_liveness(&e.namespace, &e.name)?
-                .unwrap_or(Liveness::Dead));
-        }
-        let group = (e.namespace.clone(), e.name.clone());
-        if !self.live.contains_key(&group) {
-            let live = match reg.wait_for_members(&e.namespace, &e.name, 0, Duration::ZERO) {
-                Ok(v) => Some(v.into_iter().map(|m| m.pid).collect()),
+        let l = if e.member {
+            match reg.member_liveness(&e.namespace, &e.name, e.pid) {
+                Ok(l) => l,
                 // A stored group name the API refuses (a segment written by
                 // a hostile or newer writer): listed, judged unknown.
-                Err(Error::InvalidKey(_)) => None,
+                Err(Error::InvalidKey(_)) => return Ok(Liveness::Unknown),
                 Err(e) => return Err(e.into()),
-            };
-            self.live.insert(group.clone(), live);
-        }
-        match self.live.get(&group) {
-            Some(Some(live)) if live.contains(&e.pid) => {}
-            Some(Some(_)) => return Ok(Liveness::Dead),
-            _ => return Ok(Liveness::Unknown),
-        }
-        let visible = std::path::Path::new(&format!("/proc/{}", e.pid)).exists();
-        Ok(if e.host == self.host && visible {
-            Liveness::Alive
+            }
         } else {
-            Liveness::Unknown
-        })
+            reg.owner_liveness(&e.namespace, &e.name)?
+        };
+        Ok(l.unwrap_or(Liveness::Dead))
     }
 }
 

@@ -216,6 +216,42 @@ impl Registry {
             .map_err(|e| group_error(e, group, pid))
     }
 
+    /// Member `pid` of `group`, if it is one: its entry (`member` = true,
+    /// `name` = the group), whatever its owner's liveness, as
+    /// [`lookup`](Self::lookup) gives an entry. One read of one key.
+    ///
+    /// # Errors
+    /// `InvalidKey`, `Busy`; the backend's.
+    pub fn member(&self, ns: &str, group: &str, pid: u32) -> Result<Option<Entry>> {
+        self.check_group(ns, group)?;
+        let name = member_name(group, pid);
+        Ok(self
+            .backend_ref()
+            .lookup(backend::Key::member(ns, &name))
+            .map_err(|e| group_error(e, group, pid))?
+            .map(decode_entry))
+    }
+
+    /// The liveness of member `pid` of `group`, judged now as
+    /// [`owner_liveness`](Self::owner_liveness) judges an entry's owner
+    /// (`Unknown` for an owner on another host or out of sight); `None`
+    /// when `pid` is not a member. Changes nothing.
+    ///
+    /// # Errors
+    /// `InvalidKey`, `Busy`; the backend's.
+    pub fn member_liveness(
+        &self,
+        ns: &str,
+        group: &str,
+        pid: u32,
+    ) -> Result<Option<crate::Liveness>> {
+        self.check_group(ns, group)?;
+        let name = member_name(group, pid);
+        self.backend_ref()
+            .owner_liveness(backend::Key::member(ns, &name))
+            .map_err(|e| group_error(e, group, pid))
+    }
+
     /// The members of `group` in namespace `ns`, sorted by pid: entries
     /// with `name` = the group and `member` = true. Like [`list`](Self::list)
     /// it shows a member whose owner died until `sweep` or the reaper

@@ -231,6 +231,67 @@ typedef struct procreg_service procreg_service;
 typedef struct procreg_watcher procreg_watcher;
 
 /*
+ One entry lent to a `procreg_visit_fn`. The library fills it; the
+ pointers are valid only during the callback (except `host`, valid until
+ the process exits): copy what you keep. Fields are only ever appended:
+ read a field that a later version added only if `struct_size` covers it
+ (for `member`: `struct_size > offsetof(procreg_entry_view, member)`).
+ */
+typedef struct procreg_entry_view {
+  /*
+   sizeof(procreg_entry_view) of the library that filled it.
+   */
+  size_t struct_size;
+  /*
+   Namespace, NUL-terminated.
+   */
+  const char *ns;
+  /*
+   Name, NUL-terminated.
+   */
+  const char *name;
+  /*
+   Name of the owner's host, NUL-terminated (interned by the library:
+   valid until the process exits).
+   */
+  const char *host;
+  /*
+   Owner process (on `host`).
+   */
+  uint32_t pid;
+  /*
+   Registration time, nanoseconds since the Unix epoch.
+   */
+  uint64_t registered_at_ns;
+  /*
+   Version of the entry.
+   */
+  uint64_t version;
+  /*
+   Metadata bytes (not NUL-terminated; NULL when empty).
+   */
+  const uint8_t *metadata;
+  /*
+   Number of metadata bytes.
+   */
+  size_t metadata_len;
+  /*
+   True for a member of a process group (procreg_members,
+   procreg_list_members, procreg_select): then `name` is the group and
+   `pid` the member. False for a unique entry (always, in procreg_list).
+   (Version 2.)
+   */
+  bool member;
+} procreg_entry_view;
+
+/*
+ Called once per entry by procreg_list, procreg_list_all, procreg_members,
+ procreg_list_members, procreg_select and procreg_wait_for_members; return
+ 0 to go on, non-zero to stop.
+ */
+typedef int (*procreg_visit_fn)(const struct procreg_entry_view *entry, void *ctx);
+
+/*
  Result of `procreg_health`. Set `struct_size` to sizeof(procreg_health_t)
  before the call.
  */
@@ -321,57 +382,6 @@ typedef struct procreg_health_t {
    */
   size_t etcd_endpoints_up;
 } procreg_health_t;
-
-/*
- One entry lent to a `procreg_visit_fn`. The library fills it; the
- pointers are valid only during the callback (except `host`, valid until
- the process exits): copy what you keep. Fields are only ever appended:
- read a field that a later version added only if `struct_size` covers it.
- */
-typedef struct procreg_entry_view {
-  /*
-   sizeof(procreg_entry_view) of the library that filled it.
-   */
-  size_t struct_size;
-  /*
-   Namespace, NUL-terminated.
-   */
-  const char *ns;
-  /*
-   Name, NUL-terminated.
-   */
-  const char *name;
-  /*
-   Name of the owner's host, NUL-terminated (interned by the library:
-   valid until the process exits).
-   */
-  const char *host;
-  /*
-   Owner process (on `host`).
-   */
-  uint32_t pid;
-  /*
-   Registration time, nanoseconds since the Unix epoch.
-   */
-  uint64_t registered_at_ns;
-  /*
-   Version of the entry.
-   */
-  uint64_t version;
-  /*
-   Metadata bytes (not NUL-terminated; NULL when empty).
-   */
-  const uint8_t *metadata;
-  /*
-   Number of metadata bytes.
-   */
-  size_t metadata_len;
-} procreg_entry_view;
-
-/*
- Called once per entry by `procreg_list`; return 0 to go on, non-zero to stop.
- */
-typedef int (*procreg_visit_fn)(const struct procreg_entry_view *entry, void *ctx);
 
 /*
  One entry, owned by the caller. Set `struct_size` to
@@ -659,6 +669,15 @@ typedef struct procreg_event {
    Host of the owner, NUL-terminated ("" for PROCREG_EVENT_LOST).
    */
   const char *host;
+  /*
+   True when the change concerns a member of a process group: then
+   `name` is the group and `pid` the member (PROCREG_EVENT_REGISTERED is
+   a join, PROCREG_EVENT_UNREGISTERED a leave, PROCREG_EVENT_RECLAIMED
+   or PROCREG_EVENT_EXPIRED a dead member removed). Written only when
+   `struct_size` covers it (a caller built against version 1 sets a
+   smaller size and gets the version-1 fields only). (Version 2.)
+   */
+  bool member;
 } procreg_event;
 
 #ifdef __cplusplus
@@ -679,6 +698,138 @@ size_t procreg_last_error_message(char *buf, size_t len);
  thread, 0 if the last failure was of another kind.
  */
 uint32_t procreg_last_error_pid(void);
+
+/*
+ Adds process `pid` to `group` of namespace `ns` with its own metadata
+ (`meta_len` bytes; `meta` may be NULL when `meta_len` is 0). A group and
+ a unique key may share a name. Each member has its own liveness: a member
+ whose process dies is reclaimed like a dead entry (procreg_sweep, a
+ reaper). A group has no size limit of its own: each member takes one
+ entry of the registry.
+
+ Errors: PROCREG_E_ALREADY_EXISTS if `pid` is a live member of `group`
+ already (procreg_last_error_pid() gives it); PROCREG_E_INVALID_KEY for
+ an empty or over-long namespace or group (a group may be at most the
+ registry's max_name_len - 11 bytes: the member's stored name adds a NUL
+ and up to 10 digits); PROCREG_E_METADATA_TOO_LARGE;
+ PROCREG_E_INVALID_ARGUMENT for pid 0; PROCREG_E_PROCESS_NOT_ALIVE;
+ PROCREG_E_FULL; PROCREG_E_BUSY; PROCREG_E_NULL_ARGUMENT;
+ PROCREG_E_INVALID_UTF8. Cost: one register.
+ */
+enum procreg_status procreg_join(const struct procreg *reg,
+                                 const char *ns,
+                                 const char *group,
+                                 uint32_t pid,
+                                 const uint8_t *meta,
+                                 size_t meta_len);
+
+/*
+ Adds the calling process to `group` of namespace `ns` (as procreg_join,
+ with the caller's pid).
+ */
+enum procreg_status procreg_join_self(const struct procreg *reg,
+                                      const char *ns,
+                                      const char *group,
+                                      const uint8_t *meta,
+                                      size_t meta_len);
+
+/*
+ Removes member `pid` from `group` of `ns` (as procreg_unregister does a
+ key). PROCREG_E_NOT_FOUND if `pid` was not a member; otherwise as
+ procreg_join (PROCREG_E_INVALID_KEY, PROCREG_E_BUSY, ...).
+ */
+enum procreg_status procreg_leave(const struct procreg *reg,
+                                  const char *ns,
+                                  const char *group,
+                                  uint32_t pid);
+
+/*
+ Replaces the metadata of member `pid` of `group` (`meta` may be NULL when
+ `meta_len` is 0); readers never wait for it. PROCREG_E_NOT_FOUND if `pid`
+ is not a member; PROCREG_E_METADATA_TOO_LARGE, PROCREG_E_INVALID_KEY,
+ PROCREG_E_BUSY as procreg_join.
+ */
+enum procreg_status procreg_update_member_metadata(const struct procreg *reg,
+                                                   const char *ns,
+                                                   const char *group,
+                                                   uint32_t pid,
+                                                   const uint8_t *meta,
+                                                   size_t meta_len);
+
+/*
+ Calls `fn(entry, ctx)` once per member of `group` in `ns`, sorted by pid,
+ until it returns non-zero: `entry->member` is true, `entry->name` is the
+ group and `entry->pid` the member. Lists a member whose owner died until
+ something reclaims it (procreg_sweep, a reaper), as procreg_list does.
+ An unknown group has no members: PROCREG_OK without a call.
+
+ Cost: reads the whole namespace (a scan of the table on shm:/mem:, a
+ range read on etcd://) into a list first, then calls back: it allocates
+ per entry read, unlike procreg_list. The callback may call procreg
+ functions. Errors: PROCREG_E_INVALID_KEY, PROCREG_E_BUSY,
+ PROCREG_E_NULL_ARGUMENT, PROCREG_E_INVALID_UTF8.
+ */
+enum procreg_status procreg_members(const struct procreg *reg,
+                                    const char *ns,
+                                    const char *group,
+                                    procreg_visit_fn visit,
+                                    void *ctx);
+
+/*
+ Calls `fn(entry, ctx)` once per member of every group of `ns` (NULL:
+ of every namespace), sorted by namespace, group and pid, until it returns
+ non-zero (`entry->member` true, `entry->name` the group). Cost and errors
+ as procreg_members (it reads the namespace, or the whole registry when
+ `ns` is NULL).
+ */
+enum procreg_status procreg_list_members(const struct procreg *reg,
+                                         const char *ns,
+                                         procreg_visit_fn visit,
+                                         void *ctx);
+
+/*
+ Calls `fn(entry, ctx)` once per unique entry and group member of `ns`
+ (NULL: of every namespace) whose metadata matches every term of `query`,
+ sorted by namespace and name (`entry->member` tells a member from a
+ unique entry), until it returns non-zero.
+
+ `query` is `field=value` terms separated by whitespace, `;` or `,` ("role=api
+ port=8080"); a term matches when the metadata has `field` with exactly
+ `value`. Metadata fields come from `k=v` tokens separated by whitespace,
+ ';' or ',', or from a flat JSON object (a value compared as its JSON
+ text, a string without its quotes); metadata of any other form matches
+ nothing. PROCREG_E_INVALID_ARGUMENT for a query that is not `field=value`
+ terms (empty, a term without '=' or without a field). Cost: reads the
+ namespace (or the whole registry) and parses each metadata; there is no
+ index. Other errors as procreg_members.
+ */
+enum procreg_status procreg_select(const struct procreg *reg,
+                                   const char *ns,
+                                   const char *query,
+                                   procreg_visit_fn visit,
+                                   void *ctx);
+
+/*
+ Waits up to `timeout_ms` until `group` of `ns` has at least `n` members
+ whose owner is alive (or cannot be judged from here); returns at once if
+ it has (always for `n` = 0: then it just counts). On PROCREG_OK `*count` is the number of live members (>= n), and
+ `fn`, unless NULL, is called once per live member, sorted by pid, as by
+ procreg_members. It never polls: it sleeps on the registry's change
+ stream (a futex shared by every process of an shm: segment; a watch on
+ etcd://) and recounts the group after each change of it.
+
+ PROCREG_E_TIMEOUT when the time runs out first (the message says how
+ many live members there were; `*count` is not written). Each count reads
+ the whole namespace, as procreg_members. Other errors as procreg_members.
+ */
+enum procreg_status procreg_wait_for_members(const struct procreg *reg,
+                                             const char *ns,
+                                             const char *group,
+                                             size_t n,
+                                             uint64_t timeout_ms,
+                                             size_t *count,
+                                             procreg_visit_fn visit,
+                                             void *ctx);
 
 /*
  Checks owners and leftovers of dead writers into `*out` (struct_size set
@@ -758,8 +909,9 @@ enum procreg_status procreg_register_with_lease(const struct procreg *reg,
 enum procreg_status procreg_keepalive(const struct procreg *reg, const char *ns, const char *name);
 
 /*
- Calls `fn(entry, ctx)` once per entry of `ns` (slot order, not sorted)
- until it returns non-zero. The library allocates nothing per entry and
+ Calls `fn(entry, ctx)` once per unique entry of `ns` (slot order, not
+ sorted) until it returns non-zero; the view's `member` is false. Group
+ members are not listed (procreg_list_members lists them). The library allocates nothing per entry and
  nothing the caller must free; the view is valid during the callback only.
  The callback may call procreg functions (the scan holds no lock).
  */

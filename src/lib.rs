@@ -27,6 +27,7 @@ compile_error!(
 );
 
 mod error;
+#[cfg(not(procreg_loom))]
 mod groups;
 mod sync;
 mod sys;

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use cli::commands::{self, CreateOptions, Target};
 use cli::error::{CliError, CliResult, exit_code_help};
 use cli::fmt::parse_duration;
+use cli::groups::{JoinMode, JoinRequest};
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -70,8 +71,12 @@ enum Cmd {
     /// The table fits the width in $COLUMNS, else the terminal's when stdout
     /// is a terminal; to a pipe or a file nothing is cut. A cut is marked
     /// with an ellipsis; namespace and name keep their start and end and are
-    /// never cut so far that two entries show the same key. --wide (or
+    /// never cut so far that two different keys look the same. --wide (or
     /// --json) shows everything.
+    ///
+    /// Group members are listed too, after the unique entry of their group's
+    /// name, by pid: a KIND column (unique, member) appears when one is
+    /// shown, and --json gives every object "member" (true or false).
     #[command(after_help = EXIT_NOTE)]
     Ls {
         /// Only this namespace
@@ -133,6 +138,104 @@ enum Cmd {
         /// Only if this pid owns the entry
         #[arg(long, value_name = "PID")]
         pid: Option<u32>,
+    },
+
+    /// Add a process to group NS/GROUP (creates the registry when absent)
+    ///
+    /// A group is a keyspace beside unique names: many processes stand
+    /// behind one group name, each member one (group, pid) with its own
+    /// metadata and liveness, and a group may share its name with a unique
+    /// key. The member is --pid, else the process that ran procreg (your
+    /// shell or script, as for `put`; never procreg itself, which exits at
+    /// once: its member would be dead as soon as it joined). A member is
+    /// reclaimed when its process dies (`sweep`, `reap`). Joining twice with
+    /// one pid exits 4.
+    /// The group name may be at most the registry's name length less 11 bytes
+    /// (117 by default).
+    ///
+    /// On etcd:// a member lives only as long as a lease, and procreg's own
+    /// session lease ends when procreg exits; so there `join` needs --hold
+    /// (procreg stays in the foreground keeping the member until it exits).
+    /// --update is refused there: only the handle that joined a member may
+    /// update it.
+    #[command(after_help = EXIT_NOTE)]
+    Join(JoinArgs),
+
+    /// Remove a process from group NS/GROUP; exit 3 when it is not a member
+    ///
+    /// The member is --pid, else the process that ran procreg (as for `join`).
+    #[command(after_help = EXIT_NOTE)]
+    Leave {
+        /// Namespace
+        #[arg(value_name = "NS")]
+        ns: String,
+        /// Group
+        group: String,
+        /// The member's pid [default: the parent of procreg]
+        #[arg(long, value_name = "PID")]
+        pid: Option<u32>,
+    },
+
+    /// List the members of group NS/GROUP: a table, or a JSON array with --json
+    ///
+    /// One row per member, by pid: PID, HOST, STATUS (the member's liveness
+    /// judged now: alive, dead, unknown), AGE, LEASE (when one has one),
+    /// METADATA. Listing changes nothing: a dead member stays until `sweep`
+    /// or `reap` reclaims it. --json prints one array of objects with the
+    /// fields of `ls --json`, "member" true and "name" the group. A group
+    /// without members prints nothing (`[]` with --json) and exits 0.
+    ///
+    /// --wait N first waits until the group has N live members (alive, or
+    /// on another host or PID namespace), sleeping on the registry's change
+    /// stream; it also waits for the registry to appear. Exit 16 on timeout.
+    #[command(after_help = EXIT_NOTE)]
+    Members {
+        /// Namespace
+        #[arg(value_name = "NS")]
+        ns: String,
+        /// Group
+        group: String,
+        /// Wait until the group has at least N live members, then list
+        #[arg(long, value_name = "N")]
+        wait: Option<usize>,
+        /// With --wait: give up after this long (500ms, 5s, 2m, ...) [default: wait forever]
+        #[arg(long, value_parser = parse_duration, value_name = "DURATION", requires = "wait")]
+        timeout: Option<Duration>,
+        /// Cut nothing, whatever the terminal's width
+        #[arg(long)]
+        wide: bool,
+        /// Print one JSON array instead of text
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Find entries and group members by metadata: `select [NS] QUERY`
+    ///
+    /// QUERY is field=value terms (separated by spaces, `;` or `,`), given as one
+    /// argument (`procreg select shop 'role=api port=8080'`); an entry or
+    /// member matches when its metadata has every field with exactly that
+    /// value. Metadata fields are k=v tokens separated by spaces, `;` or `,`
+    /// (`role=api port=8080`), or the members of a flat JSON object
+    /// (`{"role":"api","port":8080}`: values compared as JSON text, strings
+    /// without quotes); other metadata matches nothing. With one argument
+    /// it is the query, over every namespace. Output as `ls` (KIND tells
+    /// unique entries from members); --json prints one array. A query that
+    /// is not field=value terms exits 14. There is no index: it reads the
+    /// whole namespace (or registry).
+    #[command(after_help = EXIT_NOTE)]
+    Select {
+        /// Namespace (then QUERY follows) or, alone, the query
+        #[arg(value_name = "NS")]
+        first: String,
+        /// field=value terms, e.g. 'role=api port=8080'
+        #[arg(value_name = "QUERY")]
+        query: Option<String>,
+        /// Cut nothing, whatever the terminal's width
+        #[arg(long)]
+        wide: bool,
+        /// Print one JSON array instead of text
+        #[arg(long)]
+        json: bool,
     },
 
     /// Wait until NS/NAME is registered by a live process, then print it
@@ -313,19 +416,74 @@ struct PutArgs {
     /// is killed, the entry expires within the lease's ttl)
     #[arg(long, conflicts_with = "ttl")]
     hold: bool,
-    /// Slot capacity, if put creates the registry (a power of two)
+    #[command(flatten)]
+    create: CreateArgs,
+}
+
+/// Options of a registry that `put` or `join` creates (ignored for an existing one).
+#[derive(Args, Debug)]
+struct CreateArgs {
+    /// Slot capacity, if the command creates the registry (a power of two)
     #[arg(long, value_name = "N")]
     capacity: Option<usize>,
-    /// Longest metadata in bytes, if put creates the registry
+    /// Longest metadata in bytes, if the command creates the registry
     #[arg(long, value_name = "BYTES")]
     max_metadata_len: Option<usize>,
-    /// File mode in octal, if put creates the registry [default: 600]; 660
-    /// shares it with the group (see --allow-foreign-owner)
+    /// File mode in octal, if the command creates the registry [default: 600];
+    /// 660 shares it with the group (see --allow-foreign-owner)
     #[arg(long, value_name = "OCTAL", value_parser = parse_mode)]
     mode: Option<u32>,
-    /// Largest segment file put may create (512MiB, 2GiB, or bytes) [default: 1GiB]
+    /// Largest segment file the command may create (512MiB, 2GiB, or bytes) [default: 1GiB]
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     max_segment_size: Option<u64>,
+}
+
+impl CreateArgs {
+    fn options(&self) -> CreateOptions {
+        CreateOptions {
+            capacity: self.capacity,
+            max_metadata_len: self.max_metadata_len,
+            mode: self.mode,
+            max_segment_bytes: self.max_segment_size,
+        }
+    }
+
+    /// Each flag and whether it was given (etcd refuses them all).
+    fn given(&self) -> [(&'static str, bool); 4] {
+        [
+            ("--capacity", self.capacity.is_some()),
+            ("--max-metadata-len", self.max_metadata_len.is_some()),
+            ("--mode", self.mode.is_some()),
+            ("--max-segment-size", self.max_segment_size.is_some()),
+        ]
+    }
+}
+
+#[derive(Args, Debug)]
+struct JoinArgs {
+    /// Namespace
+    #[arg(value_name = "NS")]
+    ns: String,
+    /// Group
+    group: String,
+    /// The member's pid [default: the parent of procreg]
+    #[arg(long, value_name = "PID")]
+    pid: Option<u32>,
+    /// Metadata: the text itself, @PATH for a file's bytes, or @- for stdin
+    #[arg(long, value_name = "STR|@FILE", allow_hyphen_values = true)]
+    meta: Option<String>,
+    /// Replace the metadata of the existing member (--pid, else the parent
+    /// of procreg) instead of joining
+    #[arg(long, conflicts_with = "hold")]
+    update: bool,
+    /// Stay in the foreground holding the member: leave and exit 0 when it
+    /// exits; exit with an error if it is removed or its lease is lost
+    /// meanwhile (on etcd, this process keeps the lease alive; if it is
+    /// killed, the member expires within the lease's ttl)
+    #[arg(long)]
+    hold: bool,
+    #[command(flatten)]
+    create: CreateArgs,
 }
 
 /// Parses `4096`, `64KiB`, `512MiB`, `2GiB`, `1TiB` (also `K`, `M`, `G`,
@@ -394,13 +552,7 @@ fn run(cmd: Cmd, target: &Target, out: &mut impl Write) -> CliResult {
             let reg = if a.update {
                 open()?
             } else {
-                let opts = CreateOptions {
-                    capacity: a.capacity,
-                    max_metadata_len: a.max_metadata_len,
-                    mode: a.mode,
-                    max_segment_bytes: a.max_segment_size,
-                };
-                commands::open_or_create(target, &opts)?
+                commands::open_or_create(target, &a.create.options())?
             };
             let pid = a.pid.unwrap_or_else(std::os::unix::process::parent_id);
             let how = if a.update {
@@ -412,12 +564,7 @@ fn run(cmd: Cmd, target: &Target, out: &mut impl Write) -> CliResult {
             } else {
                 commands::PutMode::Plain
             };
-            let created_with = [
-                ("--capacity", a.capacity.is_some()),
-                ("--max-metadata-len", a.max_metadata_len.is_some()),
-                ("--mode", a.mode.is_some()),
-                ("--max-segment-size", a.max_segment_size.is_some()),
-            ];
+            let created_with = a.create.given();
             let req = commands::PutRequest {
                 ns: &a.ns,
                 name: &a.name,
@@ -427,6 +574,61 @@ fn run(cmd: Cmd, target: &Target, out: &mut impl Write) -> CliResult {
                 creation_options: &created_with,
             };
             commands::put(&reg, &req, out)
+        }
+        Cmd::Join(a) => {
+            let meta = commands::read_meta(a.meta.as_deref())?;
+            let reg = if a.update {
+                open()?
+            } else {
+                commands::open_or_create(target, &a.create.options())?
+            };
+            let how = if a.update {
+                JoinMode::Update
+            } else if a.hold {
+                JoinMode::Hold
+            } else {
+                JoinMode::Plain
+            };
+            let created_with = a.create.given();
+            let req = JoinRequest {
+                ns: &a.ns,
+                group: &a.group,
+                pid: a.pid.unwrap_or_else(std::os::unix::process::parent_id),
+                meta: &meta,
+                how,
+                creation_options: &created_with,
+            };
+            commands::join(&reg, &req, out)
+        }
+        Cmd::Leave { ns, group, pid } => {
+            let pid = pid.unwrap_or_else(std::os::unix::process::parent_id);
+            commands::leave(&open()?, &ns, &group, pid, out)
+        }
+        Cmd::Members {
+            ns,
+            group,
+            wait,
+            timeout,
+            wide,
+            json,
+        } => {
+            let reg = match wait {
+                Some(n) => cli::groups::wait_members(target, &ns, &group, n, timeout)?,
+                None => open()?,
+            };
+            commands::members(&reg, &ns, &group, json, wide, out)
+        }
+        Cmd::Select {
+            first,
+            query,
+            wide,
+            json,
+        } => {
+            let (ns, query) = match query {
+                Some(q) => (Some(first.as_str()), q),
+                None => (None, first.clone()),
+            };
+            commands::select(&open()?, ns, &query, json, wide, out)
         }
         Cmd::Keepalive { ns, name } => commands::keepalive(&open()?, &ns, &name, out),
         Cmd::Rm { ns, name, pid } => commands::rm(&open()?, &ns, &name, pid, out),

@@ -325,6 +325,49 @@ fn abi_checks_pass_with_the_static_library() {
     abi_checks(Link::Static);
 }
 
+/// `tests/c/groups.c`: the group calls and `procreg_select` from C (a round
+/// trip, a forked member waking the parent's `procreg_wait_for_members`,
+/// every bad input's status and message, version-1 callers of
+/// `procreg_entry_view` and `procreg_event`, the member flag of list views
+/// and watch events). Returns its stdout.
+fn groups(link: Link, under: &[&str]) -> String {
+    let g = SegGuard::new(&common::shm_url(&format!(
+        "c-groups-{link:?}-{}",
+        under.len()
+    )))
+    .destroyed_by_test();
+    let exe = build("tests/c/groups.c", link);
+    let mut cmd = match under.split_first() {
+        Some((tool, args)) => {
+            let mut c = Command::new(tool);
+            c.args(args).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
+    let out = run_checked(cmd.arg(&g.url), "groups");
+    let s = stdout_of(&out);
+    let n: usize = s
+        .trim()
+        .strip_prefix("group checks passed: ")
+        .unwrap_or_else(|| panic!("unexpected output {s:?}"))
+        .parse()
+        .unwrap();
+    assert!(n >= 170, "only {n} checks ran");
+    assert_removed(&g.url);
+    s
+}
+
+#[test]
+fn group_calls_work_from_c_with_the_shared_library() {
+    groups(Link::Shared, &[]);
+}
+
+#[test]
+fn group_calls_work_from_c_with_the_static_library() {
+    groups(Link::Static, &[]);
+}
+
 fn multiprocess(link: Link) {
     let g = SegGuard::new(&common::shm_url(&format!("c-mp-{link:?}"))).destroyed_by_test();
     let out = run_checked(
@@ -476,6 +519,9 @@ fn c_programs_are_clean_under_valgrind() {
     );
     assert!(stdout_of(&out).contains("sweep reclaimed 1"));
     assert_removed(&g.url);
+    let mut vg_args = vec!["valgrind"];
+    vg_args.extend(vg);
+    groups(Link::Shared, &vg_args);
 }
 
 /// Whether valgrind can run here; panics where it is required

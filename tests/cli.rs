@@ -24,6 +24,7 @@ const NO_SUCH_REGISTRY: i32 = 5;
 const INVALID_KEY: i32 = 7;
 const METADATA_TOO_LARGE: i32 = 8;
 const PROCESS_NOT_ALIVE: i32 = 9;
+const FULL: i32 = 10;
 const INVALID_ARGUMENT: i32 = 14;
 const TIMEOUT_CODE: i32 = 16;
 const UNHEALTHY: i32 = 17;
@@ -237,6 +238,10 @@ fn help_lists_subcommands_and_the_exit_code_table() {
         "get",
         "put",
         "rm",
+        "join",
+        "leave",
+        "members",
+        "select",
         "wait",
         "watch",
         "sweep",
@@ -275,6 +280,12 @@ fn wrong_arguments_exit_with_usage_code_2() {
         &["put", "ns", "name", "--pid", "not-a-pid"],
         &["ls", "--jsonn"],
         &["put", "ns", "name", "--update", "--pid", "1"],
+        &["join", "ns"],
+        &["join", "ns", "g", "--update", "--hold"],
+        &["leave", "ns"],
+        &["members", "ns"],
+        &["select"],
+        &["select", "ns", "a=1", "extra"],
     ] {
         let out = run(&url, args);
         assert_eq!(out.code, USAGE, "procreg {args:?}: {out:#?}");
@@ -310,6 +321,11 @@ fn read_commands_on_a_missing_registry_exit_5_with_a_hint_and_create_nothing() {
         &["health"],
         &["health", "--json"],
         &["destroy", "--yes"],
+        &["leave", "ns", "g"],
+        &["members", "ns", "g"],
+        &["members", "ns", "g", "--json"],
+        &["select", "a=1"],
+        &["join", "ns", "g", "--update", "--meta", "x"],
     ] {
         let out = expect(&url, args, NO_SUCH_REGISTRY);
         assert!(out.stderr.contains("no registry at"), "{args:?}: {out:#?}");
@@ -717,6 +733,20 @@ fn reap_reclaims_the_entry_of_a_killed_process_as_it_runs() {
         "{detail}"
     );
     assert!(json_lines(&expect(&url, &["ls", "--json"], 0).stdout).is_empty());
+
+    // A killed group member is reclaimed and named as one.
+    let mut s = Sleeper::start();
+    let member = s.pid();
+    expect(&url, &["join", "r", "pool", "--pid", &member], 0);
+    s.kill();
+    let detail = reaper.stdout_line_with("r/pool");
+    assert_eq!(detail, format!("  r/pool member pid {member}"));
+    assert_eq!(
+        expect(&url, &["members", "r", "pool", "--json"], 0)
+            .stdout
+            .trim(),
+        "[]"
+    );
 }
 
 // ---- wait / watch ------------------------------------------------------------
@@ -841,6 +871,538 @@ fn watch_text_output_names_the_event_and_key() {
         line.contains("registered") && line.contains("meta hello"),
         "{line}"
     );
+}
+
+// ---- groups and queries ------------------------------------------------------
+
+/// The `--json` array of `members` or `select`, parsed.
+fn json_array(s: &str) -> Vec<Value> {
+    let v: Value = serde_json::from_str(s.trim()).unwrap_or_else(|e| panic!("{s:?}: {e}"));
+    v.as_array()
+        .unwrap_or_else(|| panic!("not an array: {s}"))
+        .clone()
+}
+
+#[test]
+fn join_members_ls_select_and_leave_with_json_parsed_back() {
+    let url = shm_url("cli-groups");
+    let _g = SegGuard::new(&url);
+    let me = std::process::id();
+    let child = Sleeper::start();
+    let cp = child.pid();
+    // A unique key and a group of the same name do not clash.
+    expect(&url, &["put", "shop", "api", "--meta", "role=front"], 0);
+    // join creates nothing new here, but names the member it added.
+    let out = expect(
+        &url,
+        &[
+            "join",
+            "shop",
+            "api",
+            "--pid",
+            &cp,
+            "--meta",
+            "role=api port=8081",
+        ],
+        0,
+    );
+    assert!(
+        out.stdout.contains(&format!("pid {cp} joined shop/api")),
+        "{out:#?}"
+    );
+    // Without --pid the member is procreg's parent (this test), as for put.
+    let out = expect(
+        &url,
+        &[
+            "join",
+            "shop",
+            "api",
+            "--meta",
+            r#"{"role":"api","port":8080}"#,
+        ],
+        0,
+    );
+    assert!(out.stdout.contains(&format!("pid {me} joined")), "{out:#?}");
+    expect(&url, &["join", "other", "workers", "--meta", "role=api"], 0);
+
+    // members: a table by pid, and a JSON array with member true.
+    let table = expect(&url, &["members", "shop", "api"], 0).stdout;
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    for col in ["PID", "HOST", "STATUS", "AGE", "METADATA"] {
+        assert!(lines[0].contains(col), "{table}");
+    }
+    let pids: Vec<u32> = lines[1..]
+        .iter()
+        .map(|l| l.split_whitespace().next().unwrap().parse().unwrap())
+        .collect();
+    let mut sorted = pids.clone();
+    sorted.sort_unstable();
+    assert_eq!(pids, sorted, "sorted by pid: {table}");
+    assert!(
+        table.contains("role=api port=8081") && table.contains("alive"),
+        "{table}"
+    );
+    let m = json_array(&expect(&url, &["members", "shop", "api", "--json"], 0).stdout);
+    assert_eq!(m.len(), 2, "{m:?}");
+    for v in &m {
+        assert_eq!(
+            (
+                v["namespace"].as_str(),
+                v["name"].as_str(),
+                v["member"].as_bool()
+            ),
+            (Some("shop"), Some("api"), Some(true)),
+            "{v}"
+        );
+        assert_eq!(v["status"], "alive");
+        assert!(v["version"].as_u64().is_some() && v["age_ms"].as_u64().is_some());
+        assert!(!v["host"].as_str().unwrap().is_empty());
+    }
+    let by_pid = |p: &str| {
+        let p: u64 = p.parse().unwrap();
+        m.iter().find(|v| v["pid"] == p).unwrap()
+    };
+    assert_eq!(by_pid(&cp)["metadata"], "role=api port=8081");
+    assert_eq!(
+        by_pid(&me.to_string())["metadata"],
+        r#"{"role":"api","port":8080}"#
+    );
+
+    // ls: the unique entry, then the members, marked; --json says which.
+    let all = json_lines(&expect(&url, &["ls", "--json"], 0).stdout);
+    let rows: Vec<(&str, &str, bool)> = all
+        .iter()
+        .map(|v| {
+            (
+                v["namespace"].as_str().unwrap(),
+                v["name"].as_str().unwrap(),
+                v["member"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("other", "workers", true),
+            ("shop", "api", false),
+            ("shop", "api", true),
+            ("shop", "api", true)
+        ]
+    );
+    let ls = expect(&url, &["ls", "shop"], 0).stdout;
+    let lines: Vec<&str> = ls.lines().collect();
+    assert!(lines[0].contains("KIND"), "{ls}");
+    let kinds: Vec<&str> = lines[1..]
+        .iter()
+        .map(|l| l.split_whitespace().nth(2).unwrap())
+        .collect();
+    assert_eq!(kinds, ["unique", "member", "member"], "{ls}");
+
+    // select: one argument is the query over every namespace; k=v and JSON
+    // metadata both match; unique entries match too.
+    let hits = json_array(&expect(&url, &["select", "role=api", "--json"], 0).stdout);
+    let found: Vec<(&str, String)> = hits
+        .iter()
+        .map(|v| (v["namespace"].as_str().unwrap(), v["pid"].to_string()))
+        .collect();
+    assert_eq!(found.len(), 3, "{hits:?}");
+    assert!(hits.iter().all(|v| v["member"] == true), "{hits:?}");
+    assert_eq!(found[0].0, "other");
+    let json_meta =
+        json_array(&expect(&url, &["select", "shop", "role=api port=8080", "--json"], 0).stdout);
+    assert_eq!(json_meta.len(), 1, "{json_meta:?}");
+    assert_eq!(json_meta[0]["pid"], me);
+    let kv = json_array(&expect(&url, &["select", "shop", "port=8081", "--json"], 0).stdout);
+    assert_eq!(kv.len(), 1, "{kv:?}");
+    assert_eq!(kv[0]["pid"].to_string(), cp);
+    // Only a unique entry matches: the table has no KIND column then.
+    let front = expect(&url, &["select", "role=front"], 0).stdout;
+    assert_eq!(front.lines().count(), 2, "{front}");
+    assert!(
+        !front.contains("KIND") && front.contains("role=front"),
+        "{front}"
+    );
+    let none = expect(&url, &["select", "shop", "role=nobody", "--json"], 0);
+    assert_eq!(none.stdout.trim(), "[]");
+
+    // Joining twice is refused, naming the member; leave, then it is gone.
+    let dup = expect(&url, &["join", "shop", "api", "--pid", &cp], ALREADY_EXISTS);
+    assert!(
+        dup.stderr
+            .contains(&format!("pid {cp} is already a member of group \"api\"")),
+        "{dup:#?}"
+    );
+    let out = expect(&url, &["leave", "shop", "api", "--pid", &cp], 0);
+    assert!(
+        out.stdout.contains(&format!("pid {cp} left shop/api")),
+        "{out:#?}"
+    );
+    let miss = expect(&url, &["leave", "shop", "api", "--pid", &cp], NOT_FOUND);
+    assert!(miss.stderr.contains("is not a member"), "{miss:#?}");
+    // leave without --pid removes procreg's parent, as join added it.
+    expect(&url, &["leave", "shop", "api"], 0);
+    assert_eq!(
+        expect(&url, &["members", "shop", "api", "--json"], 0)
+            .stdout
+            .trim(),
+        "[]"
+    );
+    let empty = expect(&url, &["members", "shop", "api"], 0);
+    assert!(
+        empty.stdout.is_empty() && empty.stderr.contains("no members"),
+        "{empty:#?}"
+    );
+    // The unique key of the same name is untouched.
+    expect(&url, &["get", "shop", "api"], 0);
+    // get of a name that is only a group says so.
+    let out = expect(&url, &["get", "other", "workers"], NOT_FOUND);
+    assert!(
+        out.stderr.contains("is not registered") && out.stderr.contains("group of 1 member:"),
+        "{out:#?}"
+    );
+}
+
+#[test]
+fn join_update_replaces_one_members_metadata() {
+    let url = shm_url("cli-groups-update");
+    let _g = SegGuard::new(&url);
+    let child = Sleeper::start();
+    let cp = child.pid();
+    expect(
+        &url,
+        &["join", "g", "pool", "--pid", &cp, "--meta", "v=1"],
+        0,
+    );
+    expect(&url, &["join", "g", "pool", "--meta", "v=1"], 0);
+    let out = expect(
+        &url,
+        &[
+            "join", "g", "pool", "--pid", &cp, "--update", "--meta", "v=2",
+        ],
+        0,
+    );
+    assert!(out.stdout.contains("updated g/pool member pid"), "{out:#?}");
+    let m = json_array(&expect(&url, &["members", "g", "pool", "--json"], 0).stdout);
+    let meta: Vec<(String, &str)> = m
+        .iter()
+        .map(|v| (v["pid"].to_string(), v["metadata"].as_str().unwrap()))
+        .collect();
+    assert!(meta.contains(&(cp.clone(), "v=2")), "{meta:?}");
+    assert!(
+        meta.contains(&(std::process::id().to_string(), "v=1")),
+        "{meta:?}"
+    );
+    // Not a member: nothing to update.
+    expect(
+        &url,
+        &["join", "g", "pool", "--pid", "1", "--update", "--meta", "x"],
+        NOT_FOUND,
+    );
+}
+
+#[test]
+fn group_errors_exit_with_their_codes_and_say_what_to_do() {
+    let url = shm_url("cli-groups-errors");
+    let _g = SegGuard::new(&url);
+    expect(&url, &["join", "ns", "ok", "--meta", "a=1"], 0);
+    // A group name may be at most max_name_len - 11 bytes (117 by default).
+    let long = "g".repeat(118);
+    let out = expect(&url, &["join", "ns", &long], INVALID_KEY);
+    assert!(
+        out.stderr.contains("at most 117") && out.stderr.contains("shorter group name"),
+        "{out:#?}"
+    );
+    expect(&url, &["join", "ns", &"g".repeat(117)], 0);
+    expect(&url, &["members", "ns", &long], INVALID_KEY);
+    expect(&url, &["join", "", "g"], INVALID_KEY);
+    let out = expect(&url, &["join", "ns", "g", "--pid", "0"], INVALID_ARGUMENT);
+    assert!(out.stderr.contains("pid 0"), "{out:#?}");
+    let dead = dead_pid().to_string();
+    expect(
+        &url,
+        &["join", "ns", "g", "--pid", &dead],
+        PROCESS_NOT_ALIVE,
+    );
+    expect(
+        &url,
+        &["join", "ns", "g", "--meta", &"m".repeat(300)],
+        METADATA_TOO_LARGE,
+    );
+    // Bad queries: the library's reason, with the command's example.
+    for q in ["role", "=api", "a=1 b"] {
+        let out = expect(&url, &["select", q], INVALID_ARGUMENT);
+        assert!(
+            out.stderr.contains("field=value") && out.stderr.contains("procreg select"),
+            "{q:?}: {out:#?}"
+        );
+    }
+    expect(&url, &["select", "ns", "   "], INVALID_ARGUMENT);
+    // Two unquoted terms read as NS QUERY: caught, since there is no such namespace.
+    let out = expect(&url, &["select", "a=1", "b=2"], USAGE);
+    assert!(out.stderr.contains("as one argument"), "{out:#?}");
+    // The query matched against the `ok` member still works with a namespace.
+    let hit = json_array(&expect(&url, &["select", "ns", "a=1", "--json"], 0).stdout);
+    assert_eq!(hit.len(), 1);
+}
+
+#[test]
+fn members_wait_returns_once_the_group_has_n_live_members_or_exits_16() {
+    let url = shm_url("cli-groups-wait");
+    let _g = SegGuard::new(&url);
+    // The registry does not exist yet: --wait waits for it too.
+    let mut waiter = Running::start(command(
+        &url,
+        &[
+            "members",
+            "w",
+            "pool",
+            "--wait",
+            "2",
+            "--timeout",
+            "30s",
+            "--json",
+        ],
+    ));
+    let child = Sleeper::start();
+    expect(&url, &["join", "w", "pool", "--pid", &child.pid()], 0);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        waiter.child.try_wait().unwrap().is_none(),
+        "one member of two: still waiting"
+    );
+    expect(&url, &["join", "w", "pool", "--meta", "second"], 0);
+    let m = json_array(&Running::next_line(&waiter.stdout, "members"));
+    assert_eq!(m.len(), 2, "{m:?}");
+    assert!(m.iter().all(|v| v["status"] == "alive"), "{m:?}");
+    assert_eq!(exit_code_of(&mut waiter), 0);
+    // Not enough live members in time: exit 16, saying how many there are.
+    let t = Instant::now();
+    let out = expect(
+        &url,
+        &["members", "w", "pool", "--wait", "3", "--timeout", "300ms"],
+        TIMEOUT_CODE,
+    );
+    assert!(t.elapsed() >= Duration::from_millis(300));
+    assert!(
+        out.stderr.contains("waited 300ms") && out.stderr.contains("(it has 2)"),
+        "{out:#?}"
+    );
+    let out = run(&url, &["members", "w", "pool", "--timeout", "1s"]);
+    assert_eq!(out.code, USAGE, "--timeout needs --wait: {out:#?}");
+}
+
+#[test]
+fn join_into_a_full_registry_exits_10() {
+    let url = shm_url("cli-groups-full");
+    let _g = SegGuard::new(&url);
+    expect(&url, &["put", "f", "k0", "--capacity", "16"], 0);
+    for i in 1..16 {
+        expect(&url, &["put", "f", &format!("k{i}")], 0);
+    }
+    let out = expect(&url, &["join", "f", "pool"], FULL);
+    assert!(out.stderr.contains("registry is full"), "{out:#?}");
+}
+
+#[test]
+fn dead_member_shows_dead_until_sweep_reclaims_it() {
+    let url = shm_url("cli-groups-dead");
+    let _g = SegGuard::new(&url);
+    let mut child = Sleeper::start();
+    let cp = child.pid();
+    expect(
+        &url,
+        &["join", "d", "pool", "--pid", &cp, "--meta", "w=1"],
+        0,
+    );
+    expect(&url, &["join", "d", "pool", "--meta", "w=2"], 0);
+    child.kill();
+    let m = json_array(&expect(&url, &["members", "d", "pool", "--json"], 0).stdout);
+    let status: Vec<(String, &str)> = m
+        .iter()
+        .map(|v| (v["pid"].to_string(), v["status"].as_str().unwrap()))
+        .collect();
+    assert!(status.contains(&(cp.clone(), "dead")), "{status:?}");
+    assert!(
+        status.contains(&(std::process::id().to_string(), "alive")),
+        "{status:?}"
+    );
+    let ls = json_lines(&expect(&url, &["ls", "d", "--json"], 0).stdout);
+    assert!(
+        ls.iter().any(|v| v["pid"] == cp.parse::<u64>().unwrap()
+            && v["status"] == "dead"
+            && v["member"] == true),
+        "{ls:?}"
+    );
+    // Listing changed nothing; sweep reclaims the dead member and names it.
+    assert_eq!(
+        json_array(&expect(&url, &["members", "d", "pool", "--json"], 0).stdout).len(),
+        2
+    );
+    let out = expect(&url, &["sweep"], 0);
+    assert!(out.stdout.contains("reclaimed 1 "), "{out:#?}");
+    assert!(
+        out.stdout.contains(&format!("d/pool member pid {cp}")),
+        "{out:#?}"
+    );
+    let left = json_array(&expect(&url, &["members", "d", "pool", "--json"], 0).stdout);
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0]["pid"], std::process::id());
+}
+
+#[test]
+fn watch_marks_member_events_in_json_and_text() {
+    let url = shm_url("cli-groups-watch");
+    let _g = SegGuard::new(&url);
+    expect(&url, &["put", "wg", "api"], 0);
+    let json = Running::start(command(&url, &["watch", "wg", "--json"]));
+    Running::next_line(&json.stderr, "watch banner");
+    let text = Running::start(command(&url, &["watch", "wg"]));
+    Running::next_line(&text.stderr, "watch banner");
+    let child = Sleeper::start();
+    let cp = child.pid();
+    expect(
+        &url,
+        &["join", "wg", "api", "--pid", &cp, "--meta", "m=1"],
+        0,
+    );
+    let v: Value = serde_json::from_str(&Running::next_line(&json.stdout, "join")).unwrap();
+    assert_eq!(
+        (
+            v["event"].as_str(),
+            v["name"].as_str(),
+            v["member"].as_bool()
+        ),
+        (Some("registered"), Some("api"), Some(true)),
+        "{v}"
+    );
+    assert_eq!(v["pid"].to_string(), cp);
+    assert_eq!(v["metadata"], "m=1");
+    let line = text.stdout_line_with("registered");
+    assert!(
+        line.contains(&format!("wg/api member pid {cp}")) && line.contains("meta m=1"),
+        "{line}"
+    );
+    // A leave is the member's removal; the unique key of the same name stays.
+    expect(&url, &["leave", "wg", "api", "--pid", &cp], 0);
+    let v: Value = serde_json::from_str(&Running::next_line(&json.stdout, "leave")).unwrap();
+    assert_eq!(
+        (v["event"].as_str(), v["member"].as_bool()),
+        (Some("unregistered"), Some(true)),
+        "{v}"
+    );
+    assert_eq!(
+        v["metadata"], "m=1",
+        "the removed member, as it was seen: {v}"
+    );
+    let line = text.stdout_line_with("unregistered");
+    assert!(line.contains("member pid"), "{line}");
+    expect(&url, &["rm", "wg", "api"], 0);
+    let v: Value = serde_json::from_str(&Running::next_line(&json.stdout, "rm")).unwrap();
+    assert_eq!(
+        (v["event"].as_str(), v["member"].as_bool()),
+        (Some("unregistered"), Some(false)),
+        "{v}"
+    );
+}
+
+#[test]
+fn join_hold_leaves_when_the_member_exits_and_ignores_a_unique_key_of_that_name() {
+    let url = shm_url("cli-groups-hold");
+    let _g = SegGuard::new(&url);
+    let mut owner = Sleeper::start();
+    let pid = owner.pid();
+    let mut holder = Running::start(command(
+        &url,
+        &["join", "h", "svc", "--pid", &pid, "--hold", "--meta", "m"],
+    ));
+    let line = holder.stdout_line_with("joined");
+    assert!(line.contains(&format!("pid {pid} joined h/svc")), "{line}");
+    let note = Running::next_line(&holder.stderr, "hold note");
+    assert!(note.contains("procreg leave"), "{note}");
+    // A unique key named like the group, of the same owner, comes and goes:
+    // the hold goes on.
+    expect(&url, &["put", "h", "svc", "--pid", &pid], 0);
+    expect(&url, &["rm", "h", "svc"], 0);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(holder.child.try_wait().unwrap().is_none(), "still holding");
+    owner.kill();
+    let line = holder.stdout_line_with("exited");
+    assert_eq!(line, format!("pid {pid} exited; left h/svc"));
+    let deadline = Instant::now() + TIMEOUT;
+    let status = loop {
+        if let Some(s) = holder.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "join --hold did not exit");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(
+        expect(&url, &["members", "h", "svc", "--json"], 0)
+            .stdout
+            .trim(),
+        "[]"
+    );
+
+    // And the other way round: `put --hold` outlives a member of its owner
+    // joining and leaving a group of its name.
+    let owner = Sleeper::start();
+    let pid = owner.pid();
+    let mut holder = Running::start(command(&url, &["put", "h", "svc", "--pid", &pid, "--hold"]));
+    holder.stdout_line_with("registered");
+    expect(&url, &["join", "h", "svc", "--pid", &pid], 0);
+    expect(&url, &["leave", "h", "svc", "--pid", &pid], 0);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(holder.child.try_wait().unwrap().is_none(), "still holding");
+    expect(&url, &["get", "h", "svc"], 0);
+}
+
+#[test]
+fn ls_fits_the_width_with_the_members_of_a_group() {
+    let url = shm_url("cli-groups-fit");
+    let _g = SegGuard::new(&url);
+    let group = format!("{}-pool", "a-rather-long-group-name".repeat(2));
+    let kids: Vec<Sleeper> = (0..3).map(|_| Sleeper::start()).collect();
+    for k in &kids {
+        expect(
+            &url,
+            &[
+                "join",
+                "fit",
+                &group,
+                "--pid",
+                &k.pid(),
+                "--meta",
+                &"m".repeat(80),
+            ],
+            0,
+        );
+    }
+    expect(&url, &["put", "fit", "other-name", "--meta", "x"], 0);
+    let lines = ls_in_columns(&url, 70, &[]);
+    assert_eq!(lines.len(), 5, "{lines:#?}");
+    let widest = lines.iter().map(|l| l.chars().count()).max().unwrap();
+    assert!(widest <= 70, "{widest} > 70: {lines:#?}");
+    let members: Vec<&String> = lines.iter().filter(|l| l.contains(" member ")).collect();
+    assert_eq!(members.len(), 3, "{lines:#?}");
+    for l in &members {
+        assert!(
+            l.contains('…') && !l.contains(&group),
+            "group name cut: {l}"
+        );
+    }
+    let wide = ls_in_columns(&url, 70, &["--wide"]).join("\n");
+    assert_eq!(wide.matches(&group).count(), 3, "{wide}");
+    assert!(!wide.contains('…'), "{wide}");
+    // members fits too, cutting only the metadata.
+    let mut c = command(&url, &["members", "fit", &group]);
+    c.env("COLUMNS", "50");
+    let out = run_cmd(c);
+    assert_eq!(out.code, 0, "{out:#?}");
+    for l in out.stdout.lines().skip(1) {
+        assert!(l.chars().count() <= 50 && l.ends_with('…'), "{l}");
+    }
 }
 
 // ---- destroy ------------------------------------------------------------------
@@ -1290,6 +1852,10 @@ fn completions_are_valid_shell_and_know_every_subcommand() {
         "completions",
         "health",
         "--allow-foreign-owner",
+        "join",
+        "leave",
+        "members",
+        "select",
     ] {
         assert!(out.stdout.contains(sub), "{sub}");
     }
@@ -1323,6 +1889,13 @@ fn man_prints_a_roff_page_with_the_commands() {
     let ls = expect("shm:unused", &["man", "ls"], 0).stdout;
     assert!(ls.contains(".TH procreg-ls 1"), "{ls}");
     assert!(ls.contains("\\-\\-wide"), "{ls}");
+    let join = expect("shm:unused", &["man", "join"], 0).stdout;
+    assert!(join.contains(".TH procreg-join 1"), "{join}");
+    assert!(join.contains("\\-\\-hold"), "{join}");
+    assert!(
+        page.contains("procreg\\-select"),
+        "select in SEE ALSO: {page}"
+    );
     expect("shm:unused", &["man", "frobnicate"], USAGE);
 }
 
@@ -1484,7 +2057,6 @@ impl Drop for EtcdPrefix {
 }
 
 /// Waits (bounded) for a finished `Running` and returns its exit code.
-#[cfg(feature = "etcd")]
 fn exit_code_of(r: &mut Running) -> i32 {
     let deadline = Instant::now() + TIMEOUT;
     loop {
@@ -1784,4 +2356,70 @@ fn etcd_dead_endpoint_exits_18_within_the_timeout_naming_it() {
     }
     let out = expect("etcd://127.0.0.1:1/x?ttl=1s", &["ls"], INVALID_ARGUMENT);
     assert!(out.stderr.contains("ttl"), "{out:#?}");
+}
+
+#[cfg(feature = "etcd")]
+#[test]
+fn etcd_join_needs_hold_and_the_held_member_is_listed_until_its_owner_exits() {
+    let p = EtcdPrefix::new("join");
+    let url = p.url.as_str();
+    let mut owner = Sleeper::start();
+    let pid = owner.pid();
+    // A plain join would die with procreg's own session: refused, nothing written.
+    let out = expect(url, &["join", "svc", "pool", "--pid", &pid], USAGE);
+    assert!(out.stderr.contains("--hold"), "{out:#?}");
+    let out = expect(
+        url,
+        &["join", "svc", "pool", "--hold", "--capacity", "64"],
+        USAGE,
+    );
+    assert!(out.stderr.contains("no capacity"), "{out:#?}");
+    let out = expect(
+        url,
+        &["join", "svc", "pool", "--update", "--meta", "x"],
+        USAGE,
+    );
+    assert!(
+        out.stderr.contains("only the handle that joined"),
+        "{out:#?}"
+    );
+    assert_eq!(
+        expect(url, &["members", "svc", "pool", "--json"], 0)
+            .stdout
+            .trim(),
+        "[]"
+    );
+
+    let mut holder = Running::start(command(
+        url,
+        &[
+            "join", "svc", "pool", "--pid", &pid, "--hold", "--meta", "role=api",
+        ],
+    ));
+    let line = holder.stdout_line_with("joined");
+    assert!(
+        line.contains(&format!("pid {pid} joined svc/pool")),
+        "{line}"
+    );
+    // Past the session ttl (3 s) the member is still there: the holder renews it.
+    std::thread::sleep(Duration::from_millis(3500));
+    let m = json_array(&expect(url, &["members", "svc", "pool", "--json"], 0).stdout);
+    assert_eq!(m.len(), 1, "{m:?}");
+    assert_eq!(m[0]["pid"].to_string(), pid);
+    assert_eq!(m[0]["member"], true);
+    assert_eq!(m[0]["status"], "alive", "an owner on this host: {m:?}");
+    let ls = json_lines(&expect(url, &["ls", "--json"], 0).stdout);
+    assert!(ls.iter().any(|v| v["member"] == true), "{ls:?}");
+    let hits = json_array(&expect(url, &["select", "role=api", "--json"], 0).stdout);
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    owner.kill();
+    let line = holder.stdout_line_with("exited");
+    assert_eq!(line, format!("pid {pid} exited; left svc/pool"));
+    assert_eq!(exit_code_of(&mut holder), 0);
+    assert_eq!(
+        expect(url, &["members", "svc", "pool", "--json"], 0)
+            .stdout
+            .trim(),
+        "[]"
+    );
 }

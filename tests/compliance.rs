@@ -572,6 +572,28 @@ fn group_members_join_leave_and_keep_their_own_metadata() {
             (&b"role=api n=0"[..], v_me)
         );
 
+        // One member by pid: its entry and its owner's liveness; the unique
+        // key of the same name is another entry, and a non-member is None.
+        let one = reg.member("svc", "api", a).unwrap().unwrap();
+        assert_eq!(
+            (
+                one.pid,
+                one.member,
+                one.name.as_str(),
+                one.metadata.as_slice()
+            ),
+            (a, true, "api", &b"role=api n=1"[..]),
+            "{url}"
+        );
+        assert_eq!(
+            reg.member_liveness("svc", "api", a).unwrap(),
+            Some(Liveness::Alive),
+            "{url}"
+        );
+        let nobody = kids.pids()[0] ^ 0x4000_0000;
+        assert_eq!(reg.member("svc", "api", nobody).unwrap(), None);
+        assert_eq!(reg.member_liveness("svc", "api", nobody).unwrap(), None);
+        assert_eq!(reg.member_liveness("svc", "other", b).unwrap(), None);
         // Joining twice is refused, naming the group.
         assert!(
             matches!(
@@ -843,16 +865,20 @@ fn watchers_and_hooks_see_joins_and_leaves_as_member_events() {
                 .push((e.kind, e.name.clone(), e.member, e.pid))
         });
         let mut w = reg.watch(Some("svc"), reg.revision().unwrap()).unwrap();
+        // The member is another process: every event names it, not the
+        // caller (etcd's hook once gave the caller's pid for an update).
+        let kids = Sleepers::spawn(1);
+        let kid = kids.pids()[0];
         reg.register_self("svc", "api", b"").unwrap();
-        reg.join_self("svc", "api", b"").unwrap();
-        reg.update_member_metadata("svc", "api", me, b"x=1")
+        reg.join("svc", "api", kid, b"").unwrap();
+        reg.update_member_metadata("svc", "api", kid, b"x=1")
             .unwrap();
-        reg.leave("svc", "api", me).unwrap();
+        reg.leave("svc", "api", kid).unwrap();
         let want = vec![
             (EventKind::Registered, "api".to_string(), false, me),
-            (EventKind::Registered, "api".to_string(), true, me),
-            (EventKind::Updated, "api".to_string(), true, me),
-            (EventKind::Unregistered, "api".to_string(), true, me),
+            (EventKind::Registered, "api".to_string(), true, kid),
+            (EventKind::Updated, "api".to_string(), true, kid),
+            (EventKind::Unregistered, "api".to_string(), true, kid),
         ];
         let seen: Vec<_> = (0..4)
             .map(|_| {

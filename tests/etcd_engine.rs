@@ -89,6 +89,35 @@ fn register_lookup_unregister_round_trip() {
 }
 
 #[test]
+fn the_engine_takes_member_names_only_in_canonical_form_for_their_own_pid() {
+    let _g = cluster_lock().read().unwrap_or_else(|e| e.into_inner());
+    let b = open("membernames", "");
+    let me = me();
+    // GROUP\0PID with the registering pid: a member.
+    b.register("ns", &format!("grp\0{me}"), me, b"").unwrap();
+    // One member, one name: no leading zero, no pid past u32, no empty
+    // group, and a name that names another pid is refused.
+    for bad in [
+        format!("grp\00{me}"),
+        "grp\099999999999".to_string(),
+        format!("\0{me}"),
+        "grp\0".to_string(),
+        format!("grp\0{me}\0"),
+    ] {
+        assert!(
+            matches!(b.register("ns", &bad, me, b""), Err(Error::InvalidKey(_))),
+            "{bad:?}"
+        );
+    }
+    let other = format!("grp\0{}", me + 1);
+    assert!(
+        matches!(b.register("ns", &other, me, b""), Err(Error::InvalidArgument(ref m)) if m.contains("pid")),
+        "{other:?}"
+    );
+    assert!(b.unregister("ns", &format!("grp\0{me}")).unwrap());
+}
+
+#[test]
 fn create_race_has_exactly_one_winner() {
     let _g = cluster_lock().read().unwrap_or_else(|e| e.into_inner());
     let p = prefix("race");

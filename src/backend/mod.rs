@@ -167,6 +167,25 @@ pub(crate) trait Backend: Send + Sync {
     fn update_metadata(&self, key: Key<'_>, metadata: &[u8]) -> Result<u64>;
     /// Every entry, or those of one namespace, sorted by (namespace, name).
     fn list(&self, ns: Option<&str>) -> Result<Vec<Entry>>;
+    /// [`list`](Self::list) with each owner's liveness as
+    /// [`owner_liveness`](Self::owner_liveness) would judge it now. This
+    /// default judges entry by entry (local and cheap on `shm`/`mem`); a
+    /// backend whose `owner_liveness` is a round trip judges the listed
+    /// records instead, so the whole costs one read.
+    fn list_judged(&self, ns: Option<&str>) -> Result<Vec<(Entry, Liveness)>> {
+        let mut out = Vec::new();
+        for e in self.list(ns)? {
+            let key = Key {
+                ns: &e.namespace,
+                name: &e.name,
+                member: crate::groups::is_member_name(e.name.as_bytes()),
+            };
+            // Gone since the list: judged dead, as a reclaimed owner is.
+            let l = self.owner_liveness(key)?.unwrap_or(Liveness::Dead);
+            out.push((e, l));
+        }
+        Ok(out)
+    }
     /// Calls `f` with a borrowed copy of every entry (of `ns`, or all), in no
     /// particular order, until it returns false.
     fn visit(&self, ns: Option<&str>, f: &mut dyn FnMut(&EntryRef<'_>) -> bool) -> Result<()>;
@@ -278,6 +297,9 @@ impl Backend for AnyBackend {
     }
     fn update_metadata(&self, key: Key<'_>, metadata: &[u8]) -> Result<u64> {
         dispatch!(self, b => b.update_metadata(key, metadata))
+    }
+    fn list_judged(&self, ns: Option<&str>) -> Result<Vec<(Entry, Liveness)>> {
+        dispatch!(self, b => b.list_judged(ns))
     }
     fn list(&self, ns: Option<&str>) -> Result<Vec<Entry>> {
         dispatch!(self, b => b.list(ns))

@@ -1,7 +1,7 @@
 //! The subcommands that inspect and operate a registry.
 
 use super::error::{CliError, CliResult};
-use super::fmt::Row;
+use super::fmt::{Columns, Row, RowKey};
 use super::fmt::{
     entry_header, entry_json, entry_row, escape, human_duration, lease_text, redact, table,
     unix_ms, utc,
@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+pub use super::groups::{join, leave, members, select};
 pub use super::put::{PutMode, PutRequest, keepalive, put, read_meta};
 pub use super::report::{health, stats};
 
@@ -104,8 +105,8 @@ pub fn open_or_create(target: &Target, opts: &CreateOptions) -> CliResult<Regist
     }
 }
 
-/// Judges owners of listed entries, read-only: a dead owner's entry is shown
-/// as dead and left for `sweep` (or `reap`) to reclaim.
+/// Judges owners of listed entries and members, read-only: a dead owner's
+/// entry is shown as dead and left for `sweep` (or `reap`) to reclaim.
 pub struct Judge;
 
 impl Judge {
@@ -114,33 +115,51 @@ impl Judge {
         Ok(Judge)
     }
 
-    /// The liveness of `e`'s owner now; an entry removed since it was listed
+    /// The liveness of `e`'s owner now (a member's by
+    /// [`Registry::member_liveness`]); an entry removed since it was listed
     /// counts as dead.
-    pub fn status(&self, reg: &Registry, e: &Row) -> CliResult<Liveness> {
-        Ok(reg
-            .owner_liveness(&e.namespace, &e.name)?
-            .unwrap_or(Liveness::Dead))
+    pub fn status(&mut self, reg: &Registry, e: &Row) -> CliResult<Liveness> {
+        let l = if e.member {
+            match reg.member_liveness(&e.namespace, &e.name, e.pid) {
+                Ok(l) => l,
+                // A stored group name the API refuses (a segment written by
+                // a hostile or newer writer): listed, judged unknown.
+                Err(Error::InvalidKey(_)) => return Ok(Liveness::Unknown),
+                Err(e) => return Err(e.into()),
+            }
+        } else {
+            reg.owner_liveness(&e.namespace, &e.name)?
+        };
+        Ok(l.unwrap_or(Liveness::Dead))
     }
 }
 
-/// Entries of `ns`, or of every namespace, in natural order of their keys
-/// (`w2 < w14 < w140`).
+/// Natural order of rows: by namespace and name (`w2 < w14 < w140`), a
+/// unique entry before the members of a group of the same name, members by pid.
+pub fn sort_rows(rows: &mut [Row]) {
+    rows.sort_by(|a, b| {
+        natural_cmp(&a.namespace, &b.namespace)
+            .then_with(|| natural_cmp(&a.name, &b.name))
+            .then_with(|| (a.member, a.pid).cmp(&(b.member, b.pid)))
+    });
+}
+
+/// Entries and group members of `ns`, or of every namespace, in natural
+/// order ([`sort_rows`]).
 fn snapshot(reg: &Registry, ns: Option<&str>) -> procreg::Result<Vec<Row>> {
-    let mut rows: Vec<Row> = match ns {
+    let unique = match ns {
         Some(ns) => reg.list(ns),
         None => reg.list_all(),
-    }?
-    .into_iter()
-    .map(Row::from)
-    .collect();
-    rows.sort_by(|a, b| {
-        natural_cmp(&a.namespace, &b.namespace).then_with(|| natural_cmp(&a.name, &b.name))
-    });
+    }?;
+    let members = reg.list_members(ns)?;
+    let mut rows: Vec<Row> = unique.into_iter().chain(members).map(Row::from).collect();
+    sort_rows(&mut rows);
     Ok(rows)
 }
 
 /// `procreg ls`: a table fitted to the terminal (see [`super::layout`]),
-/// whole with `wide`, or JSON lines.
+/// whole with `wide`, or JSON lines. Shows unique entries and group members
+/// (KIND `member`, `"member": true`).
 pub fn ls(
     reg: &Registry,
     ns: Option<&str>,
@@ -149,28 +168,63 @@ pub fn ls(
     out: &mut impl Write,
 ) -> CliResult {
     let entries = snapshot(reg, ns)?;
-    let judge = Judge::new(reg)?;
-    let with_lease = entries.iter().any(|e| e.lease.is_some());
-    let mut rows = Vec::new();
-    for e in &entries {
+    let scope = ns.map_or(String::new(), |n| format!(" in namespace {:?}", n));
+    let format = if json {
+        Format::JsonLines
+    } else {
+        Format::Table { wide }
+    };
+    print_rows(reg, &entries, format, &format!("no entries{scope}"), out)
+}
+
+/// How [`print_rows`] prints.
+#[derive(Debug, Clone, Copy)]
+pub enum Format {
+    /// A table, fitted to the terminal unless `wide`.
+    Table {
+        /// Cut nothing.
+        wide: bool,
+    },
+    /// One JSON object per line.
+    JsonLines,
+    /// One JSON array.
+    JsonArray,
+}
+
+/// Prints `rows` with each owner's liveness judged now. An empty table
+/// prints `empty` (and the registry's url) on stderr; empty JSON is nothing
+/// (lines) or `[]` (array).
+pub fn print_rows(
+    reg: &Registry,
+    rows: &[Row],
+    format: Format,
+    empty: &str,
+    out: &mut impl Write,
+) -> CliResult {
+    let mut judge = Judge::new(reg)?;
+    let cols = Columns::for_rows(rows);
+    let mut table_rows = Vec::new();
+    let mut array = Vec::new();
+    for e in rows {
         let status = judge.status(reg, e)?;
-        if json {
-            outln!(out, "{}", entry_json(e, Some(status)))?;
-        } else {
-            rows.push(entry_row(e, &status.to_string(), with_lease));
+        match format {
+            Format::JsonLines => outln!(out, "{}", entry_json(e, Some(status)))?,
+            Format::JsonArray => array.push(entry_json(e, Some(status))),
+            Format::Table { .. } => table_rows.push(entry_row(e, &status.to_string(), cols)),
         }
     }
-    if json {
+    let wide = match format {
+        Format::JsonLines => return Ok(()),
+        Format::JsonArray => return outln!(out, "{}", serde_json::Value::Array(array)),
+        Format::Table { wide } => wide,
+    };
+    if table_rows.is_empty() {
+        eprintln!("procreg: {empty} in {}", shown_url(reg));
         return Ok(());
     }
-    if rows.is_empty() {
-        let scope = ns.map_or(String::new(), |n| format!(" in namespace {:?}", n));
-        eprintln!("procreg: no entries{scope} in {}", shown_url(reg));
-        return Ok(());
-    }
-    let header = entry_header(with_lease);
-    fit(&header, &mut rows, terminal_width(wide));
-    for line in table(&header, &rows, "") {
+    let header = entry_header(cols);
+    fit(&header, &mut table_rows, terminal_width(wide));
+    for line in table(&header, &table_rows, "") {
         outln!(out, "{line}")?;
     }
     Ok(())
@@ -195,11 +249,25 @@ pub fn print_entry(e: &Row, status: Liveness, json: bool, out: &mut impl Write) 
 
 /// `procreg get`: the entry if its owner is alive (or cannot be judged).
 pub fn get(reg: &Registry, ns: &str, name: &str, json: bool, out: &mut impl Write) -> CliResult {
-    let judge = Judge::new(reg)?;
-    let e = reg
-        .lookup_checked(ns, name)?
-        .map(Row::from)
-        .ok_or_else(|| not_found(ns, name))?;
+    let mut judge = Judge::new(reg)?;
+    let Some(e) = reg.lookup_checked(ns, name)?.map(Row::from) else {
+        // A group of that name is not the key, but is what the user may want.
+        let n = reg.members(ns, name).map_or(0, |m| m.len());
+        if n == 0 {
+            return Err(not_found(ns, name));
+        }
+        return Err(CliError::Reworded {
+            code: super::error::Code::NotFound,
+            message: format!(
+                "{}; {name:?} is a group of {n} member{}: `procreg members NS GROUP` lists them",
+                Error::NotFound {
+                    namespace: ns.to_owned(),
+                    name: name.to_owned(),
+                },
+                if n == 1 { "" } else { "s" }
+            ),
+        });
+    };
     let status = judge.status(reg, &e)?;
     print_entry(&e, status, json, out)
 }
@@ -240,6 +308,38 @@ pub fn rm(
     )
 }
 
+/// How long a wait without a timeout sleeps at a time (it then waits forever).
+pub const SLICE: Duration = Duration::from_secs(3600);
+/// How often a wait checks whether the registry file has appeared.
+const APPEAR_POLL: Duration = Duration::from_millis(5);
+
+/// Opens the registry, waiting for it to appear (its file is checked for
+/// every 5 ms) until `timeout` after `started`.
+///
+/// # Errors
+/// `Timeout` when no registry appeared in time; the open's other errors.
+pub fn open_when_present(
+    target: &Target,
+    started: Instant,
+    timeout: Option<Duration>,
+) -> CliResult<Registry> {
+    loop {
+        match target.open() {
+            Ok(r) => return Ok(r),
+            Err(CliError::Lib(Error::NoSuchRegistry(_))) => {}
+            Err(e) => return Err(e),
+        }
+        if let Some(t) = timeout.filter(|t| started.elapsed() >= *t) {
+            return Err(CliError::Timeout(format!(
+                "no registry appeared at {} within {}",
+                target.url,
+                human_duration(t)
+            )));
+        }
+        std::thread::sleep(APPEAR_POLL);
+    }
+}
+
 /// `procreg wait`: blocks until `(ns, name)` has a live owner, sleeping on
 /// the registry's futex ([`Registry::wait_for`]): a registration in any
 /// process wakes it at once. The registry may not exist yet: its file is
@@ -250,9 +350,6 @@ pub fn wait(
     name: &str,
     timeout: Option<Duration>,
 ) -> CliResult<(Row, Liveness)> {
-    const APPEAR_POLL: Duration = Duration::from_millis(5);
-    /// `wait_for` slices when there is no timeout (it then waits forever).
-    const SLICE: Duration = Duration::from_secs(3600);
     let started = Instant::now();
     let left = || timeout.map(|t| t.saturating_sub(started.elapsed()));
     let timed_out = |what: String| {
@@ -261,17 +358,7 @@ pub fn wait(
             human_duration(timeout.unwrap_or_default())
         ))
     };
-    let reg = loop {
-        match target.open() {
-            Ok(r) => break r,
-            Err(CliError::Lib(Error::NoSuchRegistry(_))) => {}
-            Err(e) => return Err(e),
-        }
-        if left().is_some_and(|l| l.is_zero()) {
-            return Err(timed_out(format!("no registry appeared at {}", target.url)));
-        }
-        std::thread::sleep(APPEAR_POLL);
-    };
+    let reg = open_when_present(target, started, timeout)?;
     loop {
         match reg.wait_for(ns, name, left().unwrap_or(SLICE)) {
             Ok(e) => {
@@ -291,14 +378,14 @@ pub fn wait(
     }
 }
 
-/// A snapshot of entries by key.
-pub type Snapshot = BTreeMap<(String, String), Row>;
+/// A snapshot of entries and members by key.
+pub type Snapshot = BTreeMap<RowKey, Row>;
 
-/// Entries of `ns` (or all), keyed by (namespace, name).
+/// Entries and members of `ns` (or all), by key.
 pub fn take_snapshot(reg: &Registry, ns: Option<&str>) -> procreg::Result<Snapshot> {
     Ok(snapshot(reg, ns)?
         .into_iter()
-        .map(|e| ((e.namespace.clone(), e.name.clone()), e))
+        .map(|e| (e.key(), e))
         .collect())
 }
 
@@ -322,13 +409,11 @@ pub fn event_line(ev: &procreg::Event, e: &Row, registered: bool, json: bool) ->
         }
         return v.to_string();
     }
-    let mut s = format!(
-        "{:<12} {}/{} pid {}",
-        kind.to_string(),
-        escape(e.namespace.as_bytes()),
-        escape(e.name.as_bytes()),
-        e.pid
-    );
+    // A member's label names its pid already.
+    let mut s = format!("{:<12} {}", kind.to_string(), e.label());
+    if !e.member {
+        s.push_str(&format!(" pid {}", e.pid));
+    }
     if matches!(kind, EventKind::Registered | EventKind::Updated) && !e.metadata.is_empty() {
         s.push_str(&format!(
             " meta {}",
@@ -338,22 +423,22 @@ pub fn event_line(ev: &procreg::Event, e: &Row, registered: bool, json: bool) ->
     s
 }
 
-/// The entries a watcher has seen, by key: a removal event is read after its
-/// entry is gone, so what it removed (its registration time, metadata and
-/// lease) comes from here.
-pub struct Seen(HashMap<(String, String), Row>);
+/// The entries and members a watcher has seen, by key: a removal event is
+/// read after its entry is gone, so what it removed (its registration time,
+/// metadata and lease) comes from here.
+pub struct Seen(HashMap<RowKey, Row>);
 
 impl Seen {
     /// Starts from the entries of `ns` (or all) now.
     pub fn new(reg: &Registry, ns: Option<&str>) -> procreg::Result<Seen> {
         let map = snapshot(reg, ns)?
             .into_iter()
-            .map(|e| ((e.namespace.clone(), e.name.clone()), e))
+            .map(|e| (e.key(), e))
             .collect();
         Ok(Seen(map))
     }
 
-    /// How many entries are known.
+    /// How many entries and members are known.
     pub fn len(&self) -> usize {
         self.0.len()
     }
@@ -363,7 +448,11 @@ impl Seen {
     /// the entry still has the event's version; a removal takes the
     /// remembered entry of the same version.
     pub fn entry(&mut self, reg: &Registry, ev: &procreg::Event) -> (Row, bool) {
-        let key = (ev.namespace.clone(), ev.name.clone());
+        let key = (
+            ev.namespace.clone(),
+            ev.name.clone(),
+            ev.member.then_some(ev.pid),
+        );
         let bare = Row {
             namespace: ev.namespace.clone(),
             name: ev.name.clone(),
@@ -373,13 +462,11 @@ impl Seen {
             registered_at: ev.at,
             version: ev.version,
             lease: None,
+            member: ev.member,
         };
         match ev.kind {
             EventKind::Registered | EventKind::Updated => {
-                let now = reg
-                    .lookup(&ev.namespace, &ev.name)
-                    .ok()
-                    .flatten()
+                let now = current(reg, ev)
                     .filter(|now| now.version == ev.version)
                     .map(Row::from);
                 let known = self.0.get(&key).filter(|r| r.pid == ev.pid);
@@ -409,6 +496,19 @@ impl Seen {
             }
             _ => (bare, false),
         }
+    }
+}
+
+/// The entry or member event `ev` concerns as it is now, if it still
+/// exists (a member is found among its group's: the API has no lookup of one).
+fn current(reg: &Registry, ev: &procreg::Event) -> Option<procreg::Entry> {
+    if ev.member {
+        reg.members(&ev.namespace, &ev.name)
+            .ok()?
+            .into_iter()
+            .find(|m| m.pid == ev.pid)
+    } else {
+        reg.lookup(&ev.namespace, &ev.name).ok().flatten()
     }
 }
 
@@ -478,13 +578,11 @@ fn print_reclaimed(n: usize, vanished: &[Row], out: &mut impl Write) -> CliResul
         }
     )?;
     for e in vanished {
-        outln!(
-            out,
-            "  {}/{} (pid {})",
-            escape(e.namespace.as_bytes()),
-            escape(e.name.as_bytes()),
-            e.pid
-        )?;
+        if e.member {
+            outln!(out, "  {}", e.label())?;
+        } else {
+            outln!(out, "  {} (pid {})", e.label(), e.pid)?;
+        }
     }
     Ok(())
 }

@@ -11,7 +11,7 @@
 use super::commands::{Judge, Seen, event_line};
 use super::error::{CliError, CliResult};
 use super::fmt::Row;
-use super::fmt::{entry_header, entry_row, escape, table, thousands};
+use super::fmt::{Columns, entry_header, entry_row, escape, table, thousands};
 use super::layout::{fit, terminal_width};
 use crate::outln;
 use procreg::{Error, EventKind, Registry};
@@ -161,13 +161,17 @@ fn meta(e: &procreg::Entry) -> String {
 
 /// The registry as `procreg ls` prints it (STATUS from a checked lookup).
 fn show_registry(reg: &Registry, out: &mut impl Write) -> CliResult {
-    let judge = Judge::new(reg)?;
+    let mut judge = Judge::new(reg)?;
     let mut rows = Vec::new();
     for e in reg.list_all()? {
         let e = Row::from(e);
-        rows.push(entry_row(&e, &judge.status(reg, &e)?.to_string(), false));
+        rows.push(entry_row(
+            &e,
+            &judge.status(reg, &e)?.to_string(),
+            Columns::default(),
+        ));
     }
-    let header = entry_header(false);
+    let header = entry_header(Columns::default());
     // The table is indented by 3 columns.
     fit(
         &header,

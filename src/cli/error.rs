@@ -39,7 +39,7 @@ pub enum Code {
     InvalidArgument = 14,
     /// An operating-system call failed (including reading `--meta @FILE`).
     Io = 15,
-    /// `wait` ran out of time.
+    /// `wait` (or `members --wait`) ran out of time.
     Timeout = 16,
     /// `health` found the registry unhealthy.
     Unhealthy = 17,
@@ -78,20 +78,27 @@ impl Code {
             Code::Ok => "success",
             Code::Failed => "any other failure (for example a demo step)",
             Code::Usage => "usage error: bad arguments, or destroy without --yes",
-            Code::NotFound => "key not registered (get/rm/put --update), or its owner is dead",
-            Code::AlreadyExists => "key already registered by a live process",
+            Code::NotFound => {
+                "key not registered (get/rm/put --update), or its owner is dead; or not a \
+                 member (leave/join --update)"
+            }
+            Code::AlreadyExists => "key already registered by a live process, or already a member",
             Code::NoSuchRegistry => "no registry at the url (`procreg put` creates one)",
             Code::RegistryExists => "a registry already exists where one was to be created",
-            Code::InvalidKey => "namespace or name empty, too long, or with a NUL byte",
+            Code::InvalidKey => "namespace, name or group empty, too long, or with a NUL byte",
             Code::MetadataTooLarge => "metadata longer than the registry allows",
             Code::ProcessNotAlive => "the owner pid is not a running process",
             Code::Full => "registry full (sweep, unregister, or use a larger capacity)",
             Code::Busy => "a concurrent writer kept the key busy; retry",
             Code::IncompatibleSegment => "the file is not a segment this procreg can use",
             Code::PermissionDenied => "the segment's owner or mode forbids using it",
-            Code::InvalidArgument => "bad url or option value",
+            Code::InvalidArgument => {
+                "bad url or option value, or a select query that is not field=value"
+            }
             Code::Io => "an operating-system call failed (also reading --meta @FILE)",
-            Code::Timeout => "wait: the key did not appear in time",
+            Code::Timeout => {
+                "wait: the key did not appear in time (members --wait: too few live members)"
+            }
             Code::Unhealthy => {
                 "health: a broken segment, stuck writers or nearly full (--strict: also dead owners)"
             }
@@ -151,6 +158,15 @@ pub enum CliError {
     Stdout(std::io::Error),
     /// Anything else.
     Failed(String),
+    /// An error of the library reworded in the command's terms (a member
+    /// named as `pid P of group G`, a flag instead of an argument), with the
+    /// exit code of the library error it stands for.
+    Reworded {
+        /// The exit code.
+        code: Code,
+        /// The message.
+        message: String,
+    },
 }
 
 impl From<procreg::Error> for CliError {
@@ -198,6 +214,7 @@ impl CliError {
             CliError::Io { .. } => Code::Io,
             CliError::Stdout(_) => Code::Io,
             CliError::Failed(_) => Code::Failed,
+            CliError::Reworded { code, .. } => *code,
         }
     }
 
@@ -216,7 +233,7 @@ impl CliError {
             ),
             CliError::Lib(e) => e.to_string(),
             CliError::Timeout(m) | CliError::Usage(m) | CliError::Failed(m) => m.clone(),
-            CliError::Lost { message, .. } => message.clone(),
+            CliError::Lost { message, .. } | CliError::Reworded { message, .. } => message.clone(),
             CliError::Unhealthy => return None,
             CliError::Io { context, source } => format!("{context}: {source}"),
             CliError::Stdout(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return None,

@@ -195,6 +195,39 @@ pub struct Row {
     pub version: u64,
     /// The entry's lease, if it has one.
     pub lease: Option<Lease>,
+    /// A member of the group `name` (its pid is `pid`), not a unique entry.
+    pub member: bool,
+}
+
+/// What tells rows apart: (namespace, name) for a unique entry, and the
+/// member's pid besides for a member (a group and a unique key may share a
+/// name, and a group has many members).
+pub type RowKey = (String, String, Option<u32>);
+
+impl Row {
+    /// The key of this row.
+    pub fn key(&self) -> RowKey {
+        (
+            self.namespace.clone(),
+            self.name.clone(),
+            self.member.then_some(self.pid),
+        )
+    }
+
+    /// `ns/name` for a unique entry, `ns/group member PID` for a member,
+    /// escaped: how messages name what they concern.
+    pub fn label(&self) -> String {
+        key_label(&self.namespace, &self.name, self.member.then_some(self.pid))
+    }
+}
+
+/// `ns/name`, or `ns/group member PID` for a member, escaped.
+pub fn key_label(ns: &str, name: &str, member: Option<u32>) -> String {
+    let key = format!("{}/{}", escape(ns.as_bytes()), escape(name.as_bytes()));
+    match member {
+        Some(pid) => format!("{key} member pid {pid}"),
+        None => key,
+    }
 }
 
 impl From<Entry> for Row {
@@ -208,14 +241,38 @@ impl From<Entry> for Row {
             registered_at: e.registered_at,
             version: e.version,
             lease: e.lease,
+            member: e.member,
         }
     }
 }
 
-/// The table header of [`entry_row`]; the LEASE column only when asked.
-pub fn entry_header(with_lease: bool) -> Vec<&'static str> {
-    let mut h = vec!["NAMESPACE", "NAME", "PID", "STATUS", "AGE"];
-    if with_lease {
+/// The optional columns of an entry table.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Columns {
+    /// LEASE: shown when some entry has a lease.
+    pub lease: bool,
+    /// KIND (`unique` or `member`): shown when some row is a group member.
+    pub kind: bool,
+}
+
+impl Columns {
+    /// The columns `rows` need.
+    pub fn for_rows(rows: &[Row]) -> Columns {
+        Columns {
+            lease: rows.iter().any(|e| e.lease.is_some()),
+            kind: rows.iter().any(|e| e.member),
+        }
+    }
+}
+
+/// The table header of [`entry_row`].
+pub fn entry_header(cols: Columns) -> Vec<&'static str> {
+    let mut h = vec!["NAMESPACE", "NAME"];
+    if cols.kind {
+        h.push("KIND");
+    }
+    h.extend(["PID", "STATUS", "AGE"]);
+    if cols.lease {
         h.push("LEASE");
     }
     h.push("METADATA");
@@ -223,15 +280,17 @@ pub fn entry_header(with_lease: bool) -> Vec<&'static str> {
 }
 
 /// One table row for an entry, escaped and whole (`ls` cuts it to fit).
-pub fn entry_row(e: &Row, status: &str, with_lease: bool) -> Vec<String> {
-    let mut r = vec![
-        escape(e.namespace.as_bytes()),
-        escape(e.name.as_bytes()),
+pub fn entry_row(e: &Row, status: &str, cols: Columns) -> Vec<String> {
+    let mut r = vec![escape(e.namespace.as_bytes()), escape(e.name.as_bytes())];
+    if cols.kind {
+        r.push(if e.member { "member" } else { "unique" }.to_owned());
+    }
+    r.extend([
         e.pid.to_string(),
         status.to_owned(),
         human_duration(age(e.registered_at)),
-    ];
-    if with_lease {
+    ]);
+    if cols.lease {
         r.push(e.lease.as_ref().map_or("-".to_owned(), lease_text));
     }
     r.push(escape(&e.metadata));
@@ -268,12 +327,15 @@ pub fn lease_json(l: Option<&Lease>) -> Value {
 }
 
 /// An entry as a JSON object. `metadata` is the text (invalid UTF-8 replaced);
-/// `metadata_hex` is added when the bytes are not UTF-8.
+/// `metadata_hex` is added when the bytes are not UTF-8; `member` is true for
+/// a member of the group `name` (whose pid is `pid`).
 pub fn entry_json(e: &Row, status: Option<Liveness>) -> Value {
     let mut v = json!({
         "namespace": e.namespace,
         "name": e.name,
         "pid": e.pid,
+        "host": e.host,
+        "member": e.member,
         "version": e.version,
         "registered_at_ms": unix_ms(e.registered_at),
         "age_ms": age(e.registered_at).as_millis() as u64,

@@ -121,8 +121,8 @@ const LAST_MIN: usize = 12;
 
 /// Cuts the cells of `rows` so that the table (columns separated by two
 /// spaces) fits in `max` columns where it can. Columns 0 and 1 are the key
-/// (namespace, name): cut in the middle, and never so far that two rows show
-/// the same key; the last column is cut at its end; the others are never cut.
+/// (namespace, name): cut in the middle, and never so far that two different
+/// keys look the same (rows of one key, such as a group's members, may); the last column is cut at its end; the others are never cut.
 /// A table that cannot fit (too many narrow columns) stays wider than `max`.
 pub fn fit(header: &[&str], rows: &mut [Vec<String>], max: Option<usize>) {
     let (Some(max), n) = (max, header.len()) else {
@@ -157,13 +157,16 @@ pub fn fit(header: &[&str], rows: &mut [Vec<String>], max: Option<usize>) {
         w_name = natural[1].min(min_name.max(keys.saturating_sub(w_ns)));
         w_ns = natural[0].min(w_ns.max(keys.saturating_sub(w_name)));
     }
-    // Widen the key columns until every row shows a key of its own.
+    // Widen the key columns until every key shows as a key of its own. Rows
+    // may share a key (the members of a group): distinct keys must stay
+    // distinct, equal ones stay equal.
+    let keys: HashSet<(&str, &str)> = rows.iter().map(|r| (&*r[0], &*r[1])).collect();
     loop {
-        let mut seen = HashSet::with_capacity(rows.len());
-        let distinct = rows
+        let shown: HashSet<(String, String)> = keys
             .iter()
-            .all(|r| seen.insert((cut_middle(&r[0], w_ns), cut_middle(&r[1], w_name))));
-        if distinct {
+            .map(|(ns, name)| (cut_middle(ns, w_ns), cut_middle(name, w_name)))
+            .collect();
+        if shown.len() == keys.len() {
             break;
         }
         if w_name < natural[1] {
@@ -243,6 +246,15 @@ mod tests {
         let mut r = rows(&mid);
         fit(&header, &mut r, Some(30));
         assert_ne!(r[0][1], r[1][1], "{r:?}");
+        // Rows may share a key (the members of one group): they are cut
+        // like the rest, and the distinct keys stay distinct.
+        let other = format!("{long}y-two-tail");
+        let shared = [("ns", long), ("ns", long), ("ns", long), ("ns", &*other)];
+        let mut r = rows(&shared);
+        fit(&header, &mut r, Some(60));
+        assert!(r.iter().all(|row| row[1].contains('…')), "{r:?}");
+        assert_eq!(r[0][1], r[2][1]);
+        assert_ne!(r[0][1], r[3][1], "{r:?}");
         // No limit: nothing is cut.
         let mut r = rows(&keys);
         fit(&header, &mut r, None);

@@ -5,6 +5,7 @@ pub mod commands;
 pub mod demo;
 pub mod error;
 pub mod fmt;
+pub mod groups;
 pub mod layout;
 pub mod put;
 pub mod registries;

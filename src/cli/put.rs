@@ -1,8 +1,9 @@
-//! `procreg put` (with `--hold` and `--ttl` on etcd) and `procreg keepalive`.
+//! `procreg put` (with `--hold` and `--ttl` on etcd), `procreg keepalive`,
+//! and the holding that `put --hold` and `join --hold` share.
 
 use super::commands::*;
 use super::error::{CliError, CliResult};
-use super::fmt::{escape, human_duration};
+use super::fmt::{escape, human_duration, key_label};
 use super::report::etcd_lease;
 use crate::outln;
 use procreg::{Error, EventKind, Registry};
@@ -58,15 +59,21 @@ pub struct PutRequest<'a> {
     pub creation_options: &'a [(&'a str, bool)],
 }
 
+/// Refuses creation options on etcd (`options`: each flag and whether it was given).
+pub fn check_etcd_creation(options: &[(&str, bool)]) -> CliResult {
+    if let Some((flag, _)) = options.iter().find(|(_, given)| *given) {
+        return Err(CliError::Usage(format!(
+            "{flag} applies when procreg creates a shm: or file: segment; an etcd registry \
+             has no segment, no capacity and fixed limits"
+        )));
+    }
+    Ok(())
+}
+
 /// Refuses what cannot work on etcd before anything is written: an entry
 /// there lives under a lease, and this process's session lease ends with it.
 fn check_etcd_put(req: &PutRequest<'_>) -> CliResult {
-    if let Some((flag, _)) = req.creation_options.iter().find(|(_, given)| *given) {
-        return Err(CliError::Usage(format!(
-            "{flag} applies when put creates a shm: or file: segment; an etcd registry has \
-             no segment, no capacity and fixed limits"
-        )));
-    }
+    check_etcd_creation(req.creation_options)?;
     match req.how {
         PutMode::Plain => Err(CliError::Usage(format!(
             "on etcd an entry lives only as long as the lease of the handle that registered it, \
@@ -116,7 +123,17 @@ pub fn put(reg: &Registry, req: &PutRequest<'_>, out: &mut impl Write) -> CliRes
             let v = reg.register(ns, name, pid, meta)?;
             outln!(out, "registered {key} for pid {pid} (version {v})")
         }
-        PutMode::Hold => hold(reg, ns, name, pid, meta, out),
+        PutMode::Hold => hold(
+            reg,
+            Held {
+                ns,
+                name,
+                member: false,
+            },
+            pid,
+            meta,
+            out,
+        ),
     }
 }
 
@@ -131,24 +148,70 @@ fn start_time(pid: u32) -> Option<u64> {
 /// How often `put --hold` checks its owner.
 const HOLD_TICK: Duration = Duration::from_millis(100);
 
-/// `procreg put --hold`: registers, then stays in the foreground until the
-/// owner exits (then unregisters, exit 0), or the entry goes away meanwhile
-/// (removed by someone else, or its lease lost: an error). On etcd this
-/// process's session keeps the entry's lease alive.
-fn hold(
+/// What `--hold` holds: the unique entry `ns/name` (`put --hold`), or the
+/// member of group `name` (`join --hold`).
+#[derive(Debug, Clone, Copy)]
+pub struct Held<'a> {
+    /// Namespace.
+    pub ns: &'a str,
+    /// Name, or the group of a member.
+    pub name: &'a str,
+    /// A group member.
+    pub member: bool,
+}
+
+impl Held<'_> {
+    /// Whether event `e` concerns what is held (of owner `pid`).
+    fn is(&self, e: &procreg::Event, pid: u32) -> bool {
+        e.namespace == self.ns
+            && e.name == self.name
+            && e.member == self.member
+            && (!self.member || e.pid == pid)
+    }
+
+    /// Whether it is still there for `pid`.
+    fn still_there(&self, reg: &Registry, pid: u32) -> procreg::Result<bool> {
+        if self.member {
+            Ok(reg
+                .members(self.ns, self.name)?
+                .iter()
+                .any(|m| m.pid == pid))
+        } else {
+            Ok(reg.lookup_pid(self.ns, self.name)? == Some(pid))
+        }
+    }
+}
+
+/// `procreg put --hold` and `join --hold`: registers (joins), then stays in
+/// the foreground until the owner exits (then unregisters or leaves, exit
+/// 0), or the entry goes away meanwhile (removed by someone else, or its
+/// lease lost: an error). On etcd this process's session keeps the entry's
+/// lease alive.
+pub fn hold(
     reg: &Registry,
-    ns: &str,
-    name: &str,
+    what: Held<'_>,
     pid: u32,
     meta: &[u8],
     out: &mut impl Write,
 ) -> CliResult {
-    let key = format!("{}/{}", escape(ns.as_bytes()), escape(name.as_bytes()));
+    let Held { ns, name, member } = what;
+    let key = key_label(ns, name, member.then_some(pid));
     let born = start_time(pid).ok_or(CliError::Lib(Error::ProcessNotAlive(pid)))?;
     let from = reg.revision()?;
     let mut watcher = reg.watch(Some(ns), from)?;
-    let v = reg.register(ns, name, pid, meta)?;
-    outln!(out, "registered {key} for pid {pid} (version {v})")?;
+    if member {
+        let v = reg
+            .join(ns, name, pid, meta)
+            .map_err(|e| super::groups::member_error(e, ns, name, pid))?;
+        outln!(
+            out,
+            "pid {pid} joined {} (version {v})",
+            key_label(ns, name, None)
+        )?;
+    } else {
+        let v = reg.register(ns, name, pid, meta)?;
+        outln!(out, "registered {key} for pid {pid} (version {v})")?;
+    }
     out.flush().map_err(CliError::Stdout)?;
     let keeper = match etcd_lease(&reg.stats()?) {
         Some((ttl, lease)) => format!(
@@ -158,12 +221,14 @@ fn hold(
         ),
         None => "the entry also goes when its owner dies".to_owned(),
     };
+    let sooner = if member { "leave" } else { "rm" };
     eprintln!(
-        "procreg: holding {key} until pid {pid} exits ({keeper}); `procreg rm` removes it sooner"
+        "procreg: holding {key} until pid {pid} exits ({keeper}); `procreg {sooner}` removes it \
+         sooner"
     );
     loop {
         match watcher.next(HOLD_TICK) {
-            Ok(e) if e.namespace == ns && e.name == name => {
+            Ok(e) if what.is(&e, pid) => {
                 let gone = match e.kind {
                     EventKind::Registered | EventKind::Updated => None,
                     EventKind::Expired => Some(true),
@@ -186,7 +251,7 @@ fn hold(
             }
             Ok(_) | Err(Error::Timeout { .. }) => {}
             Err(Error::Lagged { .. }) => {
-                if reg.lookup_pid(ns, name)? != Some(pid) {
+                if !what.still_there(reg, pid)? {
                     return Err(CliError::Lost {
                         message: format!("{key} is no longer registered for pid {pid}"),
                         expired: false,
@@ -196,16 +261,17 @@ fn hold(
             Err(e) => return Err(e.into()),
         }
         if start_time(pid) != Some(born) {
-            let removed = reg.unregister_if_owner(ns, name, pid)?;
-            return outln!(
-                out,
-                "pid {pid} exited; {}",
-                if removed {
-                    format!("unregistered {key}")
-                } else {
-                    format!("{key} was already gone")
-                }
-            );
+            let removed = if member {
+                reg.leave(ns, name, pid)?
+            } else {
+                reg.unregister_if_owner(ns, name, pid)?
+            };
+            let done = match (removed, member) {
+                (true, true) => format!("left {}", key_label(ns, name, None)),
+                (true, false) => format!("unregistered {key}"),
+                (false, _) => format!("{key} was already gone"),
+            };
+            return outln!(out, "pid {pid} exited; {done}");
         }
     }
 }

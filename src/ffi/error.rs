@@ -18,6 +18,10 @@ pub(crate) enum Fail {
     Utf8(&'static str),
     /// A caller's buffer is too small; the message says how large it must be.
     Buffer(String),
+    /// A library error whose message the C ABI words itself (a group
+    /// member's `AlreadyExists` names the member, not a key): the status,
+    /// the message and the pid for procreg_last_error_pid.
+    Said(procreg_status, String, u32),
     /// `PROCREG_E_NOT_FOUND`, its key already recorded by [`not_found`]
     /// (a miss is a common answer, not an accident: it allocates nothing).
     NotFound,
@@ -155,6 +159,7 @@ pub(crate) fn fail(f: Fail) -> procreg_status {
             0,
         ),
         Fail::Buffer(m) => (procreg_status::PROCREG_E_BUFFER_TOO_SMALL, m, 0),
+        Fail::Said(status, m, pid) => (status, m, pid),
         // Recorded by `not_found`.
         Fail::NotFound => return procreg_status::PROCREG_E_NOT_FOUND,
     };

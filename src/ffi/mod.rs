@@ -4,7 +4,8 @@
 //!
 //! One file per C object (`registry.rs`: the handle and its options,
 //! `register.rs`, `lookup.rs`: `procreg_entry`, `key.rs`: prepared keys and
-//! cached services, `list.rs`, `stats.rs`,
+//! cached services, `list.rs`, `groups.rs`: process groups and `select`,
+//! `stats.rs`,
 //! `health.rs`, `watch.rs`, `lease.rs`, `reaper.rs`), beside the plumbing:
 //! `panic.rs` (the `ffi!` boundary), `error.rs` (failures and the
 //! per-thread last error), `status.rs` (statuses, generated from the one
@@ -28,6 +29,7 @@
 #[macro_use]
 mod panic;
 mod error;
+mod groups;
 mod health;
 mod key;
 mod lease;
@@ -43,6 +45,10 @@ mod util;
 mod watch;
 
 pub use error::{procreg_last_error_message, procreg_last_error_pid};
+pub use groups::{
+    procreg_join, procreg_join_self, procreg_leave, procreg_list_members, procreg_members,
+    procreg_select, procreg_update_member_metadata, procreg_wait_for_members,
+};
 pub use health::{procreg_health, procreg_health_t, procreg_liveness_mode};
 pub use key::{
     procreg_key, procreg_key_free, procreg_key_new, procreg_lookup_pid_key, procreg_service,

@@ -53,11 +53,18 @@ pub struct procreg_event {
     pub name: *const c_char,
     /// Host of the owner, NUL-terminated ("" for PROCREG_EVENT_LOST).
     pub host: *const c_char,
-    // Version 1 ends here; append past its sizeof.
+    // Version 1 ends here (64 bytes on LP64); append past its sizeof.
+    /// True when the change concerns a member of a process group: then
+    /// `name` is the group and `pid` the member (PROCREG_EVENT_REGISTERED is
+    /// a join, PROCREG_EVENT_UNREGISTERED a leave, PROCREG_EVENT_RECLAIMED
+    /// or PROCREG_EVENT_EXPIRED a dead member removed). Written only when
+    /// `struct_size` covers it (a caller built against version 1 sets a
+    /// smaller size and gets the version-1 fields only). (Version 2.)
+    pub member: bool,
 }
 
-// SAFETY: repr(C), struct_size first, integers, pointers, and an enum the
-// library writes but never reads.
+// SAFETY: repr(C), struct_size first, integers, pointers, a C-ABI bool,
+// and an enum the library writes but never reads.
 unsafe impl Extensible for procreg_event {
     const NAME: &'static str = "procreg_event";
     const MIN_SIZE: usize = offset_of!(procreg_event, host) + size_of::<*const c_char>();
@@ -140,6 +147,7 @@ pub unsafe extern "C" fn procreg_watch_next(
             ns: w.ns.as_ptr(),
             name: w.name.as_ptr(),
             host: interned(&e.host),
+            member: e.member,
         };
         // SAFETY: writable for `size` bytes by contract.
         unsafe { write_out(out, size, &v) };
@@ -157,4 +165,24 @@ pub unsafe extern "C" fn procreg_watch_close(w: *mut procreg_watcher) {
             drop(unsafe { Box::from_raw(w) });
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `member` (version 2) begins past version 1's sizeof, so a version-1
+    /// caller's struct_size excludes it.
+    #[test]
+    fn member_is_appended_past_version_1() {
+        let v1_end = <procreg_event as Extensible>::MIN_SIZE;
+        assert_eq!(
+            v1_end % align_of::<procreg_event>(),
+            0,
+            "no tail padding in v1"
+        );
+        assert_eq!(offset_of!(procreg_event, member), v1_end);
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!(v1_end, 64);
+    }
 }

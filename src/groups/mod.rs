@@ -12,7 +12,7 @@
 //! `InvalidKey`); etcd refuses a unique key with a NUL before it is sent. A
 //! group shares its name with a unique key without clashing. Being an
 //! entry, a member gets all the entry machinery on every backend: owner
-//! liveness, metadata, reclaim by checked reads, `sweep` and the reaper,
+//! liveness, metadata, reclaim by `sweep` and the reaper,
 //! and on `etcd://` the key under its owner's session lease, so a dead
 //! host's members expire with it. The table's slot protocol is unchanged:
 //! a member is a key like any other, so its claim, commit and reclaim are
@@ -68,6 +68,25 @@ fn member_name(group: &str, pid: u32) -> String {
 #[inline]
 pub(crate) fn is_member_name(name: &[u8]) -> bool {
     name.contains(&0)
+}
+
+/// Takes the events already queued on `w` without waiting (at most 4,096,
+/// so that a flood of changes cannot hold the caller here).
+fn drain(w: &mut crate::Watcher) -> Result<()> {
+    for _ in 0..4096 {
+        match w.next(Duration::ZERO) {
+            Ok(_) | Err(Error::Lagged { .. }) => {}
+            Err(Error::Timeout { .. }) => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Whether the stored name `name` is a member of `group`.
+fn in_group(name: &str, group: &str) -> bool {
+    name.strip_prefix(group)
+        .is_some_and(|rest| rest.starts_with('\0'))
 }
 
 /// Turns a stored member entry into its public form (`name` = the group,
@@ -126,9 +145,8 @@ impl Registry {
     /// Adds process `pid` to `group` of namespace `ns` with its own
     /// `metadata`; returns the member's version. A group and a unique key
     /// may share a name. Each member has its own owner liveness: a member
-    /// whose process died is reclaimed like a dead entry (checked reads,
-    /// [`sweep`](Self::sweep), the reaper; on `etcd://` with its owner's
-    /// lease). A group has no size limit of its own: each member takes one
+    /// whose process died is reclaimed by [`sweep`](Self::sweep) or the
+    /// reaper, and on `etcd://` with its owner's lease. A group has no size limit of its own: each member takes one
     /// entry of the registry, so a group is bounded by the registry's
     /// capacity (`Full` past it, as for `register`).
     ///
@@ -162,7 +180,7 @@ impl Registry {
         let name = member_name(group, pid);
         self.backend_ref()
             .register(backend::Key::member(ns, &name), who, metadata, None)
-            .map_err(|e| group_error(e, group))
+            .map_err(|e| group_error(e, group, pid))
     }
 
     /// Removes member `pid` from `group`; false if it was not a member.
@@ -174,7 +192,7 @@ impl Registry {
         let name = member_name(group, pid);
         self.backend_ref()
             .unregister(backend::Key::member(ns, &name), None)
-            .map_err(|e| group_error(e, group))
+            .map_err(|e| group_error(e, group, pid))
     }
 
     /// Replaces the metadata of member `pid` of `group`; returns the new
@@ -195,14 +213,50 @@ impl Registry {
         let name = member_name(group, pid);
         self.backend_ref()
             .update_metadata(backend::Key::member(ns, &name), metadata)
-            .map_err(|e| group_error(e, group))
+            .map_err(|e| group_error(e, group, pid))
+    }
+
+    /// Member `pid` of `group`, if it is one: its entry (`member` = true,
+    /// `name` = the group), whatever its owner's liveness, as
+    /// [`lookup`](Self::lookup) gives an entry. One read of one key.
+    ///
+    /// # Errors
+    /// `InvalidKey`, `Busy`; the backend's.
+    pub fn member(&self, ns: &str, group: &str, pid: u32) -> Result<Option<Entry>> {
+        self.check_group(ns, group)?;
+        let name = member_name(group, pid);
+        Ok(self
+            .backend_ref()
+            .lookup(backend::Key::member(ns, &name))
+            .map_err(|e| group_error(e, group, pid))?
+            .map(decode_entry))
+    }
+
+    /// The liveness of member `pid` of `group`, judged now as
+    /// [`owner_liveness`](Self::owner_liveness) judges an entry's owner
+    /// (`Unknown` for an owner on another host or out of sight); `None`
+    /// when `pid` is not a member. Changes nothing.
+    ///
+    /// # Errors
+    /// `InvalidKey`, `Busy`; the backend's.
+    pub fn member_liveness(
+        &self,
+        ns: &str,
+        group: &str,
+        pid: u32,
+    ) -> Result<Option<crate::Liveness>> {
+        self.check_group(ns, group)?;
+        let name = member_name(group, pid);
+        self.backend_ref()
+            .owner_liveness(backend::Key::member(ns, &name))
+            .map_err(|e| group_error(e, group, pid))
     }
 
     /// The members of `group` in namespace `ns`, sorted by pid: entries
     /// with `name` = the group and `member` = true. Like [`list`](Self::list)
-    /// it shows a member whose owner died until something reclaims it
-    /// (`sweep`, the reaper, [`wait_for_members`](Self::wait_for_members)
-    /// does not). Cost: one read of the namespace (a scan of the table's
+    /// it shows a member whose owner died until `sweep` or the reaper
+    /// reclaims it ([`wait_for_members`](Self::wait_for_members) counts only
+    /// live members but reclaims none). Cost: one read of the namespace (a scan of the table's
     /// control words on `shm:`/`mem:`, a range read on `etcd://`).
     ///
     /// # Errors
@@ -213,11 +267,7 @@ impl Registry {
             .backend_ref()
             .list(Some(ns))?
             .into_iter()
-            .filter(|e| {
-                e.name
-                    .strip_prefix(group)
-                    .is_some_and(|rest| rest.starts_with('\0'))
-            })
+            .filter(|e| in_group(&e.name, group))
             .map(decode_entry)
             .collect();
         v.sort_by_key(|e| e.pid);
@@ -270,6 +320,10 @@ impl Registry {
         let mut recount = true;
         loop {
             if recount {
+                // A burst of joins queues many events: one recount after
+                // taking what is already queued covers them all (a recount
+                // per event would read the namespace once per join).
+                drain(&mut watcher)?;
                 let live = self.live_members(ns, group)?;
                 if live.len() >= n {
                     return Ok(live);
@@ -307,37 +361,39 @@ impl Registry {
         }
     }
 
-    /// The members of `group` whose owner is not known to be dead.
+    /// The members of `group` whose owner is not known to be dead: one read
+    /// of the namespace with each owner judged (on `etcd://` from the listed
+    /// records, not a read per member).
     fn live_members(&self, ns: &str, group: &str) -> Result<Vec<Entry>> {
-        let mut v = self.members(ns, group)?;
-        let mut keep = Vec::with_capacity(v.len());
-        for e in &v {
-            let name = member_name(group, e.pid);
-            let l = self
-                .backend_ref()
-                .owner_liveness(backend::Key::member(ns, &name))?;
-            keep.push(matches!(
-                l,
-                Some(crate::Liveness::Alive | crate::Liveness::Unknown)
-            ));
-        }
-        let mut it = keep.into_iter();
-        v.retain(|_| it.next().unwrap_or(false));
+        let mut v: Vec<Entry> = self
+            .backend_ref()
+            .list_judged(Some(ns))?
+            .into_iter()
+            .filter(|(e, l)| {
+                in_group(&e.name, group)
+                    && matches!(l, crate::Liveness::Alive | crate::Liveness::Unknown)
+            })
+            .map(|(e, _)| decode_entry(e))
+            .collect();
+        v.sort_by_key(|e| e.pid);
         Ok(v)
     }
 
     /// The unique entries and group members of namespace `ns` (or of all
     /// namespaces) whose metadata matches every term of `query`, sorted by
-    /// (namespace, name, pid).
+    /// (namespace, name), a unique entry before the members of a same-named
+    /// group, members by pid.
     ///
-    /// `query` is whitespace-separated `field=value` terms (`role=api
-    /// port=8080`); a term matches when the entry's metadata has `field`
-    /// with exactly `value`. Metadata fields come from `k=v` tokens
-    /// separated by whitespace, `;` or `,` (as `procreg demo` writes them:
-    /// `role=api port=8081 worker=1`), or from a flat JSON object
-    /// (`{"role":"api","port":8081}`: a value is compared as its JSON text,
-    /// a string without its quotes). Metadata of any other form, or not
-    /// UTF-8, matches no term.
+    /// `query` is `field=value` terms separated by whitespace, `;` or `,`
+    /// (`role=api port=8080`); a term matches when the entry's metadata has
+    /// `field` with exactly `value`. Metadata fields come from `k=v` tokens
+    /// separated the same way (as `procreg demo` writes them: `role=api
+    /// port=8081 worker=1`), or from a JSON object
+    /// (`{"role":"api","port":8081}`: a value is compared as its JSON text
+    /// as written, so `1e3` is not `1000`; a string without its quotes and
+    /// escapes; of two equal keys the last). A value holding whitespace, `;`
+    /// or `,` cannot be queried. Metadata of any other form, or not UTF-8,
+    /// matches no term.
     ///
     /// Cost: one read of the namespace (or registry) and a parse of each
     /// entry's metadata: a scan of the table on `shm:`/`mem:`, a range
@@ -365,9 +421,21 @@ impl Registry {
     }
 }
 
-/// A member error names the group, not the stored member name.
-fn group_error(e: Error, group: &str) -> Error {
+/// A member error names the group, not the stored member name: the kinds
+/// that carry a name get the group, and messages that quote the stored
+/// name (`Busy`, the etcd engine's `InvalidArgument`) say "member P of
+/// group G" instead.
+fn group_error(e: Error, group: &str, pid: u32) -> Error {
+    let fix = |m: String| {
+        let stored = member_name(group, pid);
+        let said = format!("member {pid} of group {group:?}");
+        m.replace(&format!("{stored:?}"), &said)
+            .replace(&stored, &said)
+    };
     match e {
+        Error::Busy(m) => Error::Busy(fix(m)),
+        Error::InvalidArgument(m) => Error::InvalidArgument(fix(m)),
+        Error::InvalidKey(m) => Error::InvalidKey(fix(m)),
         Error::AlreadyExists {
             namespace,
             pid,
@@ -390,6 +458,21 @@ fn group_error(e: Error, group: &str) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn member_errors_name_the_member_not_its_stored_name() {
+        let raw = Error::Busy("key \"api\\04242\" in namespace \"svc\" kept changing".into());
+        let e = group_error(raw, "api", 4242).to_string();
+        assert!(e.contains(r#"member 4242 of group "api""#), "{e}");
+        assert!(!e.contains("\\0"), "{e}");
+        let raw = Error::InvalidArgument("svc/api\u{0}4242 belongs to another handle".into());
+        let e = group_error(raw, "api", 4242).to_string();
+        assert!(
+            e.contains(r#"svc/member 4242 of group "api" belongs"#),
+            "{e}"
+        );
+        assert!(!e.contains('\0'), "{e}");
+    }
 
     #[test]
     fn member_names_are_group_nul_decimal_pid() {

@@ -10,17 +10,18 @@ pub(crate) struct Term {
     pub(crate) value: String,
 }
 
-/// Parses whitespace-separated `field=value` terms (at least one; `field`
-/// non-empty, `value` possibly empty).
+/// Parses `field=value` terms (at least one; `field` non-empty, `value`
+/// possibly empty) separated as `k=v` metadata is: by whitespace, `;` or
+/// `,` (so `role=api,port=8080` is two terms, as it would be in metadata).
 pub(crate) fn parse_query(query: &str) -> Result<Vec<Term>> {
     let bad = |why: &str| {
         Error::InvalidArgument(format!(
-            "select query {query:?} {why}: give whitespace-separated field=value terms, \
-             e.g. \"role=api port=8080\""
+            "select query {query:?} {why}: give field=value terms separated by whitespace, \
+             ';' or ',', e.g. \"role=api port=8080\""
         ))
     };
     let mut terms = Vec::new();
-    for tok in query.split_whitespace() {
+    for tok in query.split(is_separator).filter(|t| !t.is_empty()) {
         match tok.split_once('=') {
             Some((field, value)) if !field.is_empty() => terms.push(Term {
                 field: field.to_owned(),
@@ -43,15 +44,24 @@ pub(crate) fn matches(terms: &[Term], metadata: &[u8]) -> bool {
     };
     let trimmed = text.trim_start();
     if trimmed.starts_with('{') {
-        let Ok(obj) = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text)
-        else {
+        // Values stay as their JSON text, so a number matches as written
+        // (`1e3` is not `1000`, `1.0` is not `1`, a 30-digit integer keeps
+        // its digits). A duplicate key: the last one counts.
+        let Ok(obj) = serde_json::from_str::<
+            std::collections::HashMap<String, &serde_json::value::RawValue>,
+        >(text) else {
             return false;
         };
         terms.iter().all(|t| {
-            obj.get(&t.field).is_some_and(|v| match v {
-                serde_json::Value::String(s) => *s == t.value,
-                // Compared as JSON text (`8081`, `true`, `null`, `["a"]`).
-                other => serde_json::to_string(other).is_ok_and(|j| j == t.value),
+            obj.get(&t.field).is_some_and(|raw| {
+                let j = raw.get();
+                if j.starts_with('"') {
+                    // A string is compared without its quotes and escapes.
+                    serde_json::from_str::<String>(j).is_ok_and(|s| s == t.value)
+                } else {
+                    // `8081`, `true`, `null`, `["a"]`: the JSON text itself.
+                    j == t.value
+                }
             })
         })
     } else {
@@ -64,9 +74,14 @@ pub(crate) fn matches(terms: &[Term], metadata: &[u8]) -> bool {
 /// The `k=v` tokens of `text`, separated by whitespace, `;` or `,`; tokens
 /// without `=` or with an empty key are skipped.
 fn kv_tokens(text: &str) -> impl Iterator<Item = (&str, &str)> {
-    text.split(|c: char| c.is_whitespace() || c == ';' || c == ',')
+    text.split(is_separator)
         .filter_map(|tok| tok.split_once('='))
         .filter(|(k, _)| !k.is_empty())
+}
+
+/// What separates `k=v` tokens, in metadata and in queries.
+fn is_separator(c: char) -> bool {
+    c.is_whitespace() || c == ';' || c == ','
 }
 
 #[cfg(test)]
@@ -110,6 +125,10 @@ mod tests {
         assert!(!matches(&q("role=ap"), m));
         assert!(matches(&q("b=2 a=1"), b"a=1;b=2"));
         assert!(matches(&q("b=2"), b"a=1, b=2"));
+        // A query separates its terms as metadata separates tokens.
+        assert!(matches(&q("a=1,b=2"), b"a=1 b=2"));
+        assert!(matches(&q("a=1;b=2"), b"b=2,a=1"));
+        assert!(!matches(&q("a=1,b=3"), b"a=1 b=2"));
         assert!(
             matches(&q("url=x=y"), b"url=x=y"),
             "the value keeps later '='"
@@ -130,6 +149,14 @@ mod tests {
             "strings lose their quotes"
         );
         assert!(!matches(&q("port=8082"), m));
+        // Numbers match as written, whatever serde would print for them.
+        let n = br#"{"e":1e3,"f":1.0,"big":123456789012345678901234567890}"#;
+        assert!(matches(&q("e=1e3 f=1.0"), n));
+        assert!(!matches(&q("e=1000"), n) && !matches(&q("f=1"), n));
+        assert!(matches(&q("big=123456789012345678901234567890"), n));
+        // Escapes in strings are decoded; the last of two equal keys counts.
+        assert!(matches(&q("s=a\"b"), br#"{"s":"a\"b"}"#));
+        assert!(matches(&q("d=2"), br#"{"d":1,"d":2}"#));
         assert!(
             !matches(&q("role=api"), br#"{"role": "api""#),
             "broken json"

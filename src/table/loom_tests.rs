@@ -593,3 +593,38 @@ fn loom_a_seen_answer_never_outlives_its_entry() {
         assert_eq!(t.lookup_pid(&k("x")).unwrap(), Some(2));
     });
 }
+
+/// Groups: a member is a key of kind [`MEMBER`] under the same protocol. Two
+/// joins of one (group, pid) race with the insert of a unique key of the same
+/// bytes and a scan (what `members` reads): exactly one join wins, the unique
+/// key is a key of its own beside it, and the scan sees each entry whole or
+/// not at all.
+#[test]
+fn loom_two_joins_of_one_member_exactly_one_wins_beside_a_unique_key() {
+    model_spinning(1, || {
+        let (t, dead) = setup();
+        let member = || KeyWords::with_kind(b"n", b"g\x001", MEMBER);
+        let joins: Vec<_> = (1..=2)
+            .map(|tok| {
+                let (t, e) = (t.clone(), env(tok, &dead));
+                thread::spawn(move || {
+                    t.insert(&member(), &owner(tok), 0, &meta(tok as u8), &e)
+                        .is_ok()
+                })
+            })
+            .collect();
+        t.insert(&k("g\x001"), &owner(3), 0, &meta(3), &env(3, &dead))
+            .unwrap();
+        t.for_each_live(|_, _, e| {
+            assert_eq!(e.metadata[..], meta(e.owner.pid as u8)[..], "torn: {e:?}");
+            true
+        })
+        .unwrap();
+        let wins: Vec<bool> = joins.into_iter().map(|h| h.join().unwrap()).collect();
+        assert_eq!(wins.iter().filter(|w| **w).count(), 1, "{wins:?}");
+        let winner = wins.iter().position(|w| *w).unwrap() as u32 + 1;
+        assert_eq!(t.lookup_pid(&member()).unwrap(), Some(winner));
+        assert_eq!(t.lookup_pid(&k("g\x001")).unwrap(), Some(3));
+        assert_eq!(t.census().live, 2);
+    });
+}

@@ -42,7 +42,9 @@ static int visit_count(const procreg_entry_view *e, void *ctx) {
 static char this_host[256];
 
 static int visit_check_host(const procreg_entry_view *e, void *ctx) {
-    if (e->struct_size < sizeof *e || e->host == NULL || strcmp(e->host, this_host) != 0) ++*(int *)ctx;
+    /* procreg_list shows unique entries only: member is false */
+    if (e->struct_size < sizeof *e || e->host == NULL || strcmp(e->host, this_host) != 0 || e->member)
+        ++*(int *)ctx;
     return 0;
 }
 

@@ -78,6 +78,12 @@ struct Inner {
 }
 
 /// A handle on an etcd-backed registry. Cheap to clone (one session for all clones).
+///
+/// This engine speaks in stored names: a name `GROUP\0PID` (a pid in
+/// canonical decimal, registered for that pid only) is a member of a
+/// process group, as `docs/etcd-format.md` lays out. `Registry` refuses a
+/// unique key holding NUL before it reaches the engine, so no unique key
+/// of a `Registry` finds a member.
 #[derive(Clone)]
 pub struct EtcdBackend {
     inner: Arc<Inner>,
@@ -159,10 +165,14 @@ fn check_key(ns: &str, name: &str) -> Result<()> {
 }
 
 /// Whether `name` is a group member's stored name: `GROUP\0PID`, a
-/// non-empty group without NUL and a decimal pid.
+/// non-empty group without NUL and a pid from 1 to `u32::MAX` in canonical
+/// decimal (no sign, no leading zero), so each member has one name.
 fn is_member_name(name: &str) -> bool {
     name.split_once('\0').is_some_and(|(group, pid)| {
-        !group.is_empty() && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())
+        !group.is_empty()
+            && !pid.starts_with('0')
+            && pid.bytes().all(|b| b.is_ascii_digit())
+            && pid.parse::<u32>().is_ok()
     })
 }
 

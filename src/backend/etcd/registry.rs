@@ -235,10 +235,29 @@ impl Backend for EtcdRegistry {
 
     fn update_metadata(&self, key: Key<'_>, metadata: &[u8]) -> Result<u64> {
         let key = checked(key)?;
-        let v = self.engine.update_metadata(key.ns, key.name, metadata)?;
+        let (v, pid) = self.engine.update_metadata_of(key.ns, key.name, metadata)?;
         telemetry::count(telemetry::Op::Update);
         let rev = last_write_revision();
-        self.fire(EventKind::Updated, key, std::process::id(), v, rev);
+        // The entry's owner, as the watchers report it (not the caller: an
+        // entry or member registered for another pid is updated by its handle).
+        self.fire(EventKind::Updated, key, pid, v, rev);
+        Ok(v)
+    }
+
+    fn list_judged(&self, ns: Option<&str>) -> Result<Vec<(Entry, Liveness)>> {
+        // One range read: each record judged as `owner_liveness` judges it,
+        // without a read per entry.
+        let mut v: Vec<(Entry, Liveness)> = self
+            .engine
+            .list(ns)?
+            .0
+            .into_iter()
+            .map(|r| {
+                let l = self.engine.judge(&r);
+                (entry_of(r), l)
+            })
+            .collect();
+        v.sort_by(|(a, _), (b, _)| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
         Ok(v)
     }
 

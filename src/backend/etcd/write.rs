@@ -84,6 +84,14 @@ impl EtcdBackend {
         entry_lease: Option<i64>,
     ) -> Result<EtcdRecord> {
         check_key(ns, name)?;
+        if let Some((group, of)) = name.split_once('\0')
+            && of != pid.to_string()
+        {
+            return Err(Error::InvalidArgument(format!(
+                "the member name {group:?}\\0{of} is for pid {of}, not {pid}: a member \
+                 of group {group:?} is stored as GROUP\\0PID with its own pid"
+            )));
+        }
         if metadata.len() > MAX_METADATA_LEN {
             return Err(Error::MetadataTooLarge {
                 len: metadata.len(),
@@ -277,6 +285,17 @@ impl EtcdBackend {
     /// `NotFound`, `MetadataTooLarge`, `InvalidArgument` (entry of another
     /// handle), `Busy` (changed concurrently), `Unavailable`.
     pub fn update_metadata(&self, ns: &str, name: &str, metadata: &[u8]) -> Result<u64> {
+        Ok(self.update_metadata_of(ns, name, metadata)?.0)
+    }
+
+    /// [`update_metadata`](Self::update_metadata), also returning the
+    /// entry's owner pid (for the event the registry fires).
+    pub(crate) fn update_metadata_of(
+        &self,
+        ns: &str,
+        name: &str,
+        metadata: &[u8],
+    ) -> Result<(u64, u32)> {
         if metadata.len() > MAX_METADATA_LEN {
             return Err(Error::MetadataTooLarge {
                 len: metadata.len(),
@@ -322,7 +341,7 @@ impl EtcdBackend {
             )));
         }
         committed_at(r.header());
-        Ok(v.version)
+        Ok((v.version, rec.pid))
     }
 }
 

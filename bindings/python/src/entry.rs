@@ -237,10 +237,9 @@ impl Entry {
     /// Whether the owner of this entry's key is alive now: `Liveness.ALIVE`,
     /// `DEAD` (gone, pid reused, or the key no longer held by this pid) or
     /// `UNKNOWN` (cannot be judged from here, e.g. another PID namespace).
-    /// Judged at each read; changes nothing. For a member: `ALIVE` while
-    /// its pid is a member of the group whose process is alive or cannot be
-    /// judged from here (what `Registry.wait_for_members` counts), else
-    /// `DEAD`.
+    /// Judged at each read; changes nothing. For a member, the liveness of
+    /// its process while its pid is still a member of the group (`DEAD`
+    /// once it is not).
     #[getter]
     fn liveness<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let Some(reg) = &self.registry else {

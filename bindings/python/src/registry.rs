@@ -111,10 +111,8 @@ impl Registry {
     }
 
     /// Liveness of the owner of (ns, name) if `pid` still holds it, else
-    /// dead. For a member (`name` is its group): alive while `pid` is a
-    /// member whose process is alive or cannot be judged from here (what
-    /// `wait_for_members` counts; the library has no finer public answer
-    /// for a member), else dead.
+    /// dead; for a member (`name` is its group), of member `pid` if it is
+    /// still one, else dead.
     pub(crate) fn entry_liveness(
         &self,
         py: Python<'_>,
@@ -126,13 +124,8 @@ impl Registry {
         let (ns, name) = (key(ns.as_any(), "namespace")?, key(name.as_any(), "name")?);
         if member {
             return self.with(py, |r| {
-                // n = 0 returns at once with the live members.
-                let live = r.wait_for_members(ns, name, 0, Duration::ZERO)?;
-                Ok(if live.iter().any(|e| e.pid == owner) {
-                    procreg::Liveness::Alive
-                } else {
-                    procreg::Liveness::Dead
-                })
+                Ok(r.member_liveness(ns, name, owner)?
+                    .unwrap_or(procreg::Liveness::Dead))
             });
         }
         self.with(py, |r| match r.lookup_pid(ns, name)? {
@@ -823,6 +816,39 @@ impl Registry {
         let m = crate::convert::metadata(metadata)?;
         self.try_with(py, |r| r.update_member_metadata(k, g, p, &m))?
             .map_err(|e| member_error(py, e, ns, group, p))
+    }
+
+    /// Member `pid` of `group`, or None if it is not one (whatever its
+    /// process's liveness).
+    fn member(
+        slf: &Bound<'_, Self>,
+        ns: &Bound<'_, PyAny>,
+        group: &Bound<'_, PyAny>,
+        pid: &Bound<'_, PyAny>,
+    ) -> PyResult<Option<Py<Entry>>> {
+        let (k, g) = (key(ns, "namespace")?, key(group, "group")?);
+        let p = member_pid(pid)?;
+        match slf.get().with(slf.py(), |r| r.member(k, g, p))? {
+            None => Ok(None),
+            Some(e) => Entry::from_list(slf.py(), e, Some(weak(slf)?)).map(Some),
+        }
+    }
+
+    /// Whether the process of member `pid` of `group` is alive, judged now:
+    /// a `Liveness`, or None if `pid` is not a member. Changes nothing.
+    fn member_liveness<'py>(
+        &self,
+        py: Python<'py>,
+        ns: &Bound<'py, PyAny>,
+        group: &Bound<'py, PyAny>,
+        pid: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let (k, g) = (key(ns, "namespace")?, key(group, "group")?);
+        let p = member_pid(pid)?;
+        match self.with(py, |r| r.member_liveness(k, g, p))? {
+            None => Ok(None),
+            Some(l) => values::liveness(py, l).map(Some),
+        }
     }
 
     /// The members of `group`, sorted by pid (`member` True, `name` the

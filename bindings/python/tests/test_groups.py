@@ -47,8 +47,11 @@ def test_join_members_leave_round_trip(reg, ns):
     assert (m.namespace, m.name, m.pid, m.member) == (ns, "api", me, True)
     assert m.metadata_json() == {"role": "api", "port": 8080} and m.version == v
     assert m.alive and m.liveness is procreg.Liveness.ALIVE
+    assert reg.member(ns, "api", me) == m
+    assert reg.member_liveness(ns, "api", me) is procreg.Liveness.ALIVE
     assert reg.leave(ns, "api", me) is True
     assert reg.members(ns, "api") == []
+    assert reg.member(ns, "api", me) is None and reg.member_liveness(ns, "api", me) is None
     assert reg.leave(ns, "api", me) is False  # not a member any more
     assert m.liveness is procreg.Liveness.DEAD  # the pid is no longer a member
 
@@ -268,11 +271,14 @@ def test_a_sigkilled_member_is_gone_after_sweep(url, reg, ns):
     # by wait_for_members, and judged dead.
     assert [e.pid for e in reg.members(ns, "victims")] == [victim]
     assert m.liveness is procreg.Liveness.DEAD
+    assert reg.member_liveness(ns, "victims", victim) is procreg.Liveness.DEAD
+    assert reg.member(ns, "victims", victim) == m  # reading changes nothing
     with pytest.raises(procreg.Timeout, match="it has 0"):
         reg.wait_for_members(ns, "victims", 1, timeout=0.2)
     assert reg.sweep() >= 1
     assert reg.members(ns, "victims") == []
     assert reg.list_members(ns) == []
+    assert reg.member_liveness(ns, "victims", victim) is None
 
 
 # ---- watching ------------------------------------------------------------------------------------
@@ -317,6 +323,8 @@ def test_a_watcher_sees_joins_updates_and_leaves_as_member_events(reg, ns):
         lambda r, ns: r.update_member_metadata(ns, "g", os.getpid(), 3.0),
         lambda r, ns: r.update_member_metadata(ns, "g", None, b""),
         lambda r, ns: r.members(ns, 1),
+        lambda r, ns: r.member(ns, "g", None),
+        lambda r, ns: r.member_liveness(ns, 1, os.getpid()),
         lambda r, ns: r.list_members(7),
         lambda r, ns: r.select(b"role=api"),
         lambda r, ns: r.select("role=api", ns=1),
@@ -376,6 +384,8 @@ def test_group_calls_after_close_raise_registry_closed(url, ns):
         lambda: r.leave(ns, "g", os.getpid()),
         lambda: r.update_member_metadata(ns, "g", os.getpid(), b""),
         lambda: r.members(ns, "g"),
+        lambda: r.member(ns, "g", os.getpid()),
+        lambda: r.member_liveness(ns, "g", os.getpid()),
         lambda: r.list_members(),
         lambda: r.select("a=b"),
         lambda: r.wait_for_members(ns, "g", 1, timeout=1),

@@ -306,6 +306,9 @@ def test_package_and_stubs_pass_mypy_strict(tmp_path):
                         print(v, ev.member)
                     members: List[procreg.Entry] = reg.members("ns", "g")
                     member: bool = members[0].member
+                    one: Optional[procreg.Entry] = reg.member("ns", "g", os.getpid())
+                    ml: Optional[procreg.Liveness] = reg.member_liveness("ns", "g", os.getpid())
+                    print(one, ml)
                     live: List[procreg.Entry] = reg.wait_for_members("ns", "g", 1, None)
                     hits: List[procreg.Entry] = reg.select("role=api", ns=None)
                     everyone: List[procreg.Entry] = reg.list_members()

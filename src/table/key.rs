@@ -150,6 +150,12 @@ pub(crate) trait Packed {
     fn head(&self) -> &[u64; HEAD_WORDS];
     /// Packed word `i` (`i < word_count`).
     fn word(&self, i: usize) -> u64;
+    /// The key's tag byte in every byte lane (see `control::tag_bytes`):
+    /// computed from the hash, or kept by a prepared key.
+    #[inline(always)]
+    fn tag_bytes(&self) -> u64 {
+        super::control::tag_bytes(self.hash())
+    }
 }
 
 /// The three stored fields every [`Packed`] key stores.
@@ -237,6 +243,7 @@ pub(crate) struct PackedKey {
     lens: u64,
     len: usize,
     hash: u64,
+    tags: u64,
     head: [u64; HEAD_WORDS],
     rest: Box<[u64]>,
 }
@@ -249,6 +256,7 @@ impl PackedKey {
             lens: k.lens,
             len: k.len,
             hash: k.hash,
+            tags: super::control::tag_bytes(k.hash),
             head: k.head,
             rest: (HEAD_WORDS..k.len).map(|i| k.word(i)).collect(),
         }
@@ -257,6 +265,10 @@ impl PackedKey {
 
 impl Packed for PackedKey {
     stored_fields!();
+    #[inline(always)]
+    fn tag_bytes(&self) -> u64 {
+        self.tags
+    }
     #[inline(always)]
     fn head(&self) -> &[u64; HEAD_WORDS] {
         &self.head

@@ -448,12 +448,12 @@ fn a_member_key_and_a_unique_key_of_the_same_bytes_are_separate_keys() {
     t.insert(&member, &owner(7), 0, b"m", &env).unwrap();
     // The unique key of the same bytes misses on every reader path...
     assert_eq!(t.lookup_pid(&unique).unwrap(), None);
-    assert_eq!(t.lookup_pid_quick(&unique), Some(None));
+    assert_eq!(t.lookup_pid_quick(&unique, || true, || true), Some(None));
     assert_eq!(t.lookup_pid(&member).unwrap(), Some(7));
     // ...and is a key of its own: both live, each removed alone.
     t.insert(&unique, &owner(8), 0, b"u", &env).unwrap();
     assert_eq!(t.lookup_pid(&unique).unwrap(), Some(8));
-    assert_eq!(t.lookup_pid_quick(&member), Some(Some(7)));
+    assert_eq!(t.lookup_pid_quick(&member, || true, || true), Some(Some(7)));
     assert!(t.remove(&unique, None, &env).unwrap());
     assert_eq!(t.lookup_pid(&member).unwrap(), Some(7));
     assert!(!t.remove(&unique, None, &env).unwrap());

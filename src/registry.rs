@@ -422,15 +422,13 @@ impl Registry {
     #[inline(always)]
     pub fn lookup_pid(&self, ns: &str, name: &str) -> Result<Option<u32>> {
         // A small wrapper at each call site: the fast path is a leaf
-        // function of the backend (it packs the key and looks it up, and
-        // counts), the rest is out of line. A miss is only final once the
-        // key is known to hold no NUL (no such key is ever registered).
+        // function of the backend (it packs the key, looks it up and
+        // counts; a miss only for a valid key), the rest is out of line.
         match self
             .backend()
             .lookup_pid_quick::<Counted>(backend::Key::unique(ns, name))
         {
-            Some(Some(pid)) => Ok(Some(pid)),
-            Some(None) => nul_checked(Ok(None), ns, name),
+            Some(r) => Ok(r),
             None => self.lookup_pid_full(ns, name),
         }
     }

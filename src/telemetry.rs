@@ -93,14 +93,14 @@ pub(crate) fn count(op: Op) {
 /// a lookup's fast path stays a leaf function.
 #[inline(always)]
 pub(crate) fn count_quick(op: Op) -> bool {
-    MINE.with(|m| match m.get() {
-        Some(c) => {
-            let w = &c.0[op as usize];
-            w.store(w.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-            true
-        }
-        None => false,
-    })
+    // `try_with`, not `with`: the latter is not always inlined (and this
+    // key has no destructor, so `try_with` never fails).
+    let Ok(Some(c)) = MINE.try_with(Cell::get) else {
+        return false;
+    };
+    let w = &c.0[op as usize];
+    w.store(w.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    true
 }
 
 /// The sums over every thread of this process.

@@ -130,8 +130,8 @@ pub(crate) trait Backend: Send + Sync {
     /// The answer of `lookup_pid` when the backend has it at once, without
     /// any error: `Some(Some(pid))`, `Some(None)` (a miss), or `None`, which
     /// sends the facade down the full path (`lookup_pid`). The key is not
-    /// validated: a key with a NUL byte may come here and must miss; an
-    /// empty part, or one longer than the limits, must not give `Some(None)`.
+    /// validated: a key with a NUL byte, an empty part or one longer than
+    /// the limits may come here and must not give `Some(None)`.
     /// `T` counts the answer (`None` when it cannot). Loads only; allocates
     /// nothing.
     fn lookup_pid_quick<T: Tally>(&self, key: Key<'_>) -> Option<Option<u32>>

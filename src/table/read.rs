@@ -202,9 +202,10 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     ///
     /// `hit` and `miss` run on the answer (the caller's counters; usually
     /// zero-sized, so they cost no argument); either returning false turns
-    /// the answer into `None`. A miss is only reported for a key whose
-    /// lengths the segment admits (a longer key goes the full path, which
-    /// refuses it). What is not the common case is out of line and reached
+    /// the answer into `None`. A miss is only reported for a key the
+    /// segment admits (lengths, no NUL); any other goes the full path,
+    /// which refuses it. A hit needs neither check: a stored key passed
+    /// them. What is not the common case is out of line and reached
     /// by tail calls, so the caller of this, made a function of its own,
     /// is a leaf that saves no register.
     #[inline(always)]
@@ -234,8 +235,8 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     }
 
     /// A miss of the fast path, if `key`'s parts are neither empty nor
-    /// longer than the segment's limits (`None` otherwise: the full path
-    /// refuses the key).
+    /// longer than the segment's limits and hold no NUL (`None` otherwise:
+    /// the full path refuses the key).
     #[inline(always)]
     fn quick_miss<K: Packed>(&self, key: &K, miss: impl Fn() -> bool) -> Option<Option<u32>> {
         // Each part 1..=its limit (an empty part wraps to the largest).
@@ -243,7 +244,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         let (ns, name) = ((lens & 0xFFFF) as usize, (lens >> 16 & 0xFFFF) as usize);
         let fits =
             ns.wrapping_sub(1) < self.g.max_ns_len && name.wrapping_sub(1) < self.g.max_name_len;
-        (fits && miss()).then_some(None)
+        (fits && key.nul_free() && miss()).then_some(None)
     }
 
     /// [`lookup_pid_quick`](Self::lookup_pid_quick) past its first
@@ -509,12 +510,11 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     /// the 2^32 that would bring it back.
     #[inline(always)]
     pub(crate) fn unchanged(&self, seen: &Seen) -> bool {
-        self.w(seen.word).load(Ordering::Acquire) == seen.c
-            && self
-                .w(hdr::CHANGES)
-                .load(Ordering::Relaxed)
-                .wrapping_sub(seen.changes)
-                < WRAP_GUARD
+        // Both words from one load of `base` (the `Acquire` below would
+        // make the compiler load it again).
+        let (c, changes) = (self.w(seen.word), self.w(hdr::CHANGES));
+        c.load(Ordering::Acquire) == seen.c
+            && changes.load(Ordering::Relaxed).wrapping_sub(seen.changes) < WRAP_GUARD
     }
 
     /// The recorded owner of `key`. Loads only; allocates nothing.

@@ -156,17 +156,29 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         self.find_quick_away::<K, R, META>(key, f, home, steps)
     }
 
-    /// The fast path's walk of the groups away from `key`'s home, at the
-    /// probe steps of `steps` (the home word's step bits, home excluded).
+    /// [`find_quick_away_inline`](Self::find_quick_away_inline), out of line.
     #[inline(never)]
     fn find_quick_away<K: Packed, R, const META: bool>(
         &self,
         key: &K,
         f: &mut impl FnMut(&Self, usize, u64) -> R,
         home: usize,
+        steps: u64,
+    ) -> Quick<R> {
+        self.find_quick_away_inline::<K, R, META>(key, f, home, steps)
+    }
+
+    /// The fast path's walk of the groups away from `key`'s home, at the
+    /// probe steps of `steps` (the home word's step bits, home excluded).
+    #[inline(always)]
+    fn find_quick_away_inline<K: Packed, R, const META: bool>(
+        &self,
+        key: &K,
+        f: &mut impl FnMut(&Self, usize, u64) -> R,
+        home: usize,
         mut steps: u64,
     ) -> Quick<R> {
-        let t8 = tag8(key.hash());
+        let bytes = key.tag_bytes();
         let tag = key.hash() & TAG_MASK;
         loop {
             let d = steps.trailing_zeros() as usize;
@@ -176,7 +188,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
             }
             steps &= steps - 1;
             let grp = self.probe_group(home, d);
-            let mut cands = match_tags(self.tags(grp).load(Ordering::Acquire), t8);
+            let mut cands = match_tag_bytes(self.tags(grp).load(Ordering::Acquire), bytes);
             while cands != 0 {
                 let slot = grp * GROUP + (cands.trailing_zeros() / 8) as usize;
                 cands &= cands - 1;
@@ -228,10 +240,11 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
             }
             return self.lookup_pid_quick_rest(key, hit, miss);
         }
-        if self.home(home).load(Ordering::Acquire) & STEP_BITS & !1 == 0 {
+        let steps = self.home(home).load(Ordering::Acquire) & STEP_BITS & !1;
+        if steps == 0 {
             return self.quick_miss(key, miss);
         }
-        self.lookup_pid_quick_away(key, hit, miss)
+        self.lookup_pid_quick_away(key, hit, miss, home, steps)
     }
 
     /// A miss of the fast path, if `key`'s parts are neither empty nor
@@ -271,13 +284,10 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         key: &K,
         hit: impl Fn() -> bool,
         miss: impl Fn() -> bool,
+        home: usize,
+        steps: u64,
     ) -> Option<Option<u32>> {
-        let (home, _) = self.place(key.hash());
-        let steps = self.home(home).load(Ordering::Acquire) & STEP_BITS & !1;
-        if steps == 0 {
-            return self.quick_miss(key, miss);
-        }
-        match self.find_quick_away::<K, u32, false>(key, &mut pid_of, home, steps) {
+        match self.find_quick_away_inline::<K, u32, false>(key, &mut pid_of, home, steps) {
             Quick::Hit(_, _, pid) => hit().then_some(Some(pid)),
             Quick::Miss => self.quick_miss(key, miss),
             Quick::Slow => None,
@@ -358,18 +368,21 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     ) -> Probe<R> {
         // The lens word and the key's head words fill the slot's hot line,
         // zero past the key on both sides: equal lens words mean equal word
-        // counts, so only the words the key has are compared (two at a time,
-        // branch-free within a pair). Past the head, the cold part.
+        // counts, so only the words the key has are compared (a branch per
+        // pair of words). Past the head, the cold part.
         let head = key.head();
         let n = key.word_count();
         let row = |i: usize| self.hot(slot, i).load(Ordering::Relaxed);
-        let mut diff = (row(row::LENS) ^ key.lens())
-            | (row(row::KEY) ^ head[0])
-            | (row(row::KEY + 1) ^ head[1]);
+        // One word at a time into `diff`: one temporary register.
+        let mut diff = row(row::LENS) ^ key.lens();
+        diff |= row(row::KEY) ^ head[0];
+        diff |= row(row::KEY + 1) ^ head[1];
         if n > 2 {
-            diff |= (row(row::KEY + 2) ^ head[2]) | (row(row::KEY + 3) ^ head[3]);
+            diff |= row(row::KEY + 2) ^ head[2];
+            diff |= row(row::KEY + 3) ^ head[3];
             if n > 4 {
-                diff |= (row(row::KEY + 4) ^ head[4]) | (row(row::KEY + 5) ^ head[5]);
+                diff |= row(row::KEY + 4) ^ head[4];
+                diff |= row(row::KEY + 5) ^ head[5];
             }
         }
         const _: () = assert!(HEAD_WORDS == 6, "the compare above spells out 6 head words");

@@ -227,13 +227,15 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         hit: impl Fn() -> bool + Copy,
         miss: impl Fn() -> bool + Copy,
     ) -> Option<Option<u32>> {
+        if key.word_count() > HEAD_WORDS {
+            return self.lookup_pid_quick_long(key, hit, miss);
+        }
         let (home, tag) = self.place(key.hash());
         let cands = match_tag_bytes(self.tags(home).load(Ordering::Acquire), key.tag_bytes());
         if cands != 0 {
             let slot = home * GROUP + (cands.trailing_zeros() / 8) as usize;
             let c = self.ctrl(slot).load(Ordering::Acquire);
-            // A key past the hot line is compared out of line: no call here.
-            if c & MATCH_MASK == LIVE | tag && key.word_count() <= HEAD_WORDS {
+            if c & MATCH_MASK == LIVE | tag {
                 if let Probe::Hit(pid) = self.probe::<K, u32, false>(slot, c, key, &mut pid_of) {
                     return hit().then_some(Some(pid));
                 }
@@ -258,6 +260,23 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         let fits =
             ns.wrapping_sub(1) < self.g.max_ns_len && name.wrapping_sub(1) < self.g.max_name_len;
         (fits && key.nul_free() && miss()).then_some(None)
+    }
+
+    /// [`lookup_pid_quick`](Self::lookup_pid_quick) of a key longer than
+    /// the hot line (out of line, so the short keys' path makes no call
+    /// to compare the cold part).
+    #[inline(never)]
+    fn lookup_pid_quick_long<K: Packed>(
+        &self,
+        key: &K,
+        hit: impl Fn() -> bool,
+        miss: impl Fn() -> bool,
+    ) -> Option<Option<u32>> {
+        match self.find_quick::<K, u32, false>(key, &mut pid_of) {
+            Quick::Hit(_, _, pid) => hit().then_some(Some(pid)),
+            Quick::Miss => self.quick_miss(key, miss),
+            Quick::Slow => None,
+        }
     }
 
     /// [`lookup_pid_quick`](Self::lookup_pid_quick) past its first

@@ -419,33 +419,18 @@ impl Registry {
     ///
     /// # Errors
     /// `InvalidKey`, `Busy`.
-    #[inline]
+    #[inline(always)]
     pub fn lookup_pid(&self, ns: &str, name: &str) -> Result<Option<u32>> {
-        // The fast path answers most lookups: lengths checked, the key
-        // packed and looked up in the home group. A miss is only final once
-        // the key is known to hold no NUL (no such key is ever registered).
-        let l = &self.inner.limits;
-        if !ns.is_empty()
-            && !name.is_empty()
-            && ns.len() <= l.max_namespace_len
-            && name.len() <= l.max_name_len
+        // A small wrapper at each call site: the fast path is a leaf
+        // function of the backend (it packs the key, looks it up and
+        // counts; a miss only for a valid key), the rest is out of line.
+        match self
+            .backend()
+            .lookup_pid_quick::<Counted>(backend::Key::unique(ns, name))
         {
-            match self
-                .backend()
-                .lookup_pid_quick(backend::Key::unique(ns, name))
-            {
-                Some(Some(pid)) => {
-                    telemetry::count(Op::LookupHit);
-                    return Ok(Some(pid));
-                }
-                Some(None) if !has_nul(ns.as_bytes()) && !has_nul(name.as_bytes()) => {
-                    telemetry::count(Op::LookupMiss);
-                    return Ok(None);
-                }
-                _ => {}
-            }
+            Some(r) => Ok(r),
+            None => self.lookup_pid_full(ns, name),
         }
-        self.lookup_pid_full(ns, name)
     }
 
     /// [`lookup_pid`](Self::lookup_pid) without its fast path.
@@ -461,20 +446,15 @@ impl Registry {
     ///
     /// # Errors
     /// `InvalidKey` (longer than this registry's limits), `Busy`.
-    #[inline]
+    #[inline(always)]
     pub fn lookup_pid_key(&self, key: &Key) -> Result<Option<u32>> {
-        let l = &self.inner.limits;
-        if key.ns_len() <= l.max_namespace_len && key.name_len() <= l.max_name_len {
-            if let Some(r) = self.backend().lookup_pid_key_quick(key) {
-                telemetry::count(if r.is_some() {
-                    Op::LookupHit
-                } else {
-                    Op::LookupMiss
-                });
-                return Ok(r);
-            }
+        // A small wrapper at each call site: the fast path is a leaf
+        // function of the backend (no register saves, the answer in a
+        // register, counted), the rest is out of line.
+        match self.backend().lookup_pid_key_quick::<Counted>(key) {
+            Some(r) => Ok(r),
+            None => self.lookup_pid_key_full(key),
         }
-        self.lookup_pid_key_full(key)
     }
 
     /// [`lookup_pid_key`](Self::lookup_pid_key) without its fast path.
@@ -758,6 +738,20 @@ fn nul_checked<T>(r: Result<Option<T>>, ns: &str, name: &str) -> Result<Option<T
 fn unique_only(mut v: Vec<Entry>) -> Vec<Entry> {
     v.retain(|e| !crate::groups::is_member_name(e.name.as_bytes()));
     v
+}
+
+/// The per-process counters as a fast path's [`Tally`](backend::Tally).
+struct Counted;
+
+impl backend::Tally for Counted {
+    #[inline(always)]
+    fn hit() -> bool {
+        telemetry::count_quick(Op::LookupHit)
+    }
+    #[inline(always)]
+    fn miss() -> bool {
+        telemetry::count_quick(Op::LookupMiss)
+    }
 }
 
 /// Counts a lookup's outcome in the per-process counters.

@@ -68,6 +68,15 @@ impl<'a> Key<'a> {
 /// re-check in a load or two (`shm`, `mem`), opaque to everyone else.
 pub(crate) type Proof = crate::table::Seen;
 
+/// What the facade counts of a fast-path answer (`lookup_pid_quick`), as
+/// a type: a backend calls it inline, with no argument at run time. Each
+/// returns false when it cannot count here; the backend then answers
+/// `None` and the facade takes (and counts) the full path.
+pub(crate) trait Tally {
+    fn hit() -> bool;
+    fn miss() -> bool;
+}
+
 /// Who is to own an entry: the calling process, or a process of this host
 /// by pid. "The caller" needs no pid, so the backend can use what it knows
 /// of this process without a syscall.
@@ -120,14 +129,24 @@ pub(crate) trait Backend: Send + Sync {
     fn lookup_pid(&self, key: Key<'_>) -> Result<Option<u32>>;
     /// The answer of `lookup_pid` when the backend has it at once, without
     /// any error: `Some(Some(pid))`, `Some(None)` (a miss), or `None`, which
-    /// sends the facade down the full path (`lookup_pid`). A key with a NUL
-    /// byte may come here and must miss. Loads only; allocates nothing.
-    fn lookup_pid_quick(&self, key: Key<'_>) -> Option<Option<u32>> {
+    /// sends the facade down the full path (`lookup_pid`). The key is not
+    /// validated: a key with a NUL byte, an empty part or one longer than
+    /// the limits may come here and must not give `Some(None)`.
+    /// `T` counts the answer (`None` when it cannot). Loads only; allocates
+    /// nothing.
+    fn lookup_pid_quick<T: Tally>(&self, key: Key<'_>) -> Option<Option<u32>>
+    where
+        Self: Sized,
+    {
         let _ = key;
         None
     }
-    /// `lookup_pid_quick` of a prepared key.
-    fn lookup_pid_key_quick(&self, key: &crate::Key) -> Option<Option<u32>> {
+    /// `lookup_pid_quick` of a prepared key (not checked against the
+    /// limits either).
+    fn lookup_pid_key_quick<T: Tally>(&self, key: &crate::Key) -> Option<Option<u32>>
+    where
+        Self: Sized,
+    {
         let _ = key;
         None
     }
@@ -263,12 +282,12 @@ impl Backend for AnyBackend {
         dispatch!(self, b => b.lookup_into(key, meta))
     }
     #[inline(always)]
-    fn lookup_pid_quick(&self, key: Key<'_>) -> Option<Option<u32>> {
-        dispatch!(self, b => b.lookup_pid_quick(key))
+    fn lookup_pid_quick<T: Tally>(&self, key: Key<'_>) -> Option<Option<u32>> {
+        dispatch!(self, b => b.lookup_pid_quick::<T>(key))
     }
     #[inline(always)]
-    fn lookup_pid_key_quick(&self, key: &crate::Key) -> Option<Option<u32>> {
-        dispatch!(self, b => b.lookup_pid_key_quick(key))
+    fn lookup_pid_key_quick<T: Tally>(&self, key: &crate::Key) -> Option<Option<u32>> {
+        dispatch!(self, b => b.lookup_pid_key_quick::<T>(key))
     }
     fn lookup_pid_key(&self, key: &crate::Key) -> Result<Option<u32>> {
         dispatch!(self, b => b.lookup_pid_key(key))

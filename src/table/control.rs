@@ -56,6 +56,19 @@ pub(super) fn tag8(hash: u64) -> u64 {
 const LO_BYTES: u64 = 0x0101_0101_0101_0101;
 const HI_BYTES: u64 = 0x8080_8080_8080_8080;
 
+/// [`tag8`] of `hash` in every byte lane (what [`match_tag_bytes`] takes).
+#[inline(always)]
+pub(super) fn tag_bytes(hash: u64) -> u64 {
+    tag8(hash).wrapping_mul(LO_BYTES)
+}
+
+/// [`match_tags`] with the tag already in every byte lane ([`tag_bytes`]).
+#[inline(always)]
+pub(super) fn match_tag_bytes(tags: u64, bytes: u64) -> u64 {
+    let x = tags ^ bytes;
+    x.wrapping_sub(LO_BYTES) & !x & HI_BYTES
+}
+
 /// The byte lanes of tag word `tags` equal to `tag8` (as [`tag8`] made
 /// it), as a mask with bit 7 of each matching byte set: zero bytes of the
 /// XOR, found 8 at a time. It can also flag bytes above a match (the
@@ -63,8 +76,7 @@ const HI_BYTES: u64 = 0x8080_8080_8080_8080;
 /// miss one: candidates are checked anyway.
 #[inline(always)]
 pub(super) fn match_tags(tags: u64, tag8: u64) -> u64 {
-    let x = tags ^ tag8.wrapping_mul(LO_BYTES);
-    x.wrapping_sub(LO_BYTES) & !x & HI_BYTES
+    match_tag_bytes(tags, tag8.wrapping_mul(LO_BYTES))
 }
 
 /// State of a slot as seen by a scan.

@@ -63,23 +63,23 @@ impl<'a> KeyWords<'a> {
         debug_assert!(kind == 0 || kind == MEMBER);
         let lens = lens_of(ns.len(), name.len(), kind);
         let len = words_for(ns.len() + name.len());
-        // The head words are packed once and kept (zero past the key),
-        // in place: the struct is what a lookup borrows.
-        let mut k = KeyWords {
+        // The head words are packed once and kept (zero past the key). The
+        // struct is built once at the end, from locals: no copy of it.
+        let mut head = [0u64; HEAD_WORDS];
+        let hash = if len <= HEAD_WORDS {
+            pack_short(ns, name, &mut head);
+            hash_words(lens, &head[..len])
+        } else {
+            pack_long(ns, name, lens, &mut head)
+        };
+        KeyWords {
             ns,
             name,
             lens,
             len,
-            hash: 0,
-            head: [0u64; HEAD_WORDS],
-        };
-        k.hash = if len <= HEAD_WORDS {
-            pack_short(ns, name, &mut k.head);
-            hash_words(lens, &k.head[..len])
-        } else {
-            pack_long(ns, name, lens, &mut k.head)
-        };
-        k
+            hash,
+            head,
+        }
     }
 
     /// The first `min(word_count, HEAD_WORDS)` packed words (zero after them).
@@ -150,6 +150,16 @@ pub(crate) trait Packed {
     fn head(&self) -> &[u64; HEAD_WORDS];
     /// Packed word `i` (`i < word_count`).
     fn word(&self, i: usize) -> u64;
+    /// Whether no byte of the key is NUL (what a miss reports only for such
+    /// a key: one holding a NUL is refused). A prepared key is checked
+    /// when made.
+    fn nul_free(&self) -> bool;
+    /// The key's tag byte in every byte lane (see `control::tag_bytes`):
+    /// computed from the hash, or kept by a prepared key.
+    #[inline(always)]
+    fn tag_bytes(&self) -> u64 {
+        super::control::tag_bytes(self.hash())
+    }
 }
 
 /// The three stored fields every [`Packed`] key stores.
@@ -172,6 +182,14 @@ macro_rules! stored_fields {
 
 impl Packed for KeyWords<'_> {
     stored_fields!();
+    #[inline(always)]
+    fn nul_free(&self) -> bool {
+        if self.len <= HEAD_WORDS {
+            words_nul_free(&self.head, self.len, self.ns.len() + self.name.len())
+        } else {
+            !has_nul(self.ns) && !has_nul(self.name)
+        }
+    }
     #[inline(always)]
     fn head(&self) -> &[u64; HEAD_WORDS] {
         &self.head
@@ -221,6 +239,14 @@ impl StackKey {
 impl Packed for StackKey {
     stored_fields!();
     #[inline(always)]
+    fn nul_free(&self) -> bool {
+        words_nul_free(
+            &self.words,
+            self.len,
+            (self.lens & 0xFFFF) as usize + (self.lens >> 16 & 0xFFFF) as usize,
+        )
+    }
+    #[inline(always)]
     fn head(&self) -> &[u64; HEAD_WORDS] {
         self.words[..HEAD_WORDS].try_into().unwrap()
     }
@@ -237,6 +263,7 @@ pub(crate) struct PackedKey {
     lens: u64,
     len: usize,
     hash: u64,
+    tags: u64,
     head: [u64; HEAD_WORDS],
     rest: Box<[u64]>,
 }
@@ -249,6 +276,7 @@ impl PackedKey {
             lens: k.lens,
             len: k.len,
             hash: k.hash,
+            tags: super::control::tag_bytes(k.hash),
             head: k.head,
             rest: (HEAD_WORDS..k.len).map(|i| k.word(i)).collect(),
         }
@@ -257,6 +285,15 @@ impl PackedKey {
 
 impl Packed for PackedKey {
     stored_fields!();
+    #[inline(always)]
+    fn nul_free(&self) -> bool {
+        // Made only by `crate::Key`, which refuses a NUL.
+        true
+    }
+    #[inline(always)]
+    fn tag_bytes(&self) -> u64 {
+        self.tags
+    }
     #[inline(always)]
     fn head(&self) -> &[u64; HEAD_WORDS] {
         &self.head
@@ -269,6 +306,52 @@ impl Packed for PackedKey {
             self.rest[i - HEAD_WORDS]
         }
     }
+}
+
+const LO_BYTES: u64 = 0x0101_0101_0101_0101;
+const HI_BYTES: u64 = 0x8080_8080_8080_8080;
+
+/// Whether none of the `bytes` key bytes packed in `words[..n]` is NUL:
+/// a zero-byte test of each word, the padding past the key (zero) made
+/// non-zero first.
+#[inline(always)]
+fn words_nul_free(words: &[u64], n: usize, bytes: usize) -> bool {
+    debug_assert!(n == words_for(bytes) && n <= words.len());
+    let mut found = 0;
+    for (i, &w) in words.iter().enumerate().take(n) {
+        let pad = if (i + 1) * 8 > bytes {
+            !0u64 << ((bytes % 8) * 8)
+        } else {
+            0
+        };
+        let x = w | pad;
+        found |= x.wrapping_sub(LO_BYTES) & !x & HI_BYTES;
+    }
+    found == 0
+}
+
+/// Whether `b` holds a NUL byte (8 bytes at a time).
+fn has_nul(b: &[u8]) -> bool {
+    let mut chunks = b.chunks_exact(8);
+    let mut found = 0u64;
+    for c in &mut chunks {
+        let w = u64::from_le_bytes(c.try_into().unwrap());
+        found |= w.wrapping_sub(LO_BYTES) & !w & HI_BYTES;
+    }
+    found != 0 || chunks.remainder().contains(&0)
+}
+
+/// The last `b.len() % 8` bytes of `b` (at least 8 long) as a
+/// little-endian word, zero above them: one load of the last 8 bytes and
+/// a shift (0 when `b.len()` is a multiple of 8).
+#[inline(always)]
+fn load_tail(b: &[u8]) -> u64 {
+    let l = b.len();
+    debug_assert!(l >= 8);
+    let r = l % 8;
+    let w = u64::from_le_bytes(b[l - 8..].try_into().unwrap());
+    // Shifted by 64 - 8r, in two steps so that r = 0 gives 0.
+    (w >> 1) >> (63 - r * 8)
 }
 
 /// Up to 8 bytes of `b` as a little-endian word, zero above them, in at
@@ -335,29 +418,42 @@ fn pack_long(ns: &[u8], name: &[u8], lens: u64, head: &mut [u64; HEAD_WORDS]) ->
 
 /// Packs a key of at most `HEAD_WORDS * 8` bytes into `out` (zero past it):
 /// the namespace's whole words, then the name's words shifted in after the
-/// namespace's last partial word; no byte loop, no `memcpy` call.
+/// namespace's last partial word; no byte loop, no `memcpy` call. A part of
+/// at least 8 bytes has its last partial word read as one load ending at
+/// its end ([`load_tail`]).
 #[inline(always)]
 fn pack_short(ns: &[u8], name: &[u8], out: &mut [u64; HEAD_WORDS]) {
     let q = ns.len() / 8;
     for (i, w) in out.iter_mut().enumerate().take(q) {
         *w = u64::from_le_bytes(ns[i * 8..i * 8 + 8].try_into().unwrap());
     }
-    let shift = (ns.len() % 8) * 8;
-    let mut carry = load_partial(&ns[q * 8..]);
+    let r = ns.len() % 8;
+    let mut carry = if ns.len() >= 8 {
+        load_tail(ns)
+    } else {
+        load_partial(ns)
+    };
+    // Bits of a name word that go to the next packed word: `v >> 64 - s`
+    // in two steps (0 when s is 0).
+    let (s, back) = (r * 8, 63 - r * 8);
     let mut j = q;
     let mut words = name.chunks_exact(8);
     for c in &mut words {
-        let v = (u64::from_le_bytes(c.try_into().unwrap()) as u128) << shift;
-        out[j] = carry | v as u64;
-        carry = (v >> 64) as u64;
+        let v = u64::from_le_bytes(c.try_into().unwrap());
+        out[j] = carry | v << s;
+        carry = (v >> 1) >> back;
         j += 1;
     }
-    let v = (load_partial(words.remainder()) as u128) << shift;
+    let v = if name.len() >= 8 {
+        load_tail(name)
+    } else {
+        load_partial(name)
+    };
     if let Some(w) = out.get_mut(j) {
-        *w = carry | v as u64;
+        *w = carry | v << s;
     }
     if let Some(w) = out.get_mut(j + 1) {
-        *w = (v >> 64) as u64;
+        *w = (v >> 1) >> back;
     }
 }
 

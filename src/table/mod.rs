@@ -181,9 +181,12 @@ pub(crate) struct Table<S> {
     g: Geometry,
     gmask: usize,
     ctrl_base: usize,
-    home_base: usize,
-    tags_base: usize,
-    hot_base: usize,
+    /// `base` advanced to the control words, tag words, home words and hot
+    /// rows: a reader's word address is one add, not two.
+    ctrl_ptr: *const AtomicU64,
+    tags_ptr: *const AtomicU64,
+    home_ptr: *const AtomicU64,
+    hot_ptr: *const AtomicU64,
     /// `words_for` the longest key: a reader's bound.
     key_words: usize,
     /// `g.groups()` and `g.disp_limit()`, kept for the readers.
@@ -224,14 +227,18 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         assert!(g.capacity.is_power_of_two() && g.capacity >= 2 * GROUP);
         assert_eq!(words.as_ref().len(), g.total_words(), "storage size");
         let (base, len) = (words.as_ref().as_ptr(), words.as_ref().len());
+        // In bounds: every region lies inside the `total_words()` words
+        // (asserted above).
+        let at = |i: usize| base.wrapping_add(i);
         Table {
             base,
+            ctrl_ptr: at(g.ctrl_base()),
+            tags_ptr: at(g.tags_base()),
+            home_ptr: at(g.home_base()),
+            hot_ptr: at(g.hot_base()),
             len,
             gmask: g.groups() - 1,
             ctrl_base: g.ctrl_base(),
-            home_base: g.home_base(),
-            tags_base: g.tags_base(),
-            hot_base: g.hot_base(),
             key_words: g.key_words(),
             groups: g.groups() as u64,
             disp_limit: g.disp_limit(),
@@ -261,28 +268,46 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         unsafe { &*self.base.add(i) }
     }
 
+    /// Word `i` of a region starting at `region` (one of the `*_ptr`
+    /// fields), `i` below the region's length.
+    #[inline(always)]
+    fn at(&self, region: *const AtomicU64, i: usize) -> &AtomicU64 {
+        debug_assert!(region.wrapping_add(i) < self.base.wrapping_add(self.len));
+        // SAFETY: `region` is `base` advanced to a region of the table's
+        // words, and the callers pass an index inside that region (checked
+        // in debug builds), so the word lies inside the `len` atomics
+        // owned by `self.words` (see `w`).
+        unsafe { &*region.add(i) }
+    }
+
     #[inline(always)]
     fn ctrl(&self, slot: usize) -> &AtomicU64 {
         debug_assert!(slot < self.g.capacity);
-        self.w(self.ctrl_base + slot)
+        self.at(self.ctrl_ptr, slot)
     }
     #[inline(always)]
     fn home(&self, group: usize) -> &AtomicU64 {
         debug_assert!(group <= self.gmask);
-        self.w(self.home_base + group)
+        self.at(self.home_ptr, group)
     }
     /// The tag word of `group`: byte `j` is the [`tag8`](control::tag8) of
     /// the key last claimed into slot `j` of the group (0: never claimed).
     #[inline(always)]
     fn tags(&self, group: usize) -> &AtomicU64 {
         debug_assert!(group <= self.gmask);
-        self.w(self.tags_base + group)
+        self.at(self.tags_ptr, group)
+    }
+    /// Word `i` (< [`HOT_WORDS`]) of `slot`'s hot line.
+    #[inline(always)]
+    fn hot(&self, slot: usize, i: usize) -> &AtomicU64 {
+        debug_assert!(slot < self.g.capacity && i < HOT_WORDS);
+        self.at(self.hot_ptr, slot * HOT_WORDS + i)
     }
     #[inline(always)]
     fn rw(&self, slot: usize, i: usize) -> &AtomicU64 {
         debug_assert!(slot < self.g.capacity && i < HOT_WORDS + self.cold_words);
         if i < HOT_WORDS {
-            self.w(self.hot_base + slot * HOT_WORDS + i)
+            self.hot(slot, i)
         } else {
             self.w(self.cold_base + slot * self.cold_words + i - HOT_WORDS)
         }

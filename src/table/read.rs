@@ -2,8 +2,8 @@
 //! reader loop is bounded, and past the bound it reports [`TableError::Busy`].
 
 use super::control::{
-    ACTIVE_BIT, DISP_SHIFT, LIVE, LOW32, MATCH_MASK, STEP_BITS, SlotState, bump, disp_of,
-    match_tags, state_of, tag8, version,
+    ACTIVE_BIT, DISP_SHIFT, LIVE, LOW32, MATCH_MASK, STEP_BITS, SlotState, TAG_MASK, bump, disp_of,
+    match_tag_bytes, match_tags, state_of, tag8, version,
 };
 use super::key::{HEAD_WORDS, Packed};
 use super::types::Census;
@@ -26,6 +26,12 @@ pub(crate) struct Seen {
 /// How far the change counter (2 per change) may move before a [`Seen`] no
 /// longer holds whatever its control word shows.
 pub(crate) const WRAP_GUARD: u64 = 1 << 30;
+
+/// The pid word of a row (what the pid lookups copy).
+#[inline(always)]
+fn pid_of<S: AsRef<[AtomicU64]>>(t: &Table<S>, slot: usize, _c: u64) -> u32 {
+    t.rw(slot, row::PID).load(Ordering::Relaxed) as u32
+}
 
 /// Outcome of a search's fast path.
 enum Quick<R> {
@@ -87,20 +93,16 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     /// once. A slot changing under the read, or keys of this home 31 or more
     /// steps away, make it [`Quick::Slow`]: the caller runs the full search,
     /// [`find_slow`](Self::find_slow), which retries.
+    ///
+    /// The common cases stay inline and small: a hit on the first candidate
+    /// of the home group, and a miss with no candidate there and no key of
+    /// this home elsewhere. The rest is out of line.
     #[inline(always)]
     fn find_quick<K: Packed, R, const META: bool>(
         &self,
         key: &K,
         f: &mut impl FnMut(&Self, usize, u64) -> R,
     ) -> Quick<R> {
-        // Row words are accessed unchecked: a key longer than the rows hold
-        // must never get here (the facade validates; this keeps it sound).
-        assert!(
-            key.word_count() <= self.key_words,
-            "key longer than the segment's limits"
-        );
-        // The first candidate of the home group, inline: most hits. A miss
-        // with no candidate and no key of this home elsewhere ends here too.
         let (home, tag) = self.place(key.hash());
         let cands = match_tags(self.tags(home).load(Ordering::Acquire), tag8(key.hash()));
         if cands != 0 {
@@ -111,10 +113,14 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
                     return Quick::Hit(slot, c, r);
                 }
             }
-        } else if self.home(home).load(Ordering::Acquire) & STEP_BITS & !1 == 0 {
+            // Another candidate, a changed slot or a tag collision: rare.
+            return self.find_quick_steps::<K, R, META>(key, f);
+        }
+        let steps = self.home(home).load(Ordering::Acquire) & STEP_BITS & !1;
+        if steps == 0 {
             return Quick::Miss;
         }
-        self.find_quick_steps::<K, R, META>(key, f)
+        self.find_quick_away::<K, R, META>(key, f, home, steps)
     }
 
     /// [`find_quick`](Self::find_quick) past its first candidate: every
@@ -128,11 +134,61 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     ) -> Quick<R> {
         let (home, tag) = self.place(key.hash());
         let t8 = tag8(key.hash());
-        let mut grp = home;
-        let mut d = 0usize;
-        let mut steps: Option<u64> = None;
+        let mut cands = match_tags(self.tags(home).load(Ordering::Acquire), t8);
+        while cands != 0 {
+            let slot = home * GROUP + (cands.trailing_zeros() / 8) as usize;
+            cands &= cands - 1;
+            let c = self.ctrl(slot).load(Ordering::Acquire);
+            if c & MATCH_MASK == LIVE | tag {
+                match self.probe::<K, R, META>(slot, c, key, f) {
+                    Probe::Hit(r) => return Quick::Hit(slot, c, r),
+                    Probe::Mismatch => {}
+                    Probe::Changed => return Quick::Slow,
+                }
+            }
+        }
+        // Only now learn which steps hold keys of this home: most hits end
+        // in the home group without touching the home word.
+        let steps = self.home(home).load(Ordering::Acquire) & STEP_BITS & !1;
+        if steps == 0 {
+            return Quick::Miss;
+        }
+        self.find_quick_away::<K, R, META>(key, f, home, steps)
+    }
+
+    /// [`find_quick_away_inline`](Self::find_quick_away_inline), out of line.
+    #[inline(never)]
+    fn find_quick_away<K: Packed, R, const META: bool>(
+        &self,
+        key: &K,
+        f: &mut impl FnMut(&Self, usize, u64) -> R,
+        home: usize,
+        steps: u64,
+    ) -> Quick<R> {
+        self.find_quick_away_inline::<K, R, META>(key, f, home, steps)
+    }
+
+    /// The fast path's walk of the groups away from `key`'s home, at the
+    /// probe steps of `steps` (the home word's step bits, home excluded).
+    #[inline(always)]
+    fn find_quick_away_inline<K: Packed, R, const META: bool>(
+        &self,
+        key: &K,
+        f: &mut impl FnMut(&Self, usize, u64) -> R,
+        home: usize,
+        mut steps: u64,
+    ) -> Quick<R> {
+        let bytes = key.tag_bytes();
+        let tag = key.hash() & TAG_MASK;
         loop {
-            let mut cands = match_tags(self.tags(grp).load(Ordering::Acquire), t8);
+            let d = steps.trailing_zeros() as usize;
+            if d >= 31 {
+                // Keys 31 or more steps away: the full search walks those.
+                return Quick::Slow;
+            }
+            steps &= steps - 1;
+            let grp = self.probe_group(home, d);
+            let mut cands = match_tag_bytes(self.tags(grp).load(Ordering::Acquire), bytes);
             while cands != 0 {
                 let slot = grp * GROUP + (cands.trailing_zeros() / 8) as usize;
                 cands &= cands - 1;
@@ -145,20 +201,9 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
                     }
                 }
             }
-            // Only now learn which steps hold keys of this home: most hits end
-            // in the home group without touching the home word.
-            let rest = steps
-                .get_or_insert_with(|| self.home(home).load(Ordering::Acquire) & STEP_BITS & !1);
-            if *rest == 0 {
+            if steps == 0 {
                 return Quick::Miss;
             }
-            d = rest.trailing_zeros() as usize;
-            if d >= 31 {
-                // Keys 31 or more steps away: the full search walks those.
-                return Quick::Slow;
-            }
-            *rest &= *rest - 1;
-            grp = self.probe_group(home, d);
         }
     }
 
@@ -166,13 +211,104 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     /// `Some(Some(pid))` a hit, `Some(None)` a miss, `None` when only the
     /// full search ([`lookup_pid`](Self::lookup_pid)) can. Small enough to
     /// return in a register; loads only.
+    ///
+    /// `hit` and `miss` run on the answer (the caller's counters; usually
+    /// zero-sized, so they cost no argument); either returning false turns
+    /// the answer into `None`. A miss is only reported for a key the
+    /// segment admits (lengths, no NUL); any other goes the full path,
+    /// which refuses it. A hit needs neither check: a stored key passed
+    /// them. What is not the common case is out of line and reached
+    /// by tail calls, so the caller of this, made a function of its own,
+    /// is a leaf that saves no register.
     #[inline(always)]
-    pub(crate) fn lookup_pid_quick<K: Packed>(&self, key: &K) -> Option<Option<u32>> {
-        match self.find_quick::<K, u32, false>(key, &mut |t, s, _| {
-            t.rw(s, row::PID).load(Ordering::Relaxed) as u32
-        }) {
-            Quick::Hit(_, _, pid) => Some(Some(pid)),
-            Quick::Miss => Some(None),
+    pub(crate) fn lookup_pid_quick<K: Packed>(
+        &self,
+        key: &K,
+        hit: impl Fn() -> bool + Copy,
+        miss: impl Fn() -> bool + Copy,
+    ) -> Option<Option<u32>> {
+        if key.word_count() > HEAD_WORDS {
+            return self.lookup_pid_quick_long(key, hit, miss);
+        }
+        let (home, tag) = self.place(key.hash());
+        let cands = match_tag_bytes(self.tags(home).load(Ordering::Acquire), key.tag_bytes());
+        if cands != 0 {
+            let slot = home * GROUP + (cands.trailing_zeros() / 8) as usize;
+            let c = self.ctrl(slot).load(Ordering::Acquire);
+            if c & MATCH_MASK == LIVE | tag {
+                if let Probe::Hit(pid) = self.probe::<K, u32, false>(slot, c, key, &mut pid_of) {
+                    return hit().then_some(Some(pid));
+                }
+            }
+            return self.lookup_pid_quick_rest(key, hit, miss);
+        }
+        let steps = self.home(home).load(Ordering::Acquire) & STEP_BITS & !1;
+        if steps == 0 {
+            return self.quick_miss(key, miss);
+        }
+        self.lookup_pid_quick_away(key, hit, miss, home, steps)
+    }
+
+    /// A miss of the fast path, if `key`'s parts are neither empty nor
+    /// longer than the segment's limits and hold no NUL (`None` otherwise:
+    /// the full path refuses the key).
+    #[inline(always)]
+    fn quick_miss<K: Packed>(&self, key: &K, miss: impl Fn() -> bool) -> Option<Option<u32>> {
+        // Each part 1..=its limit (an empty part wraps to the largest).
+        let lens = key.lens();
+        let (ns, name) = ((lens & 0xFFFF) as usize, (lens >> 16 & 0xFFFF) as usize);
+        let fits =
+            ns.wrapping_sub(1) < self.g.max_ns_len && name.wrapping_sub(1) < self.g.max_name_len;
+        (fits && key.nul_free() && miss()).then_some(None)
+    }
+
+    /// [`lookup_pid_quick`](Self::lookup_pid_quick) of a key longer than
+    /// the hot line (out of line, so the short keys' path makes no call
+    /// to compare the cold part).
+    #[inline(never)]
+    fn lookup_pid_quick_long<K: Packed>(
+        &self,
+        key: &K,
+        hit: impl Fn() -> bool,
+        miss: impl Fn() -> bool,
+    ) -> Option<Option<u32>> {
+        match self.find_quick::<K, u32, false>(key, &mut pid_of) {
+            Quick::Hit(_, _, pid) => hit().then_some(Some(pid)),
+            Quick::Miss => self.quick_miss(key, miss),
+            Quick::Slow => None,
+        }
+    }
+
+    /// [`lookup_pid_quick`](Self::lookup_pid_quick) past its first
+    /// candidate (out of line).
+    #[inline(never)]
+    fn lookup_pid_quick_rest<K: Packed>(
+        &self,
+        key: &K,
+        hit: impl Fn() -> bool,
+        miss: impl Fn() -> bool,
+    ) -> Option<Option<u32>> {
+        match self.find_quick_steps::<K, u32, false>(key, &mut pid_of) {
+            Quick::Hit(_, _, pid) => hit().then_some(Some(pid)),
+            Quick::Miss => self.quick_miss(key, miss),
+            Quick::Slow => None,
+        }
+    }
+
+    /// [`lookup_pid_quick`](Self::lookup_pid_quick) with no candidate in
+    /// the home group and keys of this home further away (out of line).
+    #[inline(never)]
+    fn lookup_pid_quick_away<K: Packed>(
+        &self,
+        key: &K,
+        hit: impl Fn() -> bool,
+        miss: impl Fn() -> bool,
+        home: usize,
+        steps: u64,
+    ) -> Option<Option<u32>> {
+        match self.find_quick_away_inline::<K, u32, false>(key, &mut pid_of, home, steps) {
+            Quick::Hit(_, _, pid) => hit().then_some(Some(pid)),
+            Quick::Miss => self.quick_miss(key, miss),
             Quick::Slow => None,
         }
     }
@@ -240,6 +376,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     }
 
     /// Compares the key of `slot` (seen with control word `c`) and runs `f`.
+    /// A key longer than the rows hold never matches.
     #[inline(always)]
     pub(super) fn probe<K: Packed, R, const META: bool>(
         &self,
@@ -248,14 +385,26 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         key: &K,
         f: &mut impl FnMut(&Self, usize, u64) -> R,
     ) -> Probe<R> {
-        // The lens word and the key's head words fill the slot's hot line
-        // (zero past the key on both sides): one branch-free compare.
-        let hot = self.hot_base + slot * HOT_WORDS;
-        let mut diff = self.w(hot + row::LENS).load(Ordering::Relaxed) ^ key.lens();
-        for (i, &kw) in key.head().iter().enumerate() {
-            diff |= self.w(hot + row::KEY + i).load(Ordering::Relaxed) ^ kw;
-        }
+        // The lens word and the key's head words fill the slot's hot line,
+        // zero past the key on both sides: equal lens words mean equal word
+        // counts, so only the words the key has are compared (a branch per
+        // pair of words). Past the head, the cold part.
+        let head = key.head();
         let n = key.word_count();
+        let row = |i: usize| self.hot(slot, i).load(Ordering::Relaxed);
+        // One word at a time into `diff`: one temporary register.
+        let mut diff = row(row::LENS) ^ key.lens();
+        diff |= row(row::KEY) ^ head[0];
+        diff |= row(row::KEY + 1) ^ head[1];
+        if n > 2 {
+            diff |= row(row::KEY + 2) ^ head[2];
+            diff |= row(row::KEY + 3) ^ head[3];
+            if n > 4 {
+                diff |= row(row::KEY + 4) ^ head[4];
+                diff |= row(row::KEY + 5) ^ head[5];
+            }
+        }
+        const _: () = assert!(HEAD_WORDS == 6, "the compare above spells out 6 head words");
         let same = diff == 0 && (n <= HEAD_WORDS || self.cold_key_matches(slot, key));
         let mut m0 = None;
         if same && META {
@@ -283,6 +432,11 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     /// row's cold part starts with them), compared word by word.
     #[inline(never)]
     fn cold_key_matches<K: Packed>(&self, slot: usize, key: &K) -> bool {
+        if key.word_count() > self.key_words {
+            // Longer than any row holds: never stored (and the row words
+            // are accessed unchecked).
+            return false;
+        }
         let first = self.cold_base + slot * self.cold_words;
         let mut diff = 0;
         for i in HEAD_WORDS..key.word_count() {
@@ -388,12 +542,11 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     /// the 2^32 that would bring it back.
     #[inline(always)]
     pub(crate) fn unchanged(&self, seen: &Seen) -> bool {
-        self.w(seen.word).load(Ordering::Acquire) == seen.c
-            && self
-                .w(hdr::CHANGES)
-                .load(Ordering::Relaxed)
-                .wrapping_sub(seen.changes)
-                < WRAP_GUARD
+        // Both words from one load of `base` (the `Acquire` below would
+        // make the compiler load it again).
+        let (c, changes) = (self.w(seen.word), self.w(hdr::CHANGES));
+        c.load(Ordering::Acquire) == seen.c
+            && changes.load(Ordering::Relaxed).wrapping_sub(seen.changes) < WRAP_GUARD
     }
 
     /// The recorded owner of `key`. Loads only; allocates nothing.

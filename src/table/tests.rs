@@ -446,14 +446,16 @@ fn a_member_key_and_a_unique_key_of_the_same_bytes_are_separate_keys() {
     let member = KeyWords::with_kind(b"ns", b"g\x007", MEMBER);
     let unique = KeyWords::new(b"ns", b"g\x007");
     t.insert(&member, &owner(7), 0, b"m", &env).unwrap();
-    // The unique key of the same bytes misses on every reader path...
+    // The unique key of the same bytes misses on every reader path (the
+    // fast path leaves a key holding a NUL to the full path, which the
+    // facade makes an `InvalidKey`)...
     assert_eq!(t.lookup_pid(&unique).unwrap(), None);
-    assert_eq!(t.lookup_pid_quick(&unique), Some(None));
+    assert_eq!(t.lookup_pid_quick(&unique, || true, || true), None);
     assert_eq!(t.lookup_pid(&member).unwrap(), Some(7));
     // ...and is a key of its own: both live, each removed alone.
     t.insert(&unique, &owner(8), 0, b"u", &env).unwrap();
     assert_eq!(t.lookup_pid(&unique).unwrap(), Some(8));
-    assert_eq!(t.lookup_pid_quick(&member), Some(Some(7)));
+    assert_eq!(t.lookup_pid_quick(&member, || true, || true), Some(Some(7)));
     assert!(t.remove(&unique, None, &env).unwrap());
     assert_eq!(t.lookup_pid(&member).unwrap(), Some(7));
     assert!(!t.remove(&unique, None, &env).unwrap());
@@ -567,4 +569,58 @@ fn a_stale_reader_never_returns_metadata_of_an_uncommitted_update() {
     );
     // A fresh lookup sees the committed update.
     assert_eq!(t.lookup(&k("x")).unwrap().unwrap().metadata, b"BBBBBBBB");
+}
+
+#[test]
+fn nul_free_finds_a_nul_at_every_position_of_every_packing() {
+    use super::key::{Packed, StackKey};
+    for total in 2..=80usize {
+        for n in [1, 2, 7, 8, 9, 10, total / 2, total - 1] {
+            if n == 0 || n >= total {
+                continue;
+            }
+            let clean: Vec<u8> = (0..total).map(|i| b'a' + (i % 26) as u8).collect();
+            let (ns, name) = clean.split_at(n);
+            assert!(KeyWords::new(ns, name).nul_free(), "split {n} of {total}");
+            assert!(StackKey::new(ns, name, 0).unwrap().nul_free());
+            for at in 0..total {
+                let mut b = clean.clone();
+                b[at] = 0;
+                let (ns, name) = b.split_at(n);
+                assert!(
+                    !KeyWords::new(ns, name).nul_free(),
+                    "NUL at {at}, split {n} of {total}"
+                );
+                assert!(!StackKey::new(ns, name, 0).unwrap().nul_free());
+            }
+        }
+    }
+}
+
+#[test]
+fn the_fast_path_reports_a_miss_only_for_a_key_the_segment_admits() {
+    let t = table(64);
+    let env = TestEnv::new(1);
+    t.insert(&KeyWords::new(b"ns", b"svc"), &owner(7), 0, b"", &env)
+        .unwrap();
+    let quick =
+        |ns: &[u8], name: &[u8]| t.lookup_pid_quick(&KeyWords::new(ns, name), || true, || true);
+    assert_eq!(quick(b"ns", b"svc"), Some(Some(7)));
+    assert_eq!(quick(b"ns", b"other"), Some(None));
+    // Empty parts, a NUL, or a part longer than the limits: the full path.
+    assert_eq!(quick(b"", b"svc"), None);
+    assert_eq!(quick(b"ns", b""), None);
+    assert_eq!(quick(b"ns", b"sv\0"), None);
+    let g = *t.geometry();
+    assert_eq!(quick(&vec![b'n'; g.max_ns_len + 1], b"svc"), None);
+    assert_eq!(quick(b"ns", &vec![b'x'; g.max_name_len + 1]), None);
+    // A hook that cannot count turns the answer into `None` too.
+    assert_eq!(
+        t.lookup_pid_quick(&KeyWords::new(b"ns", b"svc"), || false, || true),
+        None
+    );
+    assert_eq!(
+        t.lookup_pid_quick(&KeyWords::new(b"ns", b"x"), || true, || false),
+        None
+    );
 }

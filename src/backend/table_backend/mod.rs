@@ -8,7 +8,7 @@ mod env;
 mod report;
 mod stream;
 
-use super::{Backend, EventStream, Hook, Key, Proof, Who};
+use super::{Backend, EventStream, Hook, Key, Proof, Tally, Who};
 use crate::error::{Error, Liveness, Result};
 use crate::liveness;
 use crate::sync::AtomicU64;
@@ -146,12 +146,19 @@ impl<S: AsRef<[AtomicU64]> + Clone, W: Writers> TableBackend<S, W> {
     }
 
     /// `lookup_pid_quick` of a key longer than the head: packed whole on
-    /// the stack when it fits, so no word is packed twice.
+    /// the stack when it fits, so no word is packed twice. A part longer
+    /// than a row's 16-bit length field goes the full path (which refuses
+    /// it).
     #[inline(never)]
-    fn lookup_pid_quick_long(&self, key: Key<'_>) -> Option<Option<u32>> {
+    fn lookup_pid_quick_long<T: Tally>(&self, key: Key<'_>) -> Option<Option<u32>> {
+        if key.ns.len() > u16::MAX as usize || key.name.len() > u16::MAX as usize {
+            return None;
+        }
         match StackKey::new(key.ns.as_bytes(), key.name.as_bytes(), Self::kind_of(key)) {
-            Some(k) => self.table.lookup_pid_quick(&k),
-            None => self.table.lookup_pid_quick(&Self::keywords(key)),
+            Some(k) => self.table.lookup_pid_quick(&k, T::hit, T::miss),
+            None => self
+                .table
+                .lookup_pid_quick(&Self::keywords(key), T::hit, T::miss),
         }
     }
 
@@ -262,18 +269,21 @@ where
             .map_err(|e| self.err(e, key))
     }
 
-    #[inline(always)]
-    fn lookup_pid_quick(&self, key: Key<'_>) -> Option<Option<u32>> {
+    /// A leaf function (see `Table::lookup_pid_quick`).
+    #[inline(never)]
+    fn lookup_pid_quick<T: Tally>(&self, key: Key<'_>) -> Option<Option<u32>> {
         if key.ns.len() + key.name.len() <= HEAD_WORDS * 8 {
-            self.table.lookup_pid_quick(&Self::keywords(key))
+            self.table
+                .lookup_pid_quick(&Self::keywords(key), T::hit, T::miss)
         } else {
-            self.lookup_pid_quick_long(key)
+            self.lookup_pid_quick_long::<T>(key)
         }
     }
 
-    #[inline(always)]
-    fn lookup_pid_key_quick(&self, key: &crate::Key) -> Option<Option<u32>> {
-        self.table.lookup_pid_quick(key.packed())
+    /// A leaf function (see `Table::lookup_pid_quick`).
+    #[inline(never)]
+    fn lookup_pid_key_quick<T: Tally>(&self, key: &crate::Key) -> Option<Option<u32>> {
+        self.table.lookup_pid_quick(key.packed(), T::hit, T::miss)
     }
 
     fn lookup_pid_key(&self, key: &crate::Key) -> Result<Option<u32>> {

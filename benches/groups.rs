@@ -19,7 +19,6 @@
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use procreg::Registry;
 use std::hint::black_box;
-use std::sync::mpsc;
 
 /// A fresh `shm:` registry removed on drop.
 struct Fresh(Registry, String);
@@ -37,46 +36,9 @@ impl Drop for Fresh {
     }
 }
 
-/// `n` parked threads and their thread ids (live owners with distinct ids).
-struct Threads {
-    tids: Vec<u32>,
-    stop: Vec<mpsc::Sender<()>>,
-    handles: Vec<std::thread::JoinHandle<()>>,
-}
-impl Threads {
-    fn spawn(n: usize) -> Threads {
-        let (mut tids, mut stop, mut handles) = (Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..n {
-            let (tid_tx, tid_rx) = mpsc::channel();
-            let (stop_tx, stop_rx) = mpsc::channel::<()>();
-            handles.push(
-                std::thread::Builder::new()
-                    .stack_size(64 * 1024)
-                    .spawn(move || {
-                        // SAFETY: gettid has no preconditions.
-                        tid_tx.send(unsafe { libc::gettid() } as u32).unwrap();
-                        let _ = stop_rx.recv();
-                    })
-                    .unwrap(),
-            );
-            tids.push(tid_rx.recv().unwrap());
-            stop.push(stop_tx);
-        }
-        Threads {
-            tids,
-            stop,
-            handles,
-        }
-    }
-}
-impl Drop for Threads {
-    fn drop(&mut self) {
-        self.stop.clear();
-        for h in self.handles.drain(..) {
-            let _ = h.join();
-        }
-    }
-}
+#[path = "../tests/support/threads.rs"]
+mod threads;
+use threads::Threads;
 
 fn members(c: &mut Criterion) {
     let threads = Threads::spawn(1000);

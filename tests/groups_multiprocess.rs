@@ -292,47 +292,9 @@ fn eight_processes_joining_and_leaving_100_times_keep_every_member_exactly_once(
 
 // ---- the size of a group ---------------------------------------------------
 
-/// `n` parked threads: each thread id has its own `/proc/<tid>/stat` start
-/// time, so it is a live owner distinct from every other.
-struct Threads {
-    tids: Vec<u32>,
-    stop: Vec<mpsc::Sender<()>>,
-    handles: Vec<std::thread::JoinHandle<()>>,
-}
-impl Threads {
-    fn spawn(n: usize) -> Threads {
-        let (mut tids, mut stop, mut handles) = (Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..n {
-            let (tid_tx, tid_rx) = mpsc::channel();
-            let (stop_tx, stop_rx) = mpsc::channel::<()>();
-            handles.push(
-                std::thread::Builder::new()
-                    .stack_size(64 * 1024)
-                    .spawn(move || {
-                        // SAFETY: gettid has no preconditions.
-                        tid_tx.send(unsafe { libc::gettid() } as u32).unwrap();
-                        let _ = stop_rx.recv();
-                    })
-                    .unwrap(),
-            );
-            tids.push(tid_rx.recv().unwrap());
-            stop.push(stop_tx);
-        }
-        Threads {
-            tids,
-            stop,
-            handles,
-        }
-    }
-}
-impl Drop for Threads {
-    fn drop(&mut self) {
-        self.stop.clear();
-        for h in self.handles.drain(..) {
-            let _ = h.join();
-        }
-    }
-}
+#[path = "support/threads.rs"]
+mod threads;
+use threads::Threads;
 
 #[test]
 fn a_group_of_1000_members_fits_a_default_size_registry() {

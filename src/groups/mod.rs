@@ -12,9 +12,9 @@
 //! `InvalidKey`); etcd refuses a unique key with a NUL before it is sent. A
 //! group shares its name with a unique key without clashing. Being an
 //! entry, a member gets all the entry machinery on every backend: owner
-//! liveness, metadata, reclaim by `sweep` and the reaper,
-//! and on `etcd://` the key under its owner's session lease, so a dead
-//! host's members expire with it. The table's slot protocol is unchanged:
+//! liveness, metadata, reclaim by checked reads (`member_checked`), `sweep`
+//! and the reaper, and on `etcd://` the key under its owner's session
+//! lease, so a dead host's members expire with it. The table's slot protocol is unchanged:
 //! a member is a key like any other, so its claim, commit and reclaim are
 //! the ones the loom models already cover.
 //!
@@ -145,8 +145,9 @@ impl Registry {
     /// Adds process `pid` to `group` of namespace `ns` with its own
     /// `metadata`; returns the member's version. A group and a unique key
     /// may share a name. Each member has its own owner liveness: a member
-    /// whose process died is reclaimed by [`sweep`](Self::sweep) or the
-    /// reaper, and on `etcd://` with its owner's lease. A group has no size limit of its own: each member takes one
+    /// whose process died is reclaimed by
+    /// [`member_checked`](Self::member_checked), [`sweep`](Self::sweep) or
+    /// the reaper, and on `etcd://` with its owner's lease. A group has no size limit of its own: each member takes one
     /// entry of the registry, so a group is bounded by the registry's
     /// capacity (`Full` past it, as for `register`).
     ///
@@ -228,6 +229,22 @@ impl Registry {
         Ok(self
             .backend_ref()
             .lookup(backend::Key::member(ns, &name))
+            .map_err(|e| group_error(e, group, pid))?
+            .map(decode_entry))
+    }
+
+    /// Like [`member`](Self::member), but a member whose owner is dead is
+    /// reclaimed and missed, as [`lookup_checked`](Self::lookup_checked)
+    /// does for an entry: the checked read of one member.
+    ///
+    /// # Errors
+    /// `InvalidKey`, `Busy`; the backend's.
+    pub fn member_checked(&self, ns: &str, group: &str, pid: u32) -> Result<Option<Entry>> {
+        self.check_group(ns, group)?;
+        let name = member_name(group, pid);
+        Ok(self
+            .backend_ref()
+            .lookup_checked(backend::Key::member(ns, &name))
             .map_err(|e| group_error(e, group, pid))?
             .map(decode_entry))
     }

@@ -63,6 +63,7 @@ mod read;
 mod reclaim;
 pub(crate) mod ring;
 mod row;
+mod scan;
 mod types;
 mod write;
 

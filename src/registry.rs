@@ -424,10 +424,7 @@ impl Registry {
         // A small wrapper at each call site: the fast path is a leaf
         // function of the backend (it packs the key, looks it up and
         // counts; a miss only for a valid key), the rest is out of line.
-        match self
-            .backend()
-            .lookup_pid_quick::<Counted>(backend::Key::unique(ns, name))
-        {
+        match self.backend().lookup_pid_quick::<Counted>(ns, name) {
             Some(r) => Ok(r),
             None => self.lookup_pid_full(ns, name),
         }

@@ -127,18 +127,20 @@ pub(crate) trait Backend: Send + Sync {
     fn keepalive(&self, key: Key<'_>) -> Result<()>;
     fn lookup(&self, key: Key<'_>) -> Result<Option<Entry>>;
     fn lookup_pid(&self, key: Key<'_>) -> Result<Option<u32>>;
-    /// The answer of `lookup_pid` when the backend has it at once, without
-    /// any error: `Some(Some(pid))`, `Some(None)` (a miss), or `None`, which
-    /// sends the facade down the full path (`lookup_pid`). The key is not
+    /// The answer of `lookup_pid` of the unique key `(ns, name)` when the
+    /// backend has it at once, without any error: `Some(Some(pid))`,
+    /// `Some(None)` (a miss), or `None`, which sends the facade down the
+    /// full path (`lookup_pid`). The two parts come as they are, not as a
+    /// [`Key`], so that they arrive in registers. The key is not
     /// validated: a key with a NUL byte, an empty part or one longer than
     /// the limits may come here and must not give `Some(None)`.
     /// `T` counts the answer (`None` when it cannot). Loads only; allocates
     /// nothing.
-    fn lookup_pid_quick<T: Tally>(&self, key: Key<'_>) -> Option<Option<u32>>
+    fn lookup_pid_quick<T: Tally>(&self, ns: &str, name: &str) -> Option<Option<u32>>
     where
         Self: Sized,
     {
-        let _ = key;
+        let _ = (ns, name);
         None
     }
     /// `lookup_pid_quick` of a prepared key (not checked against the
@@ -282,8 +284,8 @@ impl Backend for AnyBackend {
         dispatch!(self, b => b.lookup_into(key, meta))
     }
     #[inline(always)]
-    fn lookup_pid_quick<T: Tally>(&self, key: Key<'_>) -> Option<Option<u32>> {
-        dispatch!(self, b => b.lookup_pid_quick::<T>(key))
+    fn lookup_pid_quick<T: Tally>(&self, ns: &str, name: &str) -> Option<Option<u32>> {
+        dispatch!(self, b => b.lookup_pid_quick::<T>(ns, name))
     }
     #[inline(always)]
     fn lookup_pid_key_quick<T: Tally>(&self, key: &crate::Key) -> Option<Option<u32>> {

@@ -28,8 +28,10 @@ pub(crate) const MAGIC: [u8; 8] = *b"PROCREG\x01";
 /// Bumped whenever the layout or the hash function changes. 4: a row's six
 /// head key words are always written, zero past the key. 5: a group
 /// member's lens word carries `table::MEMBER` (bit 32), which a version-4
-/// build would not tell from a unique key.
-pub(crate) const LAYOUT_VERSION: u32 = 5;
+/// build would not tell from a unique key. 6: each key part is padded to a
+/// pair of words (`table::key::part_words`), where version 5 packed the
+/// name right after the namespace's last byte.
+pub(crate) const LAYOUT_VERSION: u32 = 6;
 /// Header size in bytes.
 pub(crate) const HEADER_BYTES: usize = 4096;
 const INIT_MAGIC: u64 = 0x5245_4144_595f_4f4b; // "READY_OK"

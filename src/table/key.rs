@@ -1,12 +1,16 @@
 //! How a `(namespace, name)` key is laid out in a row and hashed.
 //!
 //! A key is stored as one *lens word* (`ns_len | name_len << 16`, plus
-//! [`MEMBER`] for a group member's key) followed by
-//! the bytes of the namespace and then the name, packed little-endian into
-//! `u64` words with zero padding in the last word. Lookups build the same words
-//! once on the stack and compare word by word; the hash is computed over them.
-//! The hash must never change between builds: it places keys in persistent
-//! segments (a change needs a new layout version).
+//! [`MEMBER`] for a group member's key) followed by the namespace's words
+//! and then the name's: each part's bytes packed little-endian into `u64`
+//! words and zero-padded to a multiple of 16 bytes (a pair of words, see
+//! [`part_words`]). Padding each part on its own lets a lookup build a part's
+//! words from two loads at fixed offsets, with no shifting of the name into
+//! the namespace's last word, and lets the hash take its word pairs part by
+//! part. Lookups build the same words once on the stack and compare word by
+//! word; the hash is computed over them. The packing and the hash must never
+//! change between builds: they place keys in persistent segments (a change
+//! needs a new layout version).
 
 /// Packed words kept inline in a [`KeyWords`]: as many as a row's hot line
 /// holds (keys of up to 48 bytes are compared from them alone). Even, so the
@@ -41,10 +45,32 @@ const fn lens_of(ns: usize, name: usize, kind: u64) -> u64 {
     ns as u64 | (name as u64) << 16 | kind
 }
 
-/// Number of packed words for `bytes` key bytes.
+/// Number of words holding `bytes` bytes (metadata).
 #[inline]
 pub(crate) const fn words_for(bytes: usize) -> usize {
     bytes.div_ceil(8)
+}
+
+/// Number of packed words of one key part of `bytes` bytes: padded to a
+/// pair of words, so that the hash's pairs never straddle the two parts.
+#[inline(always)]
+pub(crate) const fn part_words(bytes: usize) -> usize {
+    bytes.div_ceil(16) * 2
+}
+
+/// Number of packed words of a key whose parts have these lengths.
+#[inline(always)]
+pub(crate) const fn key_words_of(ns_len: usize, name_len: usize) -> usize {
+    part_words(ns_len) + part_words(name_len)
+}
+
+/// Whether `(ns, name)` has the short shape that [`ShortKey::new`] packs
+/// without a loop: a namespace of 1 to 16 bytes (words 0 and 1) and a name
+/// of 1 to 32 (words 2 to 5).
+#[inline(always)]
+pub(crate) const fn is_short(ns_len: usize, name_len: usize) -> bool {
+    // 1..=16 and 1..=32 (an empty part wraps to the largest): one compare.
+    (ns_len.wrapping_sub(1) | name_len.wrapping_sub(1) >> 1) < 16
 }
 
 impl<'a> KeyWords<'a> {
@@ -59,15 +85,39 @@ impl<'a> KeyWords<'a> {
     /// ([`MEMBER`]).
     #[inline(always)]
     pub(crate) fn with_kind(ns: &'a [u8], name: &'a [u8], kind: u64) -> Self {
+        if is_short(ns.len(), name.len()) {
+            Self::short(ns, name, kind)
+        } else {
+            Self::other(ns, name, kind)
+        }
+    }
+
+    /// [`with_kind`](Self::with_kind) of a key of the short shape
+    /// ([`is_short`]), packed by [`ShortKey::new`].
+    #[inline(always)]
+    pub(crate) fn short(ns: &'a [u8], name: &'a [u8], kind: u64) -> Self {
+        let k = ShortKey::new(ns, name, kind);
+        KeyWords {
+            ns,
+            name,
+            lens: k.lens,
+            len: k.word_count(),
+            hash: k.hash,
+            head: k.head,
+        }
+    }
+
+    /// [`with_kind`](Self::with_kind) of a key not of the short shape (out
+    /// of line: such keys are rare and this keeps lookups small).
+    #[inline(never)]
+    fn other(ns: &'a [u8], name: &'a [u8], kind: u64) -> Self {
         debug_assert!(ns.len() <= u16::MAX as usize && name.len() <= u16::MAX as usize);
         debug_assert!(kind == 0 || kind == MEMBER);
         let lens = lens_of(ns.len(), name.len(), kind);
-        let len = words_for(ns.len() + name.len());
-        // The head words are packed once and kept (zero past the key). The
-        // struct is built once at the end, from locals: no copy of it.
+        let len = key_words_of(ns.len(), name.len());
         let mut head = [0u64; HEAD_WORDS];
         let hash = if len <= HEAD_WORDS {
-            pack_short(ns, name, &mut head);
+            pack_into(ns, name, &mut head);
             hash_words(lens, &head[..len])
         } else {
             pack_long(ns, name, lens, &mut head)
@@ -143,6 +193,9 @@ impl<'a> KeyWords<'a> {
 /// Implemented by the borrowed [`KeyWords`] (packed per call) and the owned
 /// [`PackedKey`] (packed once, for prepared keys).
 pub(crate) trait Packed {
+    /// Whether every key of this type has at most [`HEAD_WORDS`] words
+    /// (readers then never compare a row's cold part).
+    const SHORT: bool = false;
     fn lens(&self) -> u64;
     fn word_count(&self) -> usize;
     fn hash(&self) -> u64;
@@ -184,11 +237,7 @@ impl Packed for KeyWords<'_> {
     stored_fields!();
     #[inline(always)]
     fn nul_free(&self) -> bool {
-        if self.len <= HEAD_WORDS {
-            words_nul_free(&self.head, self.len, self.ns.len() + self.name.len())
-        } else {
-            !has_nul(self.ns) && !has_nul(self.name)
-        }
+        !part_has_nul(self.ns) && !part_has_nul(self.name)
     }
     #[inline(always)]
     fn head(&self) -> &[u64; HEAD_WORDS] {
@@ -200,34 +249,114 @@ impl Packed for KeyWords<'_> {
     }
 }
 
+/// A key of the short shape ([`is_short`]) packed for one lookup: its
+/// lens word, hash and six head words, and nothing else, so that a lookup
+/// can keep it in registers. Its words never reach past the head.
+#[derive(Clone, Copy)]
+pub(crate) struct ShortKey<'a> {
+    ns: &'a [u8],
+    name: &'a [u8],
+    lens: u64,
+    hash: u64,
+    /// 4 or 6: the name's words end at 4 when it has at most 16 bytes.
+    len: usize,
+    head: [u64; HEAD_WORDS],
+}
+
+impl<'a> ShortKey<'a> {
+    /// Packs `(ns, name)` (`kind` as for [`KeyWords::with_kind`]), which
+    /// must have the short shape: each part from at most four loads, with no
+    /// loop and no store to memory.
+    #[inline(always)]
+    pub(crate) fn new(ns: &'a [u8], name: &'a [u8], kind: u64) -> Self {
+        debug_assert!(is_short(ns.len(), name.len()));
+        debug_assert!(kind == 0 || kind == MEMBER);
+        let lens = lens_of(ns.len(), name.len(), kind);
+        let (n0, n1) = load16(ns);
+        let mut h = SEED ^ lens.wrapping_mul(K1);
+        h = fold_mul(n0 ^ h ^ K2, n1 ^ K1);
+        let (len, head) = if name.len() <= 16 {
+            let (m0, m1) = load16(name);
+            h = fold_mul(m0 ^ h ^ K2, m1 ^ K1);
+            (4, [n0, n1, m0, m1, 0, 0])
+        } else {
+            let (m0, m1) = (load8(name, 0), load8(name, 8));
+            let (m2, m3) = load16(&name[16..]);
+            h = fold_mul(m0 ^ h ^ K2, m1 ^ K1);
+            h = fold_mul(m2 ^ h ^ K2, m3 ^ K1);
+            (6, [n0, n1, m0, m1, m2, m3])
+        };
+        ShortKey {
+            ns,
+            name,
+            lens,
+            hash: finish(h),
+            len,
+            head,
+        }
+    }
+}
+
+impl Packed for ShortKey<'_> {
+    const SHORT: bool = true;
+    #[inline(always)]
+    fn lens(&self) -> u64 {
+        self.lens
+    }
+    #[inline(always)]
+    fn word_count(&self) -> usize {
+        self.len
+    }
+    #[inline(always)]
+    fn hash(&self) -> u64 {
+        self.hash
+    }
+    #[inline(always)]
+    fn nul_free(&self) -> bool {
+        // From the parts' bytes, where windows of 8 cover a part with no
+        // padding to mask: cheaper than a test of the packed words.
+        !short_part_has_nul(self.ns) && !short_part_has_nul(self.name)
+    }
+    #[inline(always)]
+    fn head(&self) -> &[u64; HEAD_WORDS] {
+        &self.head
+    }
+    #[inline(always)]
+    fn word(&self, i: usize) -> u64 {
+        self.head[i]
+    }
+}
+
 /// Keys of up to this many packed words are packed whole on the stack
 /// for a lookup ([`StackKey`]); longer ones word by word as compared.
 pub(crate) const STACK_WORDS: usize = 32;
 
 /// A key longer than the head packed whole on the stack, so that neither
 /// the hash nor the compare packs a word twice.
-pub(crate) struct StackKey {
+pub(crate) struct StackKey<'a> {
+    ns: &'a [u8],
+    name: &'a [u8],
     lens: u64,
     len: usize,
     hash: u64,
     words: [u64; STACK_WORDS],
 }
 
-impl StackKey {
+impl<'a> StackKey<'a> {
     /// Packs `ns` and `name` (`kind` as for [`KeyWords::with_kind`]) if they
     /// fit [`STACK_WORDS`].
     #[inline(always)]
-    pub(crate) fn new(ns: &[u8], name: &[u8], kind: u64) -> Option<StackKey> {
-        let len = words_for(ns.len() + name.len());
+    pub(crate) fn new(ns: &'a [u8], name: &'a [u8], kind: u64) -> Option<StackKey<'a>> {
+        let len = key_words_of(ns.len(), name.len());
         if len > STACK_WORDS {
             return None;
         }
         let lens = lens_of(ns.len(), name.len(), kind);
         let mut words = [0u64; STACK_WORDS];
-        for (i, w) in words.iter_mut().enumerate().take(len) {
-            *w = packed_word(ns, name, i);
-        }
+        pack_into(ns, name, &mut words);
         Some(StackKey {
+            ns,
+            name,
             lens,
             len,
             hash: hash_words(lens, &words[..len]),
@@ -236,15 +365,11 @@ impl StackKey {
     }
 }
 
-impl Packed for StackKey {
+impl Packed for StackKey<'_> {
     stored_fields!();
     #[inline(always)]
     fn nul_free(&self) -> bool {
-        words_nul_free(
-            &self.words,
-            self.len,
-            (self.lens & 0xFFFF) as usize + (self.lens >> 16 & 0xFFFF) as usize,
-        )
+        !part_has_nul(self.ns) && !part_has_nul(self.name)
     }
     #[inline(always)]
     fn head(&self) -> &[u64; HEAD_WORDS] {
@@ -311,47 +436,71 @@ impl Packed for PackedKey {
 const LO_BYTES: u64 = 0x0101_0101_0101_0101;
 const HI_BYTES: u64 = 0x8080_8080_8080_8080;
 
-/// Whether none of the `bytes` key bytes packed in `words[..n]` is NUL:
-/// a zero-byte test of each word, the padding past the key (zero) made
-/// non-zero first.
+/// The zero-byte test of a word: its lowest set bit marks the word's first
+/// zero byte (bits above it may be false); 0 when it has none.
 #[inline(always)]
-fn words_nul_free(words: &[u64], n: usize, bytes: usize) -> bool {
-    debug_assert!(n == words_for(bytes) && n <= words.len());
-    let mut found = 0;
-    for (i, &w) in words.iter().enumerate().take(n) {
-        let pad = if (i + 1) * 8 > bytes {
-            !0u64 << ((bytes % 8) * 8)
-        } else {
-            0
-        };
-        let x = w | pad;
-        found |= x.wrapping_sub(LO_BYTES) & !x & HI_BYTES;
-    }
-    found == 0
+fn zero_bytes(x: u64) -> u64 {
+    x.wrapping_sub(LO_BYTES) & !x & HI_BYTES
 }
 
-/// Whether `b` holds a NUL byte (8 bytes at a time).
-fn has_nul(b: &[u8]) -> bool {
-    let mut chunks = b.chunks_exact(8);
-    let mut found = 0u64;
-    for c in &mut chunks {
-        let w = u64::from_le_bytes(c.try_into().unwrap());
-        found |= w.wrapping_sub(LO_BYTES) & !w & HI_BYTES;
-    }
-    found != 0 || chunks.remainder().contains(&0)
-}
-
-/// The last `b.len() % 8` bytes of `b` (at least 8 long) as a
-/// little-endian word, zero above them: one load of the last 8 bytes and
-/// a shift (0 when `b.len()` is a multiple of 8).
+/// Whether a part of 1 to 32 bytes holds a NUL: words loaded at both ends
+/// (overlapping) cover its bytes exactly, with no padding to mask.
 #[inline(always)]
-fn load_tail(b: &[u8]) -> u64 {
+fn short_part_has_nul(b: &[u8]) -> bool {
     let l = b.len();
-    debug_assert!(l >= 8);
-    let r = l % 8;
-    let w = u64::from_le_bytes(b[l - 8..].try_into().unwrap());
-    // Shifted by 64 - 8r, in two steps so that r = 0 gives 0.
-    (w >> 1) >> (63 - r * 8)
+    debug_assert!((1..=32).contains(&l));
+    let z = if l >= 8 {
+        let mut z = zero_bytes(load8(b, 0)) | zero_bytes(load8(b, l - 8));
+        if l > 16 {
+            z |= zero_bytes(load8(b, 8)) | zero_bytes(load8(b, l - 16));
+        }
+        z
+    } else if l >= 4 {
+        let lo = u32::from_le_bytes(b[..4].try_into().unwrap()) as u64;
+        let hi = u32::from_le_bytes(b[l - 4..].try_into().unwrap()) as u64;
+        zero_bytes(lo | hi << 32)
+    } else {
+        // The first, middle and last byte, the other five bytes 1.
+        let w = b[0] as u64 | (b[l / 2] as u64) << 8 | (b[l - 1] as u64) << 16;
+        zero_bytes(w | 0x0101_0101_0100_0000)
+    };
+    z != 0
+}
+
+/// Whether a part holds a NUL: 8 bytes at a time, the last word loaded
+/// ending at the part's end (overlapping), so no byte is tested alone.
+#[inline(always)]
+fn part_has_nul(b: &[u8]) -> bool {
+    let l = b.len();
+    if l <= 32 {
+        return l != 0 && short_part_has_nul(b);
+    }
+    let mut chunks = b.chunks_exact(8);
+    let mut z = zero_bytes(load8(b, l - 8));
+    for c in &mut chunks {
+        z |= zero_bytes(u64::from_le_bytes(c.try_into().unwrap()));
+    }
+    z != 0
+}
+
+/// The 8 bytes of `b` from `at` as a little-endian word.
+#[inline(always)]
+fn load8(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+/// Up to 16 bytes of `b` as two little-endian words, zero above them: two
+/// overlapping loads for 9 to 16 bytes (the second ends at the end of `b`
+/// and is shifted down), [`load_partial`] for fewer.
+#[inline(always)]
+fn load16(b: &[u8]) -> (u64, u64) {
+    let l = b.len();
+    debug_assert!(l <= 16);
+    if l > 8 {
+        (load8(b, 0), load8(b, l - 8) >> ((16 - l) * 8))
+    } else {
+        (load_partial(b), 0)
+    }
 }
 
 /// Up to 8 bytes of `b` as a little-endian word, zero above them, in at
@@ -396,7 +545,7 @@ fn pack_long(ns: &[u8], name: &[u8], lens: u64, head: &mut [u64; HEAD_WORDS]) ->
     for (i, w) in head.iter_mut().enumerate() {
         *w = packed_word(ns, name, i);
     }
-    let len = words_for(ns.len() + name.len());
+    let len = key_words_of(ns.len(), name.len());
     let word = |i: usize| {
         if i < HEAD_WORDS {
             head[i]
@@ -416,72 +565,69 @@ fn pack_long(ns: &[u8], name: &[u8], lens: u64, head: &mut [u64; HEAD_WORDS]) ->
     finish(h)
 }
 
-/// Packs a key of at most `HEAD_WORDS * 8` bytes into `out` (zero past it):
-/// the namespace's whole words, then the name's words shifted in after the
-/// namespace's last partial word; no byte loop, no `memcpy` call. A part of
-/// at least 8 bytes has its last partial word read as one load ending at
-/// its end ([`load_tail`]).
-#[inline(always)]
-fn pack_short(ns: &[u8], name: &[u8], out: &mut [u64; HEAD_WORDS]) {
-    let q = ns.len() / 8;
-    for (i, w) in out.iter_mut().enumerate().take(q) {
-        *w = u64::from_le_bytes(ns[i * 8..i * 8 + 8].try_into().unwrap());
-    }
-    let r = ns.len() % 8;
-    let mut carry = if ns.len() >= 8 {
-        load_tail(ns)
-    } else {
-        load_partial(ns)
-    };
-    // Bits of a name word that go to the next packed word: `v >> 64 - s`
-    // in two steps (0 when s is 0).
-    let (s, back) = (r * 8, 63 - r * 8);
-    let mut j = q;
-    let mut words = name.chunks_exact(8);
-    for c in &mut words {
-        let v = u64::from_le_bytes(c.try_into().unwrap());
-        out[j] = carry | v << s;
-        carry = (v >> 1) >> back;
-        j += 1;
-    }
-    let v = if name.len() >= 8 {
-        load_tail(name)
-    } else {
-        load_partial(name)
-    };
-    if let Some(w) = out.get_mut(j) {
-        *w = carry | v << s;
-    }
-    if let Some(w) = out.get_mut(j + 1) {
-        *w = (v >> 1) >> back;
-    }
+/// Packs a key into `out` (zero past the key), which must hold its
+/// [`key_words_of`] words: each part's whole words as single loads, its last
+/// partial word through [`load_partial`].
+fn pack_into(ns: &[u8], name: &[u8], out: &mut [u64]) {
+    let at = pack_part(ns, out, 0);
+    pack_part(name, out, at);
 }
 
-/// Word `i` of the packed key: one load when it lies inside one of the two
-/// slices, else a partial load from each.
+/// Packs one part into `out[at..]` (zero there already) and returns where
+/// the next part starts.
+#[inline(always)]
+fn pack_part(p: &[u8], out: &mut [u64], at: usize) -> usize {
+    let mut chunks = p.chunks_exact(8);
+    for (w, c) in out[at..].iter_mut().zip(&mut chunks) {
+        *w = u64::from_le_bytes(c.try_into().unwrap());
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        out[at + p.len() / 8] = load_partial(rest);
+    }
+    at + part_words(p.len())
+}
+
+/// Word `i` of the packed key: one load when it holds 8 bytes of a part,
+/// a partial load for a part's last word, zero for its padding.
 #[inline(always)]
 fn packed_word(ns: &[u8], name: &[u8], i: usize) -> u64 {
-    let start = i * 8;
-    let n = ns.len();
-    if start + 8 <= n {
-        return u64::from_le_bytes(ns[start..start + 8].try_into().unwrap());
+    let nsw = part_words(ns.len());
+    let (p, start) = if i < nsw {
+        (ns, i * 8)
+    } else {
+        (name, (i - nsw) * 8)
+    };
+    if start + 8 <= p.len() {
+        load8(p, start)
+    } else if start < p.len() {
+        load_partial(&p[start..])
+    } else {
+        0
     }
-    if start >= n {
-        return load_partial(&name[start - n..]);
-    }
-    // The word straddles the end of the namespace.
-    let k = n - start;
-    load_partial(&ns[start..]) | load_partial(&name[..name.len().min(8 - k)]) << (k * 8)
 }
 
-/// Unpacks `len` key bytes from packed words (the inverse of the packing).
-#[cfg(test)]
-pub(crate) fn unpack(words: &[u64], len: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len);
-    for w in words {
-        out.extend_from_slice(&w.to_le_bytes());
+/// Appends the key bytes of the packed word `i` of a key whose parts have
+/// these lengths to `out` (the inverse of the packing, a word at a time:
+/// nothing for a word of padding).
+pub(crate) fn unpack_word(out: &mut Vec<u8>, i: usize, w: u64, ns_len: usize, name_len: usize) {
+    let nsw = part_words(ns_len);
+    let (start, len) = if i < nsw {
+        (i * 8, ns_len)
+    } else {
+        ((i - nsw) * 8, name_len)
+    };
+    let k = len.saturating_sub(start).min(8);
+    out.extend_from_slice(&w.to_le_bytes()[..k]);
+}
+
+/// Unpacks the namespace and name bytes (one buffer) from a key's packed
+/// words.
+pub(crate) fn unpack(words: &[u64], ns_len: usize, name_len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(ns_len + name_len);
+    for (i, &w) in words.iter().enumerate() {
+        unpack_word(&mut out, i, w, ns_len, name_len);
     }
-    out.truncate(len);
     out
 }
 
@@ -522,26 +668,78 @@ mod tests {
 
     #[test]
     fn packing_round_trips_across_word_boundaries() {
-        for nl in 1..20 {
-            for ml in 1..20 {
+        for nl in 1..40 {
+            for ml in 1..40 {
                 let ns: Vec<u8> = (0..nl).map(|i| b'a' + i as u8).collect();
                 let name: Vec<u8> = (0..ml).map(|i| b'A' + i as u8).collect();
                 let k = KeyWords::new(&ns, &name);
-                let bytes = unpack(&k.words().collect::<Vec<_>>(), nl + ml);
+                let words: Vec<u64> = k.words().collect();
+                assert_eq!(words.len(), part_words(nl) + part_words(ml));
+                let bytes = unpack(&words, nl, ml);
                 assert_eq!(&bytes[..nl], &ns[..]);
                 assert_eq!(&bytes[nl..], &name[..]);
                 assert_eq!(k.lens(), nl as u64 | (ml as u64) << 16);
+                // The name starts a word pair of its own, after the
+                // namespace's padding.
+                let first = words[part_words(nl)].to_le_bytes();
+                assert_eq!(first[..ml.min(8)], name[..ml.min(8)]);
+                assert_eq!(is_short(nl, ml), nl <= 16 && ml <= 32);
+                assert!(!is_short(0, ml) && !is_short(nl, 0));
             }
         }
     }
 
     #[test]
-    fn split_point_changes_the_hash() {
-        // ("ab","c") and ("a","bc") pack to the same bytes; the lens word tells them apart.
+    fn split_point_changes_the_words_and_the_hash() {
+        // ("ab","c") and ("a","bc") hold the same bytes: each part is packed
+        // on its own, and the lens word tells them apart too.
         let a = KeyWords::new(b"ab", b"c");
         let b = KeyWords::new(b"a", b"bc");
-        assert!(a.words().eq(b.words()));
+        assert!(!a.words().eq(b.words()));
         assert_ne!(a.hash(), b.hash());
+    }
+
+    #[test]
+    fn nul_check_covers_each_part_and_never_its_padding() {
+        for nl in 1..40 {
+            for ml in 1..90 {
+                let ns = vec![b'n'; nl];
+                let name = vec![b'm'; ml];
+                // Every key type's check against a byte-wise reference.
+                let free = |ns: &[u8], name: &[u8]| {
+                    let words = KeyWords::new(ns, name);
+                    let stack = StackKey::new(ns, name, 0).unwrap();
+                    let want = !ns.contains(&0) && !name.contains(&0);
+                    assert_eq!(words.nul_free(), want, "{nl} {ml}");
+                    assert_eq!(stack.nul_free(), want, "{nl} {ml}");
+                    if is_short(ns.len(), name.len()) {
+                        let short = ShortKey::new(ns, name, 0);
+                        assert_eq!(short.nul_free(), words.nul_free(), "{nl} {ml}");
+                        assert_eq!(short.hash, words.hash());
+                        assert!(
+                            words
+                                .words()
+                                .eq(short.head[..short.word_count()].iter().copied())
+                        );
+                    }
+                    words.nul_free()
+                };
+                assert!(free(&ns, &name), "{nl} {ml}");
+                for at in [0, nl / 2, nl.saturating_sub(9), nl - 1] {
+                    let mut bad = ns.clone();
+                    bad[at] = 0;
+                    assert!(!free(&bad, &name), "ns {nl} {ml} {at}");
+                }
+                for at in [0, 8, 15, 16, ml / 2, ml.saturating_sub(9), ml - 1] {
+                    if at >= ml {
+                        continue;
+                    }
+                    let mut bad = name.clone();
+                    bad[at] = 0;
+                    assert!(!free(&ns, &bad), "name {nl} {ml} {at}");
+                }
+            }
+        }
     }
 
     #[test]
@@ -550,8 +748,10 @@ mod tests {
         let name = vec![b'x'; 300];
         let k = KeyWords::new(&ns, &name);
         let words: Vec<u64> = k.words().collect();
-        assert_eq!(words.len(), words_for(500));
-        assert_eq!(unpack(&words, 500)[..200], ns[..]);
+        assert_eq!(words.len(), part_words(200) + part_words(300));
+        let bytes = unpack(&words, 200, 300);
+        assert_eq!(bytes[..200], ns[..]);
+        assert_eq!(bytes[200..], name[..]);
     }
 
     #[test]
@@ -563,9 +763,19 @@ mod tests {
         // A 24-byte key exercises the two-words-per-multiply path.
         let long = KeyWords::new(b"bench-ns", b"0123456789abcdef").hash();
         assert_eq!(long, PINNED_LONG_KEY_HASH);
+        // Not of the short shape: packed by the general path.
+        let other = KeyWords::new(b"a-namespace-of-20-by", b"svc").hash();
+        assert_eq!(other, PINNED_OTHER_KEY_HASH);
+        assert_eq!(
+            StackKey::new(b"a-namespace-of-20-by", b"svc", 0)
+                .unwrap()
+                .hash,
+            other
+        );
         assert_ne!(hash_bytes(b"a"), hash_bytes(b"b"));
     }
-    const PINNED_KEY_HASH: u64 = 0x5b8b_10bc_b5d0_ee41;
-    const PINNED_LONG_KEY_HASH: u64 = 0x7661_90a4_c1e8_5834;
+    const PINNED_KEY_HASH: u64 = 0x414a_ced3_a4be_9972;
+    const PINNED_LONG_KEY_HASH: u64 = 0x9693_e3df_c099_0ae4;
+    const PINNED_OTHER_KEY_HASH: u64 = 0xb1e4_c627_fde2_f991;
     const PINNED_BYTES_HASH: u64 = 0xc63e_498b_0d2b_3978;
 }

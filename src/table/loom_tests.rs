@@ -391,9 +391,10 @@ use super::ring::{Change, ChangeKey, ChangeKind, RingRead};
 fn change(id: u8) -> Change<'static> {
     Change {
         kind: ChangeKind::Registered,
+        // Namespace and name of 2 bytes each, a word pair each.
         key: ChangeKey::Row {
             lens: 2 | 2 << 16,
-            words: vec![u64::from_le_bytes([id, id, id, id, 0, 0, 0, 0])],
+            words: vec![u64::from(id) * 0x0101, 0, u64::from(id) * 0x0101, 0],
         },
         pid: id as u32,
         version: id as u32 * 10,

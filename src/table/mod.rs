@@ -72,7 +72,10 @@ pub(crate) use context::{Step, WriteContext, WriteHooks};
 #[cfg_attr(procreg_loom, allow(unused_imports))]
 pub(crate) use context::{LivenessJudge, Writer};
 pub(crate) use control::MAX_TOKEN;
+// The backends and groups use these; the loom build leaves those out.
+#[cfg_attr(procreg_loom, allow(unused_imports))]
 pub(crate) use key::MEMBER;
+#[cfg_attr(procreg_loom, allow(unused_imports))]
 pub(crate) use read::Seen;
 pub(crate) use row::{lease, meta_lens};
 pub(crate) use types::{EntryHead, Owner, RawEntry, TableError};
@@ -122,7 +125,7 @@ impl Geometry {
         self.capacity / GROUP
     }
     pub(crate) fn key_words(&self) -> usize {
-        words_for(self.max_ns_len + self.max_name_len)
+        key::key_words_of(self.max_ns_len, self.max_name_len)
     }
     pub(crate) fn meta_words(&self) -> usize {
         words_for(self.max_meta_len)

@@ -6,7 +6,7 @@ use super::control::{
     ACTIVE_BIT, DISP_SHIFT, LIVE, LOW32, MATCH_MASK, STEP_BITS, TAG_MASK, bump, match_tag_bytes,
     match_tags, tag8, version,
 };
-use super::key::{HEAD_WORDS, Packed};
+use super::key::{HEAD_WORDS, Packed, part_words};
 use super::{
     EntryHead, GROUP, HOT_WORDS, Owner, READ_RETRIES, RawEntry, Table, TableError, hdr, meta_lens,
     row,
@@ -227,9 +227,34 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         hit: impl Fn() -> bool + Copy,
         miss: impl Fn() -> bool + Copy,
     ) -> Option<Option<u32>> {
-        if key.word_count() > HEAD_WORDS {
+        if !K::SHORT && key.word_count() > HEAD_WORDS {
             return self.lookup_pid_quick_long(key, hit, miss);
         }
+        self.lookup_pid_quick_with(
+            key,
+            hit,
+            miss,
+            || self.lookup_pid_quick_rest(key, hit, miss),
+            |home, steps| self.lookup_pid_quick_away(key, hit, miss, home, steps),
+        )
+    }
+
+    /// [`lookup_pid_quick`](Self::lookup_pid_quick) of a key of at most
+    /// [`HEAD_WORDS`] words, with the caller's ways past the home group's
+    /// first candidate: `rest()` past a candidate that is not the key,
+    /// `away(home, steps)` with no candidate in the home group. A caller
+    /// whose key lives in registers passes ways that pack it again out of
+    /// line, so that the key never needs an address on the common path.
+    #[inline(always)]
+    pub(crate) fn lookup_pid_quick_with<K: Packed>(
+        &self,
+        key: &K,
+        hit: impl Fn() -> bool,
+        miss: impl Fn() -> bool,
+        rest: impl FnOnce() -> Option<Option<u32>>,
+        away: impl FnOnce(usize, u64) -> Option<Option<u32>>,
+    ) -> Option<Option<u32>> {
+        debug_assert!(key.word_count() <= HEAD_WORDS);
         let (home, tag) = self.place(key.hash());
         let cands = match_tag_bytes(self.tags(home).load(Ordering::Acquire), key.tag_bytes());
         if cands != 0 {
@@ -240,13 +265,13 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
                     return hit().then_some(Some(pid));
                 }
             }
-            return self.lookup_pid_quick_rest(key, hit, miss);
+            return rest();
         }
         let steps = self.home(home).load(Ordering::Acquire) & STEP_BITS & !1;
         if steps == 0 {
             return self.quick_miss(key, miss);
         }
-        self.lookup_pid_quick_away(key, hit, miss, home, steps)
+        away(home, steps)
     }
 
     /// A miss of the fast path, if `key`'s parts are neither empty nor
@@ -288,6 +313,18 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         hit: impl Fn() -> bool,
         miss: impl Fn() -> bool,
     ) -> Option<Option<u32>> {
+        self.lookup_pid_quick_rest_inline(key, hit, miss)
+    }
+
+    /// [`lookup_pid_quick_rest`](Self::lookup_pid_quick_rest), inline (for
+    /// a caller's own out-of-line way).
+    #[inline(always)]
+    pub(crate) fn lookup_pid_quick_rest_inline<K: Packed>(
+        &self,
+        key: &K,
+        hit: impl Fn() -> bool,
+        miss: impl Fn() -> bool,
+    ) -> Option<Option<u32>> {
         match self.find_quick_steps::<K, u32, false>(key, &mut pid_of) {
             Quick::Hit(_, _, pid) => hit().then_some(Some(pid)),
             Quick::Miss => self.quick_miss(key, miss),
@@ -299,6 +336,20 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     /// the home group and keys of this home further away (out of line).
     #[inline(never)]
     fn lookup_pid_quick_away<K: Packed>(
+        &self,
+        key: &K,
+        hit: impl Fn() -> bool,
+        miss: impl Fn() -> bool,
+        home: usize,
+        steps: u64,
+    ) -> Option<Option<u32>> {
+        self.lookup_pid_quick_away_inline(key, hit, miss, home, steps)
+    }
+
+    /// [`lookup_pid_quick_away`](Self::lookup_pid_quick_away), inline (for
+    /// a caller's own out-of-line way).
+    #[inline(always)]
+    pub(crate) fn lookup_pid_quick_away_inline<K: Packed>(
         &self,
         key: &K,
         hit: impl Fn() -> bool,
@@ -387,8 +438,8 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     ) -> Probe<R> {
         // The lens word and the key's head words fill the slot's hot line,
         // zero past the key on both sides: equal lens words mean equal word
-        // counts, so only the words the key has are compared (a branch per
-        // pair of words). Past the head, the cold part.
+        // counts, so only the words the key has need comparing. Past the
+        // head, the cold part.
         let head = key.head();
         let n = key.word_count();
         let row = |i: usize| self.hot(slot, i).load(Ordering::Relaxed);
@@ -396,7 +447,8 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         let mut diff = row(row::LENS) ^ key.lens();
         diff |= row(row::KEY) ^ head[0];
         diff |= row(row::KEY + 1) ^ head[1];
-        if n > 2 {
+        // A pair at a time (a short key has at least two pairs).
+        if K::SHORT || n > 2 {
             diff |= row(row::KEY + 2) ^ head[2];
             diff |= row(row::KEY + 3) ^ head[3];
             if n > 4 {
@@ -405,7 +457,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
             }
         }
         const _: () = assert!(HEAD_WORDS == 6, "the compare above spells out 6 head words");
-        let same = diff == 0 && (n <= HEAD_WORDS || self.cold_key_matches(slot, key));
+        let same = diff == 0 && (K::SHORT || n <= HEAD_WORDS || self.cold_key_matches(slot, key));
         let mut m0 = None;
         if same && META {
             // The buffer's sequence, then the control word again: a sequence
@@ -631,7 +683,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     ) -> (EntryHead, u64) {
         let h = self.copy_head(slot, c);
         key.resize(h.ns_len + h.name_len, 0);
-        self.read_bytes(slot, row::KEY, key);
+        self.read_key(slot, &h, key);
         meta.resize(h.meta_len, 0);
         self.read_bytes(slot, h.meta_first, meta);
         let lease = self
@@ -652,8 +704,16 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         meta: &mut [u8],
     ) -> EntryHead {
         let h = self.copy_meta_into(slot, c, meta);
-        self.read_bytes(slot, row::KEY, &mut key[..h.ns_len + h.name_len]);
+        self.read_key(slot, &h, &mut key[..h.ns_len + h.name_len]);
         h
+    }
+
+    /// Fills `out` (`ns_len + name_len` bytes) with the key of `slot`: the
+    /// namespace, then the name (each part starts a word pair of its own).
+    fn read_key(&self, slot: usize, h: &EntryHead, out: &mut [u8]) {
+        let (ns, name) = out.split_at_mut(h.ns_len);
+        self.read_bytes(slot, row::KEY, ns);
+        self.read_bytes(slot, row::KEY + part_words(h.ns_len), name);
     }
 
     /// [`copy_into`](Self::copy_into) without the key.

@@ -33,7 +33,7 @@
 
 use super::{
     EntryHead, Geometry, LOW32, Table, WriteHooks, hdr,
-    key::{KeyWords, words_for},
+    key::{KeyWords, key_words_of, unpack, unpack_word},
 };
 use crate::sync::{AtomicU64, Ordering, fence};
 use crate::sys::futex;
@@ -120,10 +120,9 @@ impl ChangeKey<'_> {
                 (ns.to_vec(), name.to_vec())
             }
             ChangeKey::Row { lens, words } => {
-                let mut all: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
                 let ns_len = (*lens & 0xFFFF) as usize;
                 let name_len = (*lens >> 16 & 0xFFFF) as usize;
-                all.truncate((ns_len + name_len).min(all.len()));
+                let mut all = unpack(words, ns_len, name_len);
                 let name = all.split_off(ns_len.min(all.len()));
                 (all, name)
             }
@@ -281,13 +280,12 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         let lens = meta >> 8 & LOW32;
         let ns_len = ((lens & 0xFFFF) as usize).min(self.g.max_ns_len);
         let name_len = ((lens >> 16 & 0xFFFF) as usize).min(self.g.max_name_len);
-        let klen = ns_len + name_len;
         let mut sum = Sum::new(rev);
-        let mut key = Vec::with_capacity(klen);
-        for i in 0..words_for(klen) {
+        let mut key = Vec::with_capacity(ns_len + name_len);
+        for i in 0..key_words_of(ns_len, name_len) {
             let w = self.w(base + REC_HEAD + i).load(Ordering::Relaxed);
             sum.add(w);
-            key.extend_from_slice(&w.to_le_bytes()[..(klen - 8 * i).min(8)]);
+            unpack_word(&mut key, i, w, ns_len, name_len);
         }
         let owner = self.w(base + rec::OWNER).load(Ordering::Relaxed);
         let at = self.w(base + rec::AT).load(Ordering::Relaxed);
@@ -370,8 +368,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     /// The key words and lens of the live row in `slot` (read under its
     /// home lock, before the row may be freed), for a change record.
     pub(crate) fn row_key(&self, slot: usize, head: &EntryHead) -> ChangeKey<'static> {
-        let klen = head.ns_len + head.name_len;
-        let words = (0..words_for(klen))
+        let words = (0..key_words_of(head.ns_len, head.name_len))
             .map(|i| self.rw(slot, super::row::KEY + i).load(Ordering::Relaxed))
             .collect();
         ChangeKey::Row {

@@ -497,22 +497,43 @@ fn a_seen_answer_holds_until_the_entry_changes_or_the_counter_runs_far() {
 
 #[test]
 fn packing_matches_a_byte_reference_for_every_split_up_to_the_stack() {
-    use super::key::{Packed, PackedKey, STACK_WORDS, StackKey, words_for};
+    use super::key::{Packed, PackedKey, STACK_WORDS, StackKey, key_words_of, part_words};
     let bytes: Vec<u8> = (0..STACK_WORDS * 8)
         .map(|i| b'a' + (i * 7 % 26) as u8)
         .collect();
+    // Each part's bytes, zero-padded to a multiple of 16, as words.
+    let words_of = |part: &[u8]| -> Vec<u64> {
+        let mut padded = part.to_vec();
+        padded.resize(part_words(part.len()) * 8, 0);
+        padded
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+            .collect()
+    };
     for total in 2..=STACK_WORDS * 8 {
-        for n in [1, 2, 3, 7, 8, 9, 10, 15, 16, 17, total / 2, total - 1] {
-            if n == 0 || n >= total {
+        for n in [
+            1,
+            2,
+            3,
+            7,
+            8,
+            9,
+            10,
+            15,
+            16,
+            17,
+            31,
+            32,
+            33,
+            total / 2,
+            total - 1,
+        ] {
+            if n == 0 || n >= total || key_words_of(n, total - n) > STACK_WORDS {
                 continue;
             }
             let (ns, name) = bytes[..total].split_at(n);
-            let mut padded = bytes[..total].to_vec();
-            padded.resize(words_for(total) * 8, 0);
-            let want: Vec<u64> = padded
-                .chunks_exact(8)
-                .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
-                .collect();
+            let mut want = words_of(ns);
+            want.extend(words_of(name));
             let k = KeyWords::new(ns, name);
             assert_eq!(k.words().collect::<Vec<_>>(), want, "split {n} of {total}");
             let p = PackedKey::new(ns, name);

@@ -12,7 +12,7 @@ use super::{Backend, EventStream, Hook, Key, Proof, Tally, Who};
 use crate::error::{Error, Liveness, Result};
 use crate::liveness;
 use crate::sync::AtomicU64;
-use crate::table::key::{HEAD_WORDS, KeyWords, StackKey};
+use crate::table::key::{KeyWords, ShortKey, StackKey, is_short};
 use crate::table::{self, Geometry, Owner, RawEntry, Table};
 use crate::types::{Entry, EntryInfo, EntryRef, Health, Limits, LivenessMode, Stats};
 use convert::{entry_of, info_of};
@@ -145,21 +145,45 @@ impl<S: AsRef<[AtomicU64]> + Clone, W: Writers> TableBackend<S, W> {
         scan_error(e, self.capacity())
     }
 
-    /// `lookup_pid_quick` of a key longer than the head: packed whole on
+    /// `lookup_pid_quick` of a key not of the short shape: packed whole on
     /// the stack when it fits, so no word is packed twice. A part longer
     /// than a row's 16-bit length field goes the full path (which refuses
     /// it).
     #[inline(never)]
-    fn lookup_pid_quick_long<T: Tally>(&self, key: Key<'_>) -> Option<Option<u32>> {
-        if key.ns.len() > u16::MAX as usize || key.name.len() > u16::MAX as usize {
+    fn lookup_pid_quick_long<T: Tally>(&self, ns: &[u8], name: &[u8]) -> Option<Option<u32>> {
+        if ns.len() > u16::MAX as usize || name.len() > u16::MAX as usize {
             return None;
         }
-        match StackKey::new(key.ns.as_bytes(), key.name.as_bytes(), Self::kind_of(key)) {
+        match StackKey::new(ns, name, 0) {
             Some(k) => self.table.lookup_pid_quick(&k, T::hit, T::miss),
             None => self
                 .table
-                .lookup_pid_quick(&Self::keywords(key), T::hit, T::miss),
+                .lookup_pid_quick(&KeyWords::new(ns, name), T::hit, T::miss),
         }
+    }
+
+    /// `lookup_pid_quick` of a short key past the home group's first
+    /// candidate. The key is packed again here rather than passed: passed,
+    /// it would need an address, and the common path would store it.
+    #[inline(never)]
+    fn lookup_pid_quick_rest<T: Tally>(&self, ns: &[u8], name: &[u8]) -> Option<Option<u32>> {
+        let k = ShortKey::new(ns, name, 0);
+        self.table.lookup_pid_quick_rest_inline(&k, T::hit, T::miss)
+    }
+
+    /// `lookup_pid_quick` of a short key with no candidate in its home
+    /// group and keys of its home further away.
+    #[inline(never)]
+    fn lookup_pid_quick_away<T: Tally>(
+        &self,
+        ns: &[u8],
+        name: &[u8],
+        home: usize,
+        steps: u64,
+    ) -> Option<Option<u32>> {
+        let k = ShortKey::new(ns, name, 0);
+        self.table
+            .lookup_pid_quick_away_inline(&k, T::hit, T::miss, home, steps)
     }
 
     #[inline(always)]
@@ -271,13 +295,21 @@ where
 
     /// A leaf function (see `Table::lookup_pid_quick`).
     #[inline(never)]
-    fn lookup_pid_quick<T: Tally>(&self, key: Key<'_>) -> Option<Option<u32>> {
-        if key.ns.len() + key.name.len() <= HEAD_WORDS * 8 {
-            self.table
-                .lookup_pid_quick(&Self::keywords(key), T::hit, T::miss)
-        } else {
-            self.lookup_pid_quick_long::<T>(key)
+    fn lookup_pid_quick<T: Tally>(&self, ns: &str, name: &str) -> Option<Option<u32>> {
+        let (ns, name) = (ns.as_bytes(), name.as_bytes());
+        if !is_short(ns.len(), name.len()) {
+            return self.lookup_pid_quick_long::<T>(ns, name);
         }
+        // Packed into registers; a way past the home group's first
+        // candidate packs it again, so the key needs no address here.
+        let k = ShortKey::new(ns, name, 0);
+        self.table.lookup_pid_quick_with(
+            &k,
+            T::hit,
+            T::miss,
+            || self.lookup_pid_quick_rest::<T>(ns, name),
+            |home, steps| self.lookup_pid_quick_away::<T>(ns, name, home, steps),
+        )
     }
 
     /// A leaf function (see `Table::lookup_pid_quick`).

@@ -23,11 +23,14 @@ use std::fmt;
 /// # Ok::<(), procreg::Error>(())
 /// ```
 #[derive(Clone, PartialEq, Eq)]
+// `packed` first: a reader handed `&Key` passes it on as `&PackedKey` with
+// no add.
+#[repr(C)]
 pub struct Key {
+    packed: PackedKey,
     /// `ns ++ name`.
     text: Box<str>,
     ns_len: usize,
-    packed: PackedKey,
 }
 
 /// The longest namespace or name any registry admits (the row's 16-bit

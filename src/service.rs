@@ -50,7 +50,9 @@ use crate::types::Entry;
 pub struct Service {
     reg: Registry,
     key: Key,
-    pid: Option<(u32, Proof)>,
+    /// The cached pid and its proof; `Proof::NEVER` (which never holds)
+    /// when nothing is cached, so `pid` tests no `Option` first.
+    pid: (u32, Proof),
     /// The entry and, where the backend gives one, its proof.
     entry: Option<(Entry, Option<Proof>)>,
 }
@@ -60,7 +62,7 @@ impl Service {
         Service {
             reg,
             key,
-            pid: None,
+            pid: (0, Proof::NEVER),
             entry: None,
         }
     }
@@ -71,17 +73,16 @@ impl Service {
     /// `Busy` (a writer kept changing the slot), `Unavailable` (etcd).
     #[inline]
     pub fn pid(&mut self) -> Result<Option<u32>> {
-        if let Some((pid, proof)) = &self.pid {
-            if self.reg.backend_ref().proof_holds(proof) {
-                return Ok(Some(*pid));
-            }
+        let (pid, proof) = &self.pid;
+        if self.reg.backend_ref().proof_holds(proof) {
+            return Ok(Some(*pid));
         }
         self.resolve_pid()
     }
 
     #[inline(never)]
     fn resolve_pid(&mut self) -> Result<Option<u32>> {
-        self.pid = None;
+        self.pid = (0, Proof::NEVER);
         // A miss has nothing to cache: the prepared key's fast lookup says
         // so; only a hit reads again, with what it rests on.
         if self.reg.lookup_pid_key(&self.key)?.is_none() {
@@ -89,7 +90,7 @@ impl Service {
         }
         Ok(match self.reg.lookup_pid_proved(&self.key)? {
             Some((pid, proof)) => {
-                self.pid = proof.map(|p| (pid, p));
+                self.pid = (pid, proof.unwrap_or(Proof::NEVER));
                 Some(pid)
             }
             None => None,

@@ -64,6 +64,13 @@ pub(crate) const fn key_words_of(ns_len: usize, name_len: usize) -> usize {
     part_words(ns_len) + part_words(name_len)
 }
 
+/// Two part lengths (below 2^16) in one word, 32 bits each, so that one
+/// subtraction compares both with the limits.
+#[inline(always)]
+pub(crate) const fn len_pair(ns_len: usize, name_len: usize) -> u64 {
+    ns_len as u64 | (name_len as u64) << 32
+}
+
 /// Whether `(ns, name)` has the short shape that [`ShortKey::new`] packs
 /// without a loop: a namespace of 1 to 16 bytes (words 0 and 1) and a name
 /// of 1 to 32 (words 2 to 5).
@@ -196,6 +203,16 @@ pub(crate) trait Packed {
     /// Whether every key of this type has at most [`HEAD_WORDS`] words
     /// (readers then never compare a row's cold part).
     const SHORT: bool = false;
+    /// Whether neither part of a key of this type is ever empty (a prepared
+    /// key was validated, a short key has the short shape): a miss then
+    /// checks the lengths with [`len_pair`](Self::len_pair) alone.
+    const NONEMPTY: bool = false;
+    /// The two lengths as [`len_pair`] packs them.
+    #[inline(always)]
+    fn len_pair(&self) -> u64 {
+        let lens = self.lens();
+        len_pair((lens & 0xFFFF) as usize, (lens >> 16 & 0xFFFF) as usize)
+    }
     fn lens(&self) -> u64;
     fn word_count(&self) -> usize;
     fn hash(&self) -> u64;
@@ -212,6 +229,13 @@ pub(crate) trait Packed {
     #[inline(always)]
     fn tag_bytes(&self) -> u64 {
         super::control::tag_bytes(self.hash())
+    }
+    /// What the matching bits of the control word of this key's live row
+    /// in its home group are (`LIVE`, step 0, the tag): computed from the
+    /// hash, or kept by a prepared key.
+    #[inline(always)]
+    fn home_want(&self) -> u64 {
+        super::control::LIVE | (self.hash() & super::control::TAG_MASK)
     }
 }
 
@@ -299,6 +323,11 @@ impl<'a> ShortKey<'a> {
 
 impl Packed for ShortKey<'_> {
     const SHORT: bool = true;
+    const NONEMPTY: bool = true;
+    #[inline(always)]
+    fn len_pair(&self) -> u64 {
+        len_pair(self.ns.len(), self.name.len())
+    }
     #[inline(always)]
     fn lens(&self) -> u64 {
         self.lens
@@ -386,9 +415,13 @@ impl Packed for StackKey<'_> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct PackedKey {
     lens: u64,
-    len: usize,
     hash: u64,
     tags: u64,
+    pair: u64,
+    // Two 32-bit fields in one word: the key stays 16 words (a `crate::Key`
+    // with its strings), so an array of keys is indexed with one shift.
+    len: u32,
+    want: u32,
     head: [u64; HEAD_WORDS],
     rest: Box<[u64]>,
 }
@@ -399,9 +432,11 @@ impl PackedKey {
         let k = KeyWords::new(ns, name);
         PackedKey {
             lens: k.lens,
-            len: k.len,
+            len: k.len as u32,
             hash: k.hash,
             tags: super::control::tag_bytes(k.hash),
+            want: (super::control::LIVE | (k.hash & super::control::TAG_MASK)) as u32,
+            pair: len_pair(ns.len(), name.len()),
             head: k.head,
             rest: (HEAD_WORDS..k.len).map(|i| k.word(i)).collect(),
         }
@@ -409,7 +444,24 @@ impl PackedKey {
 }
 
 impl Packed for PackedKey {
-    stored_fields!();
+    #[inline(always)]
+    fn lens(&self) -> u64 {
+        self.lens
+    }
+    #[inline(always)]
+    fn word_count(&self) -> usize {
+        self.len as usize
+    }
+    #[inline(always)]
+    fn hash(&self) -> u64 {
+        self.hash
+    }
+    // Made only by `crate::Key`, which refuses an empty part.
+    const NONEMPTY: bool = true;
+    #[inline(always)]
+    fn len_pair(&self) -> u64 {
+        self.pair
+    }
     #[inline(always)]
     fn nul_free(&self) -> bool {
         // Made only by `crate::Key`, which refuses a NUL.
@@ -418,6 +470,10 @@ impl Packed for PackedKey {
     #[inline(always)]
     fn tag_bytes(&self) -> u64 {
         self.tags
+    }
+    #[inline(always)]
+    fn home_want(&self) -> u64 {
+        self.want as u64
     }
     #[inline(always)]
     fn head(&self) -> &[u64; HEAD_WORDS] {

@@ -191,8 +191,10 @@ pub(crate) struct Table<S> {
     tags_ptr: *const AtomicU64,
     home_ptr: *const AtomicU64,
     hot_ptr: *const AtomicU64,
-    /// `words_for` the longest key: a reader's bound.
+    /// `key::key_words_of` the longest key: a reader's bound.
     key_words: usize,
+    /// `max_ns_len | max_name_len << 32` (see `Packed::len_pair`).
+    limit_pair: u64,
     /// `g.groups()` and `g.disp_limit()`, kept for the readers.
     groups: u64,
     disp_limit: usize,
@@ -244,6 +246,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
             gmask: g.groups() - 1,
             ctrl_base: g.ctrl_base(),
             key_words: g.key_words(),
+            limit_pair: key::len_pair(g.max_ns_len.min(0xFFFF), g.max_name_len.min(0xFFFF)),
             groups: g.groups() as u64,
             disp_limit: g.disp_limit(),
             cold_base: g.cold_base(),

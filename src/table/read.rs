@@ -14,13 +14,25 @@ use super::{
 use crate::sync::{AtomicU64, Ordering, fence, spin_hint};
 
 /// What a cached answer rests on: the slot's control word as the answer's
-/// read validated it, and the change counter loaded before that read. Only
-/// meaningful to the table that made it.
+/// read validated it, and the change counter loaded before that read (kept
+/// as the bound the counter must stay below). Only meaningful to the table
+/// that made it, or [`Seen::NEVER`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Seen {
     word: usize,
     c: u64,
-    changes: u64,
+    /// The change counter at the read plus [`WRAP_GUARD`].
+    limit: u64,
+}
+
+impl Seen {
+    /// Holds for no table (no counter is below 0): a cache's "nothing
+    /// cached", checked like any other, so its reader tests no `Option`.
+    pub(crate) const NEVER: Seen = Seen {
+        word: hdr::CHANGES,
+        c: 0,
+        limit: 0,
+    };
 }
 
 /// How far the change counter (2 per change) may move before a [`Seen`] no
@@ -255,12 +267,12 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         away: impl FnOnce(usize, u64) -> Option<Option<u32>>,
     ) -> Option<Option<u32>> {
         debug_assert!(key.word_count() <= HEAD_WORDS);
-        let (home, tag) = self.place(key.hash());
+        let (home, _) = self.place(key.hash());
         let cands = match_tag_bytes(self.tags(home).load(Ordering::Acquire), key.tag_bytes());
         if cands != 0 {
             let slot = home * GROUP + (cands.trailing_zeros() / 8) as usize;
             let c = self.ctrl(slot).load(Ordering::Acquire);
-            if c & MATCH_MASK == LIVE | tag {
+            if c & MATCH_MASK == key.home_want() {
                 if let Probe::Hit(pid) = self.probe::<K, u32, false>(slot, c, key, &mut pid_of) {
                     return hit().then_some(Some(pid));
                 }
@@ -279,11 +291,17 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     /// the full path refuses the key).
     #[inline(always)]
     fn quick_miss<K: Packed>(&self, key: &K, miss: impl Fn() -> bool) -> Option<Option<u32>> {
-        // Each part 1..=its limit (an empty part wraps to the largest).
-        let lens = key.lens();
-        let (ns, name) = ((lens & 0xFFFF) as usize, (lens >> 16 & 0xFFFF) as usize);
-        let fits =
-            ns.wrapping_sub(1) < self.g.max_ns_len && name.wrapping_sub(1) < self.g.max_name_len;
+        let fits = if K::NONEMPTY {
+            // Both lengths against both limits in one subtraction: a part
+            // past its limit borrows, setting bit 31 or 63 (fields of 32
+            // bits holding values below 2^16).
+            self.limit_pair.wrapping_sub(key.len_pair()) & (1 << 31 | 1 << 63) == 0
+        } else {
+            // Each part 1..=its limit (an empty part wraps to the largest).
+            let lens = key.lens();
+            let (ns, name) = ((lens & 0xFFFF) as usize, (lens >> 16 & 0xFFFF) as usize);
+            ns.wrapping_sub(1) < self.g.max_ns_len && name.wrapping_sub(1) < self.g.max_name_len
+        };
         (fits && key.nul_free() && miss()).then_some(None)
     }
 
@@ -574,7 +592,9 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         Seen {
             word: self.ctrl_base + slot,
             c,
-            changes,
+            // The counter only grows (2 per committed change; 64 bits do
+            // not wrap), so `now - changes < WRAP_GUARD` is `now < limit`.
+            limit: changes + WRAP_GUARD,
         }
     }
 
@@ -597,8 +617,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         // Both words from one load of `base` (the `Acquire` below would
         // make the compiler load it again).
         let (c, changes) = (self.w(seen.word), self.w(hdr::CHANGES));
-        c.load(Ordering::Acquire) == seen.c
-            && changes.load(Ordering::Relaxed).wrapping_sub(seen.changes) < WRAP_GUARD
+        c.load(Ordering::Acquire) == seen.c && changes.load(Ordering::Relaxed) < seen.limit
     }
 
     /// The recorded owner of `key`. Loads only; allocates nothing.

@@ -35,6 +35,8 @@ pub(crate) trait Writers: Send + Sync {
 /// The shared implementation of `shm` and `mem`. A clone is another view
 /// of the same table (its words and geometry inline, so a lookup follows no
 /// extra pointer) sharing one writer identity and one hook.
+// `table` first: the fast paths pass `&self.table` on with no add.
+#[repr(C)]
 pub(crate) struct TableBackend<S: AsRef<[AtomicU64]>, W: Writers> {
     pub(crate) table: Table<S>,
     pub(crate) kind: &'static str,

@@ -206,7 +206,14 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
                 cands &= cands - 1;
                 let c = self.ctrl(slot).load(Ordering::Acquire);
                 if c & MATCH_MASK == LIVE | (d as u64) << DISP_SHIFT | tag {
-                    match self.probe::<K, R, META>(slot, c, key, f) {
+                    // A short key is in registers already; a key in
+                    // memory is compared out of line.
+                    let p = if K::SHORT {
+                        self.probe::<K, R, META>(slot, c, key, f)
+                    } else {
+                        self.probe_out::<K, R, META>(slot, c, key, f)
+                    };
+                    match p {
                         Probe::Hit(r) => return Quick::Hit(slot, c, r),
                         Probe::Mismatch => {}
                         Probe::Changed => return Quick::Slow,
@@ -217,6 +224,20 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
                 return Quick::Miss;
             }
         }
+    }
+
+    /// [`probe`](Self::probe), out of line: the walk of the step groups
+    /// (mostly misses) then needs only the key's tag and copies none of a
+    /// prepared key's words to registers or the stack up front.
+    #[inline(never)]
+    fn probe_out<K: Packed, R, const META: bool>(
+        &self,
+        slot: usize,
+        c: u64,
+        key: &K,
+        f: &mut impl FnMut(&Self, usize, u64) -> R,
+    ) -> Probe<R> {
+        self.probe::<K, R, META>(slot, c, key, f)
     }
 
     /// The pid of `key`'s owner when the fast path can tell:

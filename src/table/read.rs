@@ -206,14 +206,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
                 cands &= cands - 1;
                 let c = self.ctrl(slot).load(Ordering::Acquire);
                 if c & MATCH_MASK == LIVE | (d as u64) << DISP_SHIFT | tag {
-                    // A short key is in registers already; a key in
-                    // memory is compared out of line.
-                    let p = if K::SHORT {
-                        self.probe::<K, R, META>(slot, c, key, f)
-                    } else {
-                        self.probe_out::<K, R, META>(slot, c, key, f)
-                    };
-                    match p {
+                    match self.probe::<K, R, META>(slot, c, key, f) {
                         Probe::Hit(r) => return Quick::Hit(slot, c, r),
                         Probe::Mismatch => {}
                         Probe::Changed => return Quick::Slow,
@@ -224,20 +217,6 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
                 return Quick::Miss;
             }
         }
-    }
-
-    /// [`probe`](Self::probe), out of line: the walk of the step groups
-    /// (mostly misses) then needs only the key's tag and copies none of a
-    /// prepared key's words to registers or the stack up front.
-    #[inline(never)]
-    fn probe_out<K: Packed, R, const META: bool>(
-        &self,
-        slot: usize,
-        c: u64,
-        key: &K,
-        f: &mut impl FnMut(&Self, usize, u64) -> R,
-    ) -> Probe<R> {
-        self.probe::<K, R, META>(slot, c, key, f)
     }
 
     /// The pid of `key`'s owner when the fast path can tell:
@@ -300,7 +279,22 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
             }
             return rest();
         }
-        let steps = self.home(home).load(Ordering::Acquire) & STEP_BITS & !1;
+        let mut steps = self.home(home).load(Ordering::Acquire) & STEP_BITS & !1;
+        // The step groups' tag words, inline: a miss usually finds no
+        // candidate in them, and then needs no call. The first group with a
+        // candidate (or a step past 30) goes out of line, from that group.
+        let bytes = key.tag_bytes();
+        while steps != 0 {
+            let d = steps.trailing_zeros() as usize;
+            if d >= 31 {
+                break;
+            }
+            let grp = self.probe_group(home, d);
+            if match_tag_bytes(self.tags(grp).load(Ordering::Acquire), bytes) != 0 {
+                break;
+            }
+            steps &= steps - 1;
+        }
         if steps == 0 {
             return self.quick_miss(key, miss);
         }

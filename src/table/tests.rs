@@ -466,8 +466,12 @@ fn a_member_key_and_a_unique_key_of_the_same_bytes_are_separate_keys() {
 fn a_seen_answer_holds_until_the_entry_changes_or_the_counter_runs_far() {
     let t = table(64);
     let env = TestEnv::new(1);
+    // "Nothing cached" holds for no table: not a fresh one (its change
+    // counter and the word NEVER names are both 0), not after changes.
+    assert!(!t.unchanged(&super::read::Seen::NEVER));
     let k = KeyWords::new(b"ns", b"svc");
     t.insert(&k, &owner(7), 0, b"m", &env).unwrap();
+    assert!(!t.unchanged(&super::read::Seen::NEVER));
     let (pid, seen) = t.lookup_pid_seen(&k).unwrap().unwrap();
     assert_eq!(pid, 7);
     assert!(t.unchanged(&seen));

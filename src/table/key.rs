@@ -80,6 +80,10 @@ pub(crate) const fn is_short(ns_len: usize, name_len: usize) -> bool {
     (ns_len.wrapping_sub(1) | name_len.wrapping_sub(1) >> 1) < 16
 }
 
+/// The longest namespace and name of the short shape ([`is_short`]).
+pub(crate) const SHORT_NS: usize = 16;
+pub(crate) const SHORT_NAME: usize = 32;
+
 impl<'a> KeyWords<'a> {
     /// Packs the unique key `(ns, name)`. Lengths must already be validated
     /// (< 65536 each).
@@ -344,7 +348,8 @@ impl Packed for ShortKey<'_> {
     fn nul_free(&self) -> bool {
         // From the parts' bytes, where windows of 8 cover a part with no
         // padding to mask: cheaper than a test of the packed words.
-        !short_part_has_nul(self.ns) && !short_part_has_nul(self.name)
+        // One test of both parts' zero bytes, not a branch per part.
+        short_part_zeros(self.ns) | short_part_zeros(self.name) == 0
     }
     #[inline(always)]
     fn head(&self) -> &[u64; HEAD_WORDS] {
@@ -499,13 +504,20 @@ fn zero_bytes(x: u64) -> u64 {
     x.wrapping_sub(LO_BYTES) & !x & HI_BYTES
 }
 
-/// Whether a part of 1 to 32 bytes holds a NUL: words loaded at both ends
-/// (overlapping) cover its bytes exactly, with no padding to mask.
+/// Whether a part of 1 to 32 bytes holds a NUL (see [`short_part_zeros`]).
 #[inline(always)]
 fn short_part_has_nul(b: &[u8]) -> bool {
+    short_part_zeros(b) != 0
+}
+
+/// The zero-byte bits of a part of 1 to 32 bytes (0 when it holds no NUL):
+/// words loaded at both ends (overlapping) cover its bytes exactly, with no
+/// padding to mask.
+#[inline(always)]
+fn short_part_zeros(b: &[u8]) -> u64 {
     let l = b.len();
     debug_assert!((1..=32).contains(&l));
-    let z = if l >= 8 {
+    if l >= 8 {
         let mut z = zero_bytes(load8(b, 0)) | zero_bytes(load8(b, l - 8));
         if l > 16 {
             z |= zero_bytes(load8(b, 8)) | zero_bytes(load8(b, l - 16));
@@ -519,8 +531,7 @@ fn short_part_has_nul(b: &[u8]) -> bool {
         // The first, middle and last byte, the other five bytes 1.
         let w = b[0] as u64 | (b[l / 2] as u64) << 8 | (b[l - 1] as u64) << 16;
         zero_bytes(w | 0x0101_0101_0100_0000)
-    };
-    z != 0
+    }
 }
 
 /// Whether a part holds a NUL: 8 bytes at a time, the last word loaded

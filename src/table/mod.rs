@@ -195,6 +195,9 @@ pub(crate) struct Table<S> {
     key_words: usize,
     /// `max_ns_len | max_name_len << 32` (see `Packed::len_pair`).
     limit_pair: u64,
+    /// Whether every key of the short shape (`key::is_short`) is within
+    /// the limits: then a short key's miss checks no length.
+    short_fits: bool,
     /// `g.groups()` and `g.disp_limit()`, kept for the readers.
     groups: u64,
     disp_limit: usize,
@@ -247,6 +250,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
             ctrl_base: g.ctrl_base(),
             key_words: g.key_words(),
             limit_pair: key::len_pair(g.max_ns_len.min(0xFFFF), g.max_name_len.min(0xFFFF)),
+            short_fits: g.max_ns_len >= key::SHORT_NS && g.max_name_len >= key::SHORT_NAME,
             groups: g.groups() as u64,
             disp_limit: g.disp_limit(),
             cold_base: g.cold_base(),

@@ -306,7 +306,9 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     /// the full path refuses the key).
     #[inline(always)]
     fn quick_miss<K: Packed>(&self, key: &K, miss: impl Fn() -> bool) -> Option<Option<u32>> {
-        let fits = if K::NONEMPTY {
+        let fits = if K::SHORT && self.short_fits {
+            true
+        } else if K::NONEMPTY {
             // Both lengths against both limits in one subtraction: a part
             // past its limit borrows, setting bit 31 or 63 (fields of 32
             // bits holding values below 2^16).

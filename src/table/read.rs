@@ -609,9 +609,13 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         Seen {
             word: self.ctrl_base + slot,
             c,
-            // The counter only grows (2 per committed change; 64 bits do
-            // not wrap), so `now - changes < WRAP_GUARD` is `now < limit`.
-            limit: changes + WRAP_GUARD,
+            // The counter moves up by 2 per committed change (bit 0, the
+            // sleeper flag, may drop back by 1: the control word's compare
+            // is what proves the entry unchanged), so `now < limit` stands
+            // for `now - changes < WRAP_GUARD`. Wrapping: a counter read
+            // from shared memory may be anything; near 2^64 the bound wraps
+            // to a small value and the proof never holds.
+            limit: changes.wrapping_add(WRAP_GUARD),
         }
     }
 

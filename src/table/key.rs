@@ -114,7 +114,7 @@ impl<'a> KeyWords<'a> {
             lens: k.lens,
             len: k.word_count(),
             hash: k.hash,
-            head: k.head,
+            head: std::array::from_fn(|i| k.head_word(i)),
         }
     }
 
@@ -220,8 +220,8 @@ pub(crate) trait Packed {
     fn lens(&self) -> u64;
     fn word_count(&self) -> usize;
     fn hash(&self) -> u64;
-    /// The first `HEAD_WORDS` packed words, zero past the key.
-    fn head(&self) -> &[u64; HEAD_WORDS];
+    /// Packed word `i` of the head (`i < HEAD_WORDS`), zero past the key.
+    fn head_word(&self, i: usize) -> u64;
     /// Packed word `i` (`i < word_count`).
     fn word(&self, i: usize) -> u64;
     /// Whether no byte of the key is NUL (what a miss reports only for such
@@ -268,8 +268,8 @@ impl Packed for KeyWords<'_> {
         !part_has_nul(self.ns) && !part_has_nul(self.name)
     }
     #[inline(always)]
-    fn head(&self) -> &[u64; HEAD_WORDS] {
-        &self.head
+    fn head_word(&self, i: usize) -> u64 {
+        self.head[i]
     }
     #[inline(always)]
     fn word(&self, i: usize) -> u64 {
@@ -288,7 +288,9 @@ pub(crate) struct ShortKey<'a> {
     hash: u64,
     /// 4 or 6: the name's words end at 4 when it has at most 16 bytes.
     len: usize,
-    head: [u64; HEAD_WORDS],
+    /// Words 0 to 3; words 4 and 5 (a name past 16 bytes) are loaded again
+    /// when compared, so that they hold no register meanwhile.
+    head: [u64; 4],
 }
 
 impl<'a> ShortKey<'a> {
@@ -306,13 +308,13 @@ impl<'a> ShortKey<'a> {
         let (len, head) = if name.len() <= 16 {
             let (m0, m1) = load16(name);
             h = fold_mul(m0 ^ h ^ K2, m1 ^ K1);
-            (4, [n0, n1, m0, m1, 0, 0])
+            (4, [n0, n1, m0, m1])
         } else {
             let (m0, m1) = (load8(name, 0), load8(name, 8));
             let (m2, m3) = load16(&name[16..]);
             h = fold_mul(m0 ^ h ^ K2, m1 ^ K1);
             h = fold_mul(m2 ^ h ^ K2, m3 ^ K1);
-            (6, [n0, n1, m0, m1, m2, m3])
+            (6, [n0, n1, m0, m1])
         };
         ShortKey {
             ns,
@@ -352,12 +354,20 @@ impl Packed for ShortKey<'_> {
         short_part_zeros(self.ns) | short_part_zeros(self.name) == 0
     }
     #[inline(always)]
-    fn head(&self) -> &[u64; HEAD_WORDS] {
-        &self.head
+    fn head_word(&self, i: usize) -> u64 {
+        match i {
+            0..4 => self.head[i],
+            // The name's third and fourth words, 0 for a name of at most
+            // 16 bytes.
+            _ => {
+                let (m2, m3) = self.name.get(16..).map_or((0, 0), load16);
+                if i == 4 { m2 } else { m3 }
+            }
+        }
     }
     #[inline(always)]
     fn word(&self, i: usize) -> u64 {
-        self.head[i]
+        self.head_word(i)
     }
 }
 
@@ -406,8 +416,8 @@ impl Packed for StackKey<'_> {
         !part_has_nul(self.ns) && !part_has_nul(self.name)
     }
     #[inline(always)]
-    fn head(&self) -> &[u64; HEAD_WORDS] {
-        self.words[..HEAD_WORDS].try_into().unwrap()
+    fn head_word(&self, i: usize) -> u64 {
+        self.words[i]
     }
     #[inline(always)]
     fn word(&self, i: usize) -> u64 {
@@ -481,8 +491,8 @@ impl Packed for PackedKey {
         self.want as u64
     }
     #[inline(always)]
-    fn head(&self) -> &[u64; HEAD_WORDS] {
-        &self.head
+    fn head_word(&self, i: usize) -> u64 {
+        self.head[i]
     }
     #[inline(always)]
     fn word(&self, i: usize) -> u64 {
@@ -783,11 +793,11 @@ mod tests {
                         let short = ShortKey::new(ns, name, 0);
                         assert_eq!(short.nul_free(), words.nul_free(), "{nl} {ml}");
                         assert_eq!(short.hash, words.hash());
-                        assert!(
-                            words
-                                .words()
-                                .eq(short.head[..short.word_count()].iter().copied())
-                        );
+                        let n = short.word_count();
+                        assert!(words.words().eq((0..n).map(|i| short.head_word(i))));
+                        for i in n..HEAD_WORDS {
+                            assert_eq!(short.head_word(i), 0);
+                        }
                     }
                     words.nul_free()
                 };

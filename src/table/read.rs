@@ -276,8 +276,13 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
                 if let Probe::Hit(pid) = self.probe::<K, u32, false>(slot, c, key, &mut pid_of) {
                     return hit().then_some(Some(pid));
                 }
+                return rest();
             }
-            return rest();
+            if cands & (cands - 1) != 0 {
+                return rest();
+            }
+            // The one candidate is another key's slot (its tag byte matched,
+            // its full tag does not): on to the steps, still inline.
         }
         let mut steps = self.home(home).load(Ordering::Acquire) & STEP_BITS & !1;
         // The step groups' tag words, inline: a miss usually finds no
@@ -475,20 +480,20 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         // zero past the key on both sides: equal lens words mean equal word
         // counts, so only the words the key has need comparing. Past the
         // head, the cold part.
-        let head = key.head();
+        let head = |i: usize| key.head_word(i);
         let n = key.word_count();
         let row = |i: usize| self.hot(slot, i).load(Ordering::Relaxed);
         // One word at a time into `diff`: one temporary register.
         let mut diff = row(row::LENS) ^ key.lens();
-        diff |= row(row::KEY) ^ head[0];
-        diff |= row(row::KEY + 1) ^ head[1];
+        diff |= row(row::KEY) ^ head(0);
+        diff |= row(row::KEY + 1) ^ head(1);
         // A pair at a time (a short key has at least two pairs).
         if K::SHORT || n > 2 {
-            diff |= row(row::KEY + 2) ^ head[2];
-            diff |= row(row::KEY + 3) ^ head[3];
+            diff |= row(row::KEY + 2) ^ head(2);
+            diff |= row(row::KEY + 3) ^ head(3);
             if n > 4 {
-                diff |= row(row::KEY + 4) ^ head[4];
-                diff |= row(row::KEY + 5) ^ head[5];
+                diff |= row(row::KEY + 4) ^ head(4);
+                diff |= row(row::KEY + 5) ^ head(5);
             }
         }
         const _: () = assert!(HEAD_WORDS == 6, "the compare above spells out 6 head words");

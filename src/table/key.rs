@@ -330,21 +330,10 @@ impl<'a> ShortKey<'a> {
 impl Packed for ShortKey<'_> {
     const SHORT: bool = true;
     const NONEMPTY: bool = true;
+    stored_fields!();
     #[inline(always)]
     fn len_pair(&self) -> u64 {
         len_pair(self.ns.len(), self.name.len())
-    }
-    #[inline(always)]
-    fn lens(&self) -> u64 {
-        self.lens
-    }
-    #[inline(always)]
-    fn word_count(&self) -> usize {
-        self.len
-    }
-    #[inline(always)]
-    fn hash(&self) -> u64 {
-        self.hash
     }
     #[inline(always)]
     fn nul_free(&self) -> bool {

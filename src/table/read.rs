@@ -252,11 +252,13 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     }
 
     /// [`lookup_pid_quick`](Self::lookup_pid_quick) of a key of at most
-    /// [`HEAD_WORDS`] words, with the caller's ways past the home group's
-    /// first candidate: `rest()` past a candidate that is not the key,
-    /// `away(home, steps)` with no candidate in the home group. A caller
-    /// whose key lives in registers passes ways that pack it again out of
-    /// line, so that the key never needs an address on the common path.
+    /// [`HEAD_WORDS`] words, with the caller's ways out of line: `rest()`
+    /// when the home group's first candidate has the key's full tag but is
+    /// not the key (or changed under the read), or the group has more than
+    /// one candidate; `away(home, steps)` from the first step group whose
+    /// tag word names a candidate (or a step past 30). A caller whose key
+    /// lives in registers passes ways that pack it again out of line, so
+    /// that the key never needs an address on the common path.
     #[inline(always)]
     pub(crate) fn lookup_pid_quick_with<K: Packed>(
         &self,

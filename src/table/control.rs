@@ -2,6 +2,8 @@
 //! [`table`](super)), the step bits of a home word, and the group match
 //! readers use to find candidate slots.
 
+use super::bytes::{LO_BYTES, zero_bytes};
+
 pub(super) const STATE_SHIFT: u32 = 30;
 pub(super) const STATE_MASK: u64 = 0b11 << STATE_SHIFT;
 pub(super) const EMPTY: u64 = 0;
@@ -53,9 +55,6 @@ pub(super) fn tag8(hash: u64) -> u64 {
     (hash >> 24) & 0x7F | 0x80
 }
 
-const LO_BYTES: u64 = 0x0101_0101_0101_0101;
-const HI_BYTES: u64 = 0x8080_8080_8080_8080;
-
 /// [`tag8`] of `hash` in every byte lane (what [`match_tag_bytes`] takes).
 #[inline(always)]
 pub(super) fn tag_bytes(hash: u64) -> u64 {
@@ -65,8 +64,7 @@ pub(super) fn tag_bytes(hash: u64) -> u64 {
 /// [`match_tags`] with the tag already in every byte lane ([`tag_bytes`]).
 #[inline(always)]
 pub(super) fn match_tag_bytes(tags: u64, bytes: u64) -> u64 {
-    let x = tags ^ bytes;
-    x.wrapping_sub(LO_BYTES) & !x & HI_BYTES
+    zero_bytes(tags ^ bytes)
 }
 
 /// The byte lanes of tag word `tags` equal to `tag8` (as [`tag8`] made

@@ -55,6 +55,7 @@
 //! * `ring`: the change counter and the change ring;
 //! * `key`: keys packed into row words, and their hash.
 
+mod bytes;
 mod context;
 mod control;
 mod home;

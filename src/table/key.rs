@@ -500,13 +500,11 @@ impl Packed for PackedKey {
 /// first load of a lookup, so its chain is kept short.
 #[inline(always)]
 fn hash_words(lens: u64, words: &[u64]) -> u64 {
+    // Every part has whole pairs of words (`part_words`).
+    debug_assert!(words.len().is_multiple_of(2));
     let mut h = SEED ^ lens.wrapping_mul(K1);
-    let mut pairs = words.chunks_exact(2);
-    for p in &mut pairs {
+    for p in words.chunks_exact(2) {
         h = fold_mul(p[0] ^ h ^ K2, p[1] ^ K1);
-    }
-    if let [w] = pairs.remainder() {
-        h = mix(h, *w);
     }
     finish(h)
 }
@@ -528,13 +526,8 @@ fn pack_long(ns: &[u8], name: &[u8], lens: u64, head: &mut [u64; HEAD_WORDS]) ->
         }
     };
     let mut h = SEED ^ lens.wrapping_mul(K1);
-    let mut i = 0;
-    while i + 1 < len {
+    for i in (0..len).step_by(2) {
         h = fold_mul(word(i) ^ h ^ K2, word(i + 1) ^ K1);
-        i += 2;
-    }
-    if i < len {
-        h = mix(h, word(i));
     }
     finish(h)
 }

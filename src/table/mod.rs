@@ -60,6 +60,7 @@ mod context;
 mod control;
 mod home;
 pub(crate) mod key;
+mod quick;
 mod read;
 mod reclaim;
 pub(crate) mod ring;

@@ -292,15 +292,16 @@ fn layout_version_99_is_incompatible_and_the_error_says_version() {
     let f = open_rw(&path);
     let mut old = [0u8; 4];
     f.read_exact_at(&mut old, 8).unwrap();
-    assert_eq!(u32::from_le_bytes(old), 6, "layout version field at 8..12");
+    assert_eq!(u32::from_le_bytes(old), 7, "layout version field at 8..12");
     f.write_all_at(&99u32.to_le_bytes(), 8).unwrap();
     let msg = expect_incompatible(&url, "version 99");
     assert!(msg.contains("version"), "{msg}");
     assert!(msg.contains("99"), "{msg}");
     // Version 2 rows have no metadata write sequences, version 3 segments
     // no tag words, version 4 builds do not know member keys, version 5
-    // packs the name right after the namespace: refused as well.
-    for v in [2u32, 3, 4, 5] {
+    // packs the name right after the namespace, version 6 zero-pads a
+    // part's last chunk: refused as well.
+    for v in [2u32, 3, 4, 5, 6] {
         f.write_all_at(&v.to_le_bytes(), 8).unwrap();
         let msg = expect_incompatible(&url, &format!("version {v}"));
         assert!(msg.contains(&format!("layout version {v}")), "{msg}");

@@ -119,6 +119,12 @@ fn main() {
     let procreg = || {
         let reg = ShmRegistry::create(&format!("count-{reader}-{case}"), CAPACITY);
         fill_registry(&reg, &live);
+        // Hits hit and misses miss (through `lookup`, so the readers
+        // counted keep their call sites).
+        for p in &probes {
+            let found = reg.lookup(p.ns, p.name).unwrap();
+            assert_eq!(found.is_some(), kind == "hit", "{case}: {}{}", p.ns, p.name);
+        }
         reg
     };
     let full_map = || live.iter().map(|p| (p.full.to_owned(), VALUE));

@@ -30,8 +30,10 @@ pub(crate) const MAGIC: [u8; 8] = *b"PROCREG\x01";
 /// member's lens word carries `table::MEMBER` (bit 32), which a version-4
 /// build would not tell from a unique key. 6: each key part is padded to a
 /// pair of words (`table::key::part_words`), where version 5 packed the
-/// name right after the namespace's last byte.
-pub(crate) const LAYOUT_VERSION: u32 = 6;
+/// name right after the namespace's last byte. 7: a part's chunk of
+/// fewer than 16 bytes is packed as overlapping words with no padding
+/// (`table::bytes::pack16`), where version 6 zero-padded it.
+pub(crate) const LAYOUT_VERSION: u32 = 7;
 /// Header size in bytes.
 pub(crate) const HEADER_BYTES: usize = 4096;
 const INIT_MAGIC: u64 = 0x5245_4144_595f_4f4b; // "READY_OK"

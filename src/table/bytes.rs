@@ -58,34 +58,59 @@ pub(super) fn load8(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
 }
 
-/// Up to 16 bytes of `b` as two little-endian words, zero above them: two
-/// overlapping loads for 9 to 16 bytes (the second ends at the end of `b`
-/// and is shifted down), [`load_partial`] for fewer.
+/// A chunk of 1 to 16 bytes of a key part as its pair of packed words
+/// (layout version 7): for 8 to 16 bytes, the word at its start and the
+/// word ending at its end (overlapping, so no shift and no padding); for
+/// fewer, [`pack8`] twice. Every byte of both words is a byte of the
+/// chunk (or a fill byte of 1), so the words hold a zero byte exactly
+/// when the chunk holds a NUL; and given the chunk's length they tell
+/// its bytes apart ([`unpack16`]).
 #[inline(always)]
-pub(super) fn load16(b: &[u8]) -> (u64, u64) {
+pub(super) fn pack16(b: &[u8]) -> (u64, u64) {
     let l = b.len();
-    debug_assert!(l <= 16);
-    if l > 8 {
-        (load8(b, 0), load8(b, l - 8) >> ((16 - l) * 8))
+    debug_assert!((1..=16).contains(&l));
+    if l >= 8 {
+        (load8(b, 0), load8(b, l - 8))
     } else {
-        (load_partial(b), 0)
+        let w = pack8(b);
+        (w, w)
     }
 }
 
-/// Up to 8 bytes of `b` as a little-endian word, zero above them, in at
-/// most three loads and no loop (the overlapping-load trick of wyhash).
+/// Fill of [`pack8`]'s word for a chunk of 1 to 3 bytes: its bytes 3 to 7.
+const FILL: u64 = 0x0101_0101_0100_0000;
+
+/// A chunk of 1 to 7 bytes as one word with no zero byte of its own: the
+/// 4 bytes at each end (overlapping) for 4 to 7 bytes; for 1 to 3, the
+/// first, middle and last byte and a fill of 1s.
 #[inline(always)]
-pub(super) fn load_partial(b: &[u8]) -> u64 {
+fn pack8(b: &[u8]) -> u64 {
     let l = b.len();
-    if l >= 8 {
-        u64::from_le_bytes(b[..8].try_into().unwrap())
-    } else if l >= 4 {
+    if l >= 4 {
         let lo = u32::from_le_bytes(b[..4].try_into().unwrap()) as u64;
-        let hi = u32::from_le_bytes(b[l - 4..l].try_into().unwrap()) as u64;
-        lo | hi << ((l - 4) * 8)
-    } else if l > 0 {
-        b[0] as u64 | (b[l / 2] as u64) << (l / 2 * 8) | (b[l - 1] as u64) << ((l - 1) * 8)
+        let hi = u32::from_le_bytes(b[l - 4..].try_into().unwrap()) as u64;
+        lo | hi << 32
     } else {
-        0
+        b[0] as u64 | (b[l / 2] as u64) << 8 | (b[l - 1] as u64) << 16 | FILL
+    }
+}
+
+/// The bytes of a chunk of `out.len()` (1 to 16) bytes from its pair of
+/// packed words (the inverse of [`pack16`]).
+pub(crate) fn unpack16(a: u64, b: u64, out: &mut [u8]) {
+    let l = out.len();
+    debug_assert!((1..=16).contains(&l));
+    let (a, b) = (a.to_le_bytes(), b.to_le_bytes());
+    if l >= 8 {
+        out[..8].copy_from_slice(&a);
+        // `b` holds bytes l - 8 .. l.
+        out[8..].copy_from_slice(&b[16 - l..]);
+    } else if l >= 4 {
+        out[..4].copy_from_slice(&a[..4]);
+        out[4..].copy_from_slice(&a[8 - (l - 4)..]);
+    } else {
+        out[0] = a[0];
+        out[l / 2] = a[1];
+        out[l - 1] = a[2];
     }
 }

@@ -33,7 +33,7 @@
 
 use super::{
     EntryHead, Geometry, LOW32, Table, WriteHooks, hdr,
-    key::{KeyWords, key_words_of, unpack, unpack_word},
+    key::{KeyWords, key_words_of, unpack},
 };
 use crate::sync::{AtomicU64, Ordering, fence};
 use crate::sys::futex;
@@ -112,7 +112,7 @@ pub(crate) enum ChangeKey<'a> {
 }
 
 impl ChangeKey<'_> {
-    /// Namespace and name bytes (clamped to what the words hold).
+    /// Namespace and name bytes (zero where the words fall short).
     pub(crate) fn bytes(&self) -> (Vec<u8>, Vec<u8>) {
         match self {
             ChangeKey::Key(k) => {
@@ -281,12 +281,14 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         let ns_len = ((lens & 0xFFFF) as usize).min(self.g.max_ns_len);
         let name_len = ((lens >> 16 & 0xFFFF) as usize).min(self.g.max_name_len);
         let mut sum = Sum::new(rev);
-        let mut key = Vec::with_capacity(ns_len + name_len);
-        for i in 0..key_words_of(ns_len, name_len) {
-            let w = self.w(base + REC_HEAD + i).load(Ordering::Relaxed);
-            sum.add(w);
-            unpack_word(&mut key, i, w, ns_len, name_len);
-        }
+        let words: Vec<u64> = (0..key_words_of(ns_len, name_len))
+            .map(|i| {
+                let w = self.w(base + REC_HEAD + i).load(Ordering::Relaxed);
+                sum.add(w);
+                w
+            })
+            .collect();
+        let key = unpack(&words, ns_len, name_len);
         let owner = self.w(base + rec::OWNER).load(Ordering::Relaxed);
         let at = self.w(base + rec::AT).load(Ordering::Relaxed);
         let stored_sum = self.w(base + rec::SUM).load(Ordering::Relaxed);

@@ -505,14 +505,29 @@ fn packing_matches_a_byte_reference_for_every_split_up_to_the_stack() {
     let bytes: Vec<u8> = (0..STACK_WORDS * 8)
         .map(|i| b'a' + (i * 7 % 26) as u8)
         .collect();
-    // Each part's bytes, zero-padded to a multiple of 16, as words.
+    // Each part's chunks of 16 bytes as pairs of words, byte by byte
+    // (layout 7): 8 to 16 bytes as the 8 at its start and the 8 at its end;
+    // 4 to 7 as the 4 at each end, twice; 1 to 3 as the first, middle and
+    // last byte and five 1s, twice.
     let words_of = |part: &[u8]| -> Vec<u64> {
-        let mut padded = part.to_vec();
-        padded.resize(part_words(part.len()) * 8, 0);
-        padded
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
-            .collect()
+        let mut out = Vec::new();
+        for c in part.chunks(16) {
+            let l = c.len();
+            let (a, b): (Vec<u8>, Vec<u8>) = if l >= 8 {
+                (c[..8].to_vec(), c[l - 8..].to_vec())
+            } else if l >= 4 {
+                let w = [&c[..4], &c[l - 4..]].concat();
+                (w.clone(), w)
+            } else {
+                let w = vec![c[0], c[l / 2], c[l - 1], 1, 1, 1, 1, 1];
+                (w.clone(), w)
+            };
+            for w in [a, b] {
+                out.push(u64::from_le_bytes(w.try_into().unwrap()));
+            }
+        }
+        assert_eq!(out.len(), part_words(part.len()));
+        out
     };
     for total in 2..=STACK_WORDS * 8 {
         for n in [

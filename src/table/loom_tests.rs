@@ -389,12 +389,16 @@ use super::ring::{Change, ChangeKey, ChangeKind, RingRead};
 
 /// A change whose every field derives from `id`, so a torn copy is detectable.
 fn change(id: u8) -> Change<'static> {
+    // Namespace and name of 2 bytes each, a word pair each, packed as a
+    // row holds them.
+    let mut words = Vec::new();
+    KeyWords::new(&[id; 2], &[id; 2]).for_each_word(|_, w| words.push(w));
+    assert_eq!(words.len(), 4);
     Change {
         kind: ChangeKind::Registered,
-        // Namespace and name of 2 bytes each, a word pair each.
         key: ChangeKey::Row {
             lens: 2 | 2 << 16,
-            words: vec![u64::from(id) * 0x0101, 0, u64::from(id) * 0x0101, 0],
+            words,
         },
         pid: id as u32,
         version: id as u32 * 10,

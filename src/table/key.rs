@@ -568,7 +568,7 @@ fn pack_part(p: &[u8], out: &mut [u64], at: usize) -> usize {
 }
 
 /// Word `i` of the packed key: one load when its chunk has 16 bytes,
-/// else its half of the chunk's [`pack16`].
+/// else its half of the chunk's [`pack16`]; 0 past the key.
 #[inline(always)]
 fn packed_word(ns: &[u8], name: &[u8], i: usize) -> u64 {
     let nsw = part_words(ns.len());
@@ -576,6 +576,8 @@ fn packed_word(ns: &[u8], name: &[u8], i: usize) -> u64 {
     let start = j / 2 * 16;
     if start + 16 <= p.len() {
         load8(p, j * 8)
+    } else if start >= p.len() {
+        0
     } else {
         let (a, b) = pack16(&p[start..]);
         if j % 2 == 0 { a } else { b }

@@ -97,7 +97,7 @@ fn pack8(b: &[u8]) -> u64 {
 
 /// The bytes of a chunk of `out.len()` (1 to 16) bytes from its pair of
 /// packed words (the inverse of [`pack16`]).
-pub(crate) fn unpack16(a: u64, b: u64, out: &mut [u8]) {
+pub(super) fn unpack16(a: u64, b: u64, out: &mut [u8]) {
     let l = out.len();
     debug_assert!((1..=16).contains(&l));
     let (a, b) = (a.to_le_bytes(), b.to_le_bytes());

@@ -8,10 +8,10 @@
 //! (`bytes::pack16`), so a word holds a zero byte only where the key holds
 //! a NUL. Packing each part on its own lets a lookup build a part's words
 //! from two loads at fixed offsets, with no shift, and lets the hash take
-//! its word pairs part by part. Lookups build the same words once on the stack and compare word by
-//! word; the hash is computed over them. The packing and the hash must never
-//! change between builds: they place keys in persistent segments (a change
-//! needs a new layout version).
+//! its word pairs part by part. Lookups build the same words once on the
+//! stack and compare word by word; the hash is computed over them. The
+//! packing and the hash must never change between builds: they place keys
+//! in persistent segments (a change needs a new layout version).
 
 /// Packed words kept inline in a [`KeyWords`]: as many as a row's hot line
 /// holds (keys of up to 48 bytes are compared from them alone). Even, so the

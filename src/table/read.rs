@@ -579,7 +579,7 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     }
 
     /// Fills `out` with the key part packed in the row words from `first`
-    /// on: a pair of words per chunk of 16 bytes (`key::unpack16`).
+    /// on: a pair of words per chunk of 16 bytes (`bytes::unpack16`).
     fn read_part(&self, slot: usize, first: usize, out: &mut [u8]) {
         for (i, chunk) in out.chunks_mut(16).enumerate() {
             let a = self.rw(slot, first + 2 * i).load(Ordering::Relaxed);

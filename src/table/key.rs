@@ -584,22 +584,24 @@ fn packed_word(ns: &[u8], name: &[u8], i: usize) -> u64 {
     }
 }
 
-/// Unpacks one part of `out.len()` bytes from its packed words (the
-/// inverse of [`pack_part`]).
-pub(crate) fn unpack_part(words: &[u64], out: &mut [u8]) {
-    for (w, c) in words.chunks_exact(2).zip(out.chunks_mut(16)) {
-        unpack16(w[0], w[1], c);
+/// Fills `out` with a key's bytes, the namespace (`ns_len` bytes) then the
+/// name, from its packed words (the inverse of [`pack_into`]): `word(i)`
+/// gives packed word `i`, and is asked once for each, in order.
+pub(crate) fn unpack_into(out: &mut [u8], ns_len: usize, mut word: impl FnMut(usize) -> u64) {
+    let (ns, name) = out.split_at_mut(ns_len);
+    let mut i = 0;
+    for chunk in ns.chunks_mut(16).chain(name.chunks_mut(16)) {
+        let (a, b) = (word(i), word(i + 1));
+        unpack16(a, b, chunk);
+        i += 2;
     }
 }
 
 /// Unpacks the namespace and name bytes (one buffer) from a key's packed
-/// words.
+/// words (zero where the words fall short).
 pub(crate) fn unpack(words: &[u64], ns_len: usize, name_len: usize) -> Vec<u8> {
     let mut out = vec![0; ns_len + name_len];
-    let (ns, name) = out.split_at_mut(ns_len);
-    let nsw = part_words(ns_len).min(words.len());
-    unpack_part(&words[..nsw], ns);
-    unpack_part(&words[nsw..], name);
+    unpack_into(&mut out, ns_len, |i| words.get(i).copied().unwrap_or(0));
     out
 }
 

@@ -3,12 +3,11 @@
 //! only load; every reader loop is bounded, and past the bound it reports
 //! [`TableError::Busy`].
 
-use super::bytes::unpack16;
 use super::control::{
     ACTIVE_BIT, DISP_SHIFT, LIVE, LOW32, MATCH_MASK, STEP_BITS, TAG_MASK, bump, match_tag_bytes,
     match_tags, tag8, version,
 };
-use super::key::{HEAD_WORDS, Packed, part_words};
+use super::key::{HEAD_WORDS, Packed, unpack_into};
 use super::{
     EntryHead, GROUP, HOT_WORDS, Owner, READ_RETRIES, RawEntry, Table, TableError, hdr, meta_lens,
     row,
@@ -573,19 +572,9 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
     /// Fills `out` (`ns_len + name_len` bytes) with the key of `slot`: the
     /// namespace, then the name (each part starts a word pair of its own).
     fn read_key(&self, slot: usize, h: &EntryHead, out: &mut [u8]) {
-        let (ns, name) = out.split_at_mut(h.ns_len);
-        self.read_part(slot, row::KEY, ns);
-        self.read_part(slot, row::KEY + part_words(h.ns_len), name);
-    }
-
-    /// Fills `out` with the key part packed in the row words from `first`
-    /// on: a pair of words per chunk of 16 bytes (`bytes::unpack16`).
-    fn read_part(&self, slot: usize, first: usize, out: &mut [u8]) {
-        for (i, chunk) in out.chunks_mut(16).enumerate() {
-            let a = self.rw(slot, first + 2 * i).load(Ordering::Relaxed);
-            let b = self.rw(slot, first + 2 * i + 1).load(Ordering::Relaxed);
-            unpack16(a, b, chunk);
-        }
+        unpack_into(out, h.ns_len, |i| {
+            self.rw(slot, row::KEY + i).load(Ordering::Relaxed)
+        });
     }
 
     /// [`copy_into`](Self::copy_into) without the key.

@@ -33,7 +33,7 @@
 
 use super::{
     EntryHead, Geometry, LOW32, Table, WriteHooks, hdr,
-    key::{KeyWords, key_words_of, unpack},
+    key::{KeyWords, key_words_of, unpack, unpack_into},
 };
 use crate::sync::{AtomicU64, Ordering, fence};
 use crate::sys::futex;
@@ -281,14 +281,12 @@ impl<S: AsRef<[AtomicU64]>> Table<S> {
         let ns_len = ((lens & 0xFFFF) as usize).min(self.g.max_ns_len);
         let name_len = ((lens >> 16 & 0xFFFF) as usize).min(self.g.max_name_len);
         let mut sum = Sum::new(rev);
-        let words: Vec<u64> = (0..key_words_of(ns_len, name_len))
-            .map(|i| {
-                let w = self.w(base + REC_HEAD + i).load(Ordering::Relaxed);
-                sum.add(w);
-                w
-            })
-            .collect();
-        let key = unpack(&words, ns_len, name_len);
+        let mut key = vec![0; ns_len + name_len];
+        unpack_into(&mut key, ns_len, |i| {
+            let w = self.w(base + REC_HEAD + i).load(Ordering::Relaxed);
+            sum.add(w);
+            w
+        });
         let owner = self.w(base + rec::OWNER).load(Ordering::Relaxed);
         let at = self.w(base + rec::AT).load(Ordering::Relaxed);
         let stored_sum = self.w(base + rec::SUM).load(Ordering::Relaxed);
